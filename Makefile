@@ -1,0 +1,33 @@
+# One-command set-up: `make test` and `make demo` create or update .venv first.
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Pytest arguments, e.g. `make test PYTEST_ARGS="-k models -x"`.
+PYTEST_ARGS ?=
+
+.PHONY: venv test demo lock clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt setup.py setup.cfg package.xml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $@
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+demo: $(STAMP)
+	$(PY) -m training.demo
+
+# Re-pin requirements.txt from requirements.in in a scratch venv.
+lock:
+	rm -rf /tmp/seg-lock-venv && $(PYTHON) -m venv /tmp/seg-lock-venv
+	/tmp/seg-lock-venv/bin/pip install --quiet -r requirements.in
+	(echo "# Pinned lock of requirements.in for CPython 3.11 on x86_64 (make lock regenerates it)."; \
+	 /tmp/seg-lock-venv/bin/pip freeze --all | grep -vE '^(pip==|-e )') > requirements.txt
+
+clean:
+	rm -rf $(VENV) build install log *.egg-info
