@@ -34,19 +34,26 @@ def load_torchvision_state(path: str | Path) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in state.items()}
 
 
+def pretrained_state(name: str, weights: str | Path) -> dict[str, torch.Tensor]:
+    """The state_dict of torchvision's ``name`` from a local file, or downloaded for "imagenet"."""
+    if weights == "imagenet":
+        return torchvision.models.get_model_weights(name).DEFAULT.get_state_dict(progress=True)
+    return load_torchvision_state(weights)
+
+
+def load_matching(module: nn.Module, state: dict[str, torch.Tensor], name: str, source) -> None:
+    """Load ``state`` into ``module`` strictly; a mismatch names the file and the first differing keys."""
+    missing, unexpected = module.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ValueError(f"{source} does not match torchvision's {name}: "
+                         f"missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}")
+
+
 def torchvision_backbone(name: str, weights: str | Path | None) -> nn.Module:
     """Build ``torchvision.models.<name>`` and initialise it from ``weights`` (a path, "imagenet" or None)."""
-    if weights == "imagenet":
-        return torchvision.models.get_model(name, weights="DEFAULT")
     model = torchvision.models.get_model(name, weights=None)
     if weights is not None:
-        state = load_torchvision_state(weights)
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise ValueError(
-                f"{weights} does not match torchvision's {name}: "
-                f"missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}"
-            )
+        load_matching(model, pretrained_state(name, weights), name, weights)
     return model
 
 
@@ -77,23 +84,31 @@ class ResNetEncoder(nn.Module):
 class VGG16Encoder(nn.Module):
     """VGG16's five conv blocks, each ending in its max-pool: pool1 .. pool5 at strides 2 .. 32.
 
-    The pretrained classifier (fc6, fc7) is kept in ``classifier_state`` so
-    FCN can turn it into convolutions, as the paper does.
+    Only the convolutional part is built (the 120 M-parameter classifier is not
+    needed); pretrained fc6/fc7 weights are kept in ``classifier_state`` so FCN
+    can turn them into convolutions, as the paper does.
     """
 
     channels = (64, 128, 256, 512, 512)
 
     def __init__(self, weights: str | Path | None = None):
         super().__init__()
-        net = torchvision_backbone("vgg16", weights)
+        features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["D"])
+        self.classifier_state = None
+        if weights is not None:
+            state = pretrained_state("vgg16", weights)
+            load_matching(features, _sub_state(state, "features."), "vgg16", weights)
+            self.classifier_state = _sub_state(state, "classifier.")
+            if set(self.classifier_state) != {f"{i}.{p}" for i in (0, 3, 6) for p in ("weight", "bias")}:
+                raise ValueError(f"{weights} does not match torchvision's vgg16: classifier keys "
+                                 f"{sorted(self.classifier_state)}")
         blocks, current = [], []
-        for layer in net.features:
+        for layer in features:
             current.append(layer)
             if isinstance(layer, nn.MaxPool2d):
                 blocks.append(nn.Sequential(*current))
                 current = []
         self.blocks = nn.ModuleList(blocks)
-        self.classifier_state = net.classifier.state_dict() if weights is not None else None
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         features = []
@@ -101,6 +116,10 @@ class VGG16Encoder(nn.Module):
             x = block(x)
             features.append(x)
         return features
+
+
+def _sub_state(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
 
 
 def build_encoder(name: str, weights: str | Path | None = None) -> nn.Module:
