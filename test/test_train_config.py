@@ -1,0 +1,61 @@
+"""Config loading, overrides and learning-rate schedules."""
+
+import math
+
+import pytest
+
+from training.config import ConfigError, load_config
+from training.schedules import lr_factor
+
+
+def test_file_and_overrides_layer_over_defaults(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text("model: {name: fcn8s_resnet18}\ntrain: {lr: 0.02, epochs: 3}\n")
+    config = load_config(path, ["train.lr=0.5", "data.crop_size=[64, 32]", "train.optimizer=adamw",
+                                "loss.terms=[{type: focal, gamma: 2}]"])
+    assert config["model"]["name"] == "fcn8s_resnet18"
+    assert config["train"]["epochs"] == 3
+    assert config["train"]["lr"] == 0.5
+    assert config["data"]["crop_size"] == [64, 32]
+    assert config["train"]["optimizer"] == "adamw"
+    assert config["loss"]["terms"] == [{"type": "focal", "gamma": 2}]
+    assert config["train"]["momentum"] == 0.9  # untouched default
+
+
+def test_integer_is_accepted_for_float_keys():
+    assert load_config(None, ["train.lr=1"])["train"]["lr"] == 1.0
+
+
+@pytest.mark.parametrize("override,message", [
+    ("train.lrr=0.1", "unknown config key 'train.lrr'"),
+    ("trian.lr=0.1", "unknown config key 'trian'"),
+    ("train.epochs=many", "'train.epochs' must be int"),
+    ("train.flip=true", "unknown config key 'train.flip'"),
+    ("data.flip=1", "'data.flip' must be true or false"),
+    ("train=3", "'train' must be a mapping"),
+    ("train.lr", "not key=value"),
+])
+def test_bad_keys_and_values_are_named(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [override])
+
+
+def test_bad_key_in_file_is_named(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("data:\n  batchsize: 4\n")
+    with pytest.raises(ConfigError, match="'data.batchsize'"):
+        load_config(path)
+
+
+def test_poly_and_cosine_with_warmup():
+    assert lr_factor(0, 100, "poly") == 1.0
+    assert lr_factor(50, 100, "poly", power=1.0) == pytest.approx(0.5)
+    assert lr_factor(100, 100, "poly") == 0.0
+    assert lr_factor(0, 100, "poly", warmup=10) == pytest.approx(0.1)
+    assert lr_factor(9, 100, "poly", warmup=10) == pytest.approx(1.0)
+    assert lr_factor(10, 100, "poly", warmup=10) == 1.0
+    assert lr_factor(55, 100, "cosine", warmup=10) == pytest.approx(0.5)
+    assert lr_factor(100, 100, "cosine") == pytest.approx(0.0)
+    assert lr_factor(25, 100, "cosine") == pytest.approx(0.5 * (1 + math.cos(math.pi / 4)))
+    with pytest.raises(ValueError, match="unknown schedule 'step'"):
+        lr_factor(0, 10, "step")

@@ -1,0 +1,300 @@
+"""``seg-train --config FILE --data DIR --out RUN [key=value ...] [--resume]``; torchrun-able.
+
+Trains and validates every epoch; writes ``RUN/config.yaml`` (resolved),
+``RUN/last.pt`` (with resume state) and ``RUN/best.pt`` (best val mIoU), both
+atomically, plus TensorBoard logs in ``RUN/tb``. Each epoch's randomness is
+derived from (seed, epoch), so ``--resume`` from ``last.pt`` continues exactly
+as an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import yaml
+from torch.utils.data import DataLoader, DistributedSampler, Subset
+
+from seg_perception.checkpoint import IMAGENET_MEAN, IMAGENET_STD, CheckpointError, ModelSpec, \
+    load_checkpoint, save_checkpoint
+from seg_perception.labels import CLASS_NAMES, NUM_CLASSES, colorize
+from seg_perception.models import build_model
+
+from .config import ConfigError, load_config
+from .data import CityscapesDataset, DatasetError
+from .distributed import all_reduce_sum, init_distributed, shutdown, weights_agree
+from .engine import NonFiniteLoss, evaluate, train_one_epoch
+from .losses import build_loss
+from .schedules import build_scheduler
+from .transforms import ToTensor, train_transforms
+
+
+class ValTransform:
+    """Resize the image to the network input size; keep the label at full resolution."""
+
+    def __init__(self, input_size: tuple[int, int], mean, std):
+        self.input_size = tuple(input_size)
+        self.to_tensor = ToTensor(mean, std)
+
+    def __call__(self, image: np.ndarray, label: np.ndarray):
+        image = cv2.resize(image, self.input_size, interpolation=cv2.INTER_LINEAR)
+        return self.to_tensor(image, label)
+
+
+def seed_epoch(seed: int, epoch: int, rank: int) -> torch.Generator:
+    """Seed every RNG from (seed, epoch, rank); returns the generator for the loader's shuffling."""
+    value = seed * 100_003 + epoch * 101 + rank
+    random.seed(value)
+    np.random.seed(value % 2**32)
+    torch.manual_seed(value)
+    return torch.Generator().manual_seed(seed * 100_003 + epoch)
+
+
+def class_histogram(dataset: CityscapesDataset, samples: int) -> np.ndarray:
+    """Pixel count per trainId over up to ``samples`` evenly spaced label files."""
+    raw = CityscapesDataset(dataset.root, dataset.split, transform=None, scale=dataset.scale)
+    indices = np.linspace(0, len(raw) - 1, num=min(samples, len(raw)), dtype=int)
+    histogram = np.zeros(NUM_CLASSES, dtype=np.int64)
+    for index in np.unique(indices):
+        label = raw[int(index)][1]
+        histogram += np.bincount(label[label < NUM_CLASSES].ravel(), minlength=NUM_CLASSES)
+    return histogram
+
+
+def build_optimizer(model, train_cfg: dict) -> torch.optim.Optimizer:
+    """SGD or AdamW with the encoder in its own parameter group (lower lr, or frozen)."""
+    encoder = getattr(model, "encoder", None)
+    encoder_ids = {id(p) for p in encoder.parameters()} if encoder is not None else set()
+    if train_cfg["freeze_encoder"]:
+        for p in encoder.parameters():
+            p.requires_grad_(False)
+    lr = train_cfg["lr"]
+    groups = [
+        {"params": [p for p in model.parameters() if id(p) in encoder_ids and p.requires_grad],
+         "lr": lr * train_cfg["encoder_lr_mult"], "name": "encoder"},
+        {"params": [p for p in model.parameters() if id(p) not in encoder_ids], "lr": lr, "name": "decoder"},
+    ]
+    groups = [g for g in groups if g["params"]]
+    if train_cfg["optimizer"] == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=train_cfg["momentum"],
+                               weight_decay=train_cfg["weight_decay"])
+    if train_cfg["optimizer"] == "adamw":
+        return torch.optim.AdamW(groups, lr=lr, weight_decay=train_cfg["weight_decay"])
+    raise ConfigError(f"config key 'train.optimizer' must be sgd or adamw, got {train_cfg['optimizer']!r}")
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("train.device=cuda but torch sees no CUDA device")
+    return torch.device(name)
+
+
+def prediction_picture(image: torch.Tensor, pred: np.ndarray, label: np.ndarray, mean, std) -> np.ndarray:
+    """input | prediction | ground truth, side by side at the label's size (H x 3W x 3 uint8)."""
+    rgb = image.permute(1, 2, 0).numpy() * np.array(std) + np.array(mean)
+    rgb = cv2.resize((rgb.clip(0, 1) * 255).astype(np.uint8), label.shape[::-1])
+    return np.concatenate([rgb, colorize(pred), colorize(label)], axis=1)
+
+
+def run(config: dict, data_root: Path, out: Path, resume: bool) -> int:
+    """Train with ``config`` on ``data_root``; returns the process exit code."""
+    train_cfg, data_cfg = config["train"], config["data"]
+    device = pick_device(train_cfg["device"])
+    info = init_distributed(device.type == "cuda")
+    log = print if info.is_main else (lambda *a, **k: None)
+    mean, std = IMAGENET_MEAN, IMAGENET_STD
+    spec = ModelSpec(name=config["model"]["name"], options=dict(config["model"]["options"]),
+                     mean=mean, std=std, input_size=tuple(data_cfg["input_size"]),
+                     drivable_classes=tuple(config["eval"]["drivable_classes"]))
+
+    crop_w, crop_h = data_cfg["crop_size"]
+    train_set = CityscapesDataset(data_root, data_cfg["train_split"], scale=data_cfg["load_scale"],
+                                  transform=train_transforms(
+                                      crop_size=(crop_h, crop_w), scale_range=tuple(data_cfg["scale_range"]),
+                                      mean=mean, std=std, flip=data_cfg["flip"], jitter=data_cfg["jitter"],
+                                      blur=data_cfg["blur"]))
+    val_set = CityscapesDataset(data_root, data_cfg["val_split"], scale=data_cfg["load_scale"],
+                                transform=ValTransform(spec.input_size, mean, std))
+    if config["eval"]["val_max_images"]:
+        val_set = Subset(val_set, range(min(len(val_set), config["eval"]["val_max_images"])))
+    val_shard = Subset(val_set, range(info.rank, len(val_set), info.world_size))
+    val_loader = DataLoader(val_shard, batch_size=1, num_workers=data_cfg["workers"])
+
+    histogram = None
+    terms = config["loss"]["terms"]
+    if any(isinstance(term.get(key), str) for term in terms for key in ("class_weights", "alpha")):
+        histogram = class_histogram(train_set, data_cfg["histogram_samples"])
+    criterion = build_loss(config["loss"], class_histogram=histogram).to(device)
+
+    options = dict(spec.options)
+    if config["model"]["encoder_weights"]:
+        options["encoder_weights"] = config["model"]["encoder_weights"]
+    torch.manual_seed(train_cfg["seed"])
+    model = build_model(spec.name, NUM_CLASSES, **options).to(device)
+    if device.type == "cuda" and train_cfg["channels_last"]:
+        model = model.to(memory_format=torch.channels_last)
+    if info.enabled and train_cfg["sync_bn"]:
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    optimizer = build_optimizer(model, train_cfg)
+    sampler = DistributedSampler(train_set, info.world_size, info.rank, seed=train_cfg["seed"]) \
+        if info.enabled else None
+    batches = len(train_set) // (data_cfg["batch_size"] * info.world_size)
+    if batches == 0:
+        raise ConfigError(f"data.batch_size={data_cfg['batch_size']} x {info.world_size} process(es) "
+                          f"exceeds the {len(train_set)} training images")
+    iters = min(batches, train_cfg["max_iters_per_epoch"] or batches)
+    scheduler = build_scheduler(optimizer, iters * train_cfg["epochs"], train_cfg["schedule"],
+                                train_cfg["warmup_iters"], train_cfg["poly_power"])
+    scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" and train_cfg["amp"] else None
+
+    start_epoch, best_miou = 0, -1.0
+    if resume:
+        start_epoch, best_miou = restore(out / "last.pt", model, optimizer, scheduler, scaler)
+        log(f"resuming from {out / 'last.pt'} at epoch {start_epoch + 1}, best mIoU so far {best_miou:.4f}")
+    train_model = model
+    if info.enabled:
+        train_model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[info.local_rank] if device.type == "cuda" else None)
+
+    writer = None
+    if info.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        if config["log"]["tensorboard"]:
+            from torch.utils.tensorboard import SummaryWriter
+            writer = SummaryWriter(str(out / "tb"))
+    log(f"seg-train: {spec.name} on {device} x {info.world_size}, {len(train_set)} train / "
+        f"{len(val_set)} val images, {iters} iterations per epoch, epochs {start_epoch + 1}..{train_cfg['epochs']}")
+
+    global_step = start_epoch * iters
+    for epoch in range(start_epoch, train_cfg["epochs"]):
+        generator = seed_epoch(train_cfg["seed"], epoch, info.rank)
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        loader = DataLoader(train_set, batch_size=data_cfg["batch_size"], sampler=sampler,
+                            shuffle=sampler is None, generator=generator, drop_last=True,
+                            num_workers=data_cfg["workers"], pin_memory=device.type == "cuda")
+
+        def on_step(loss, lr):
+            nonlocal global_step
+            global_step += 1
+            if writer is not None:
+                writer.add_scalar("train/loss", loss, global_step)
+                writer.add_scalar("train/lr", lr, global_step)
+
+        started = time.perf_counter()
+        try:
+            stats = train_one_epoch(train_model, loader, criterion, optimizer, scheduler, device,
+                                    epoch=epoch, epochs=train_cfg["epochs"], grad_clip=train_cfg["grad_clip"],
+                                    scaler=scaler, max_iters=iters, show_progress=info.is_main,
+                                    on_step=on_step)
+        except NonFiniteLoss as exc:
+            kept = out / "last.pt"
+            print(f"seg-train: {exc}; stopping. Last good checkpoint: "
+                  f"{kept if kept.exists() else 'none (failed in the first epoch)'}", file=sys.stderr)
+            shutdown(info)
+            return 1
+        matrix, samples = evaluate(model, val_loader, device, show_progress=info.is_main,
+                                   keep=config["log"]["images"] if info.is_main else 0)
+        matrix.matrix = all_reduce_sum(matrix.matrix, info)
+        metrics = matrix.compute()
+        miou = metrics.miou or 0.0
+        elapsed = time.perf_counter() - started
+        log(f"epoch {epoch + 1}/{train_cfg['epochs']}  loss {stats['loss']:.4f}  val mIoU {miou:.4f}  "
+            f"pixel acc {metrics.pixel_accuracy or 0:.4f}  lr {optimizer.param_groups[-1]['lr']:.2e}  "
+            f"{stats['images_per_s']:.1f} img/s  {elapsed:.0f} s")
+        if not weights_agree(model, info):
+            raise RuntimeError(f"ranks hold different weights after epoch {epoch + 1}")
+        if info.is_main:
+            write_tensorboard(writer, epoch + 1, metrics, samples, mean, std)
+            meta = {"epoch": epoch + 1, "epochs": train_cfg["epochs"], "train_loss": stats["loss"],
+                    "config": config, "data": str(data_root), "train_images": len(train_set),
+                    "world_size": info.world_size}
+            best_miou = save_epoch(out, spec, model, optimizer, scheduler, scaler, metrics, best_miou, meta)
+        if epoch + 1 - start_epoch == train_cfg["stop_after_epochs"]:
+            break
+    if info.enabled:
+        log(f"weights identical across {info.world_size} ranks")
+    if writer is not None:
+        writer.close()
+    log(f"seg-train: done; best val mIoU {best_miou:.4f}; checkpoints in {out}")
+    shutdown(info)
+    return 0
+
+
+def write_tensorboard(writer, epoch: int, metrics, samples, mean, std) -> None:
+    if writer is None:
+        return
+    writer.add_scalar("val/miou", metrics.miou or 0.0, epoch)
+    writer.add_scalar("val/pixel_accuracy", metrics.pixel_accuracy or 0.0, epoch)
+    for name, iou in metrics.per_class_iou.items():
+        if iou is not None:
+            writer.add_scalar(f"val_iou/{name}", iou, epoch)
+    for i, (image, pred, label) in enumerate(samples):
+        writer.add_image(f"val/prediction_{i}", prediction_picture(image, pred, label, mean, std), epoch,
+                         dataformats="HWC")
+    writer.flush()
+
+
+def save_epoch(out: Path, spec, model, optimizer, scheduler, scaler, metrics, best_miou: float,
+               meta: dict) -> float:
+    """Write last.pt (with resume state) and, when val mIoU improved, best.pt; returns the best mIoU."""
+    miou = metrics.miou or 0.0
+    improved = miou > best_miou
+    best_miou = max(best_miou, miou)
+    training = dict(meta, val_miou=miou, best_val_miou=best_miou, val_per_class_iou=metrics.per_class_iou,
+                    val_pixel_accuracy=metrics.pixel_accuracy,
+                    saved_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    if improved:
+        save_checkpoint(out / "best.pt", spec, model, training)
+    resume = {"epoch": meta["epoch"], "best_miou": best_miou, "optimizer": optimizer.state_dict(),
+              "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler is not None else {}}
+    save_checkpoint(out / "last.pt", spec, model, training, resume=resume)
+    return best_miou
+
+
+def restore(path: Path, model, optimizer, scheduler, scaler) -> tuple[int, float]:
+    """Load weights and optimizer/scheduler state from ``path``; returns (next epoch, best mIoU)."""
+    checkpoint = load_checkpoint(path)
+    if checkpoint.resume is None:
+        raise CheckpointError(f"{path} has no resume state (best.pt is weights only; resume from last.pt)")
+    model.load_state_dict(checkpoint.state_dict)
+    optimizer.load_state_dict(checkpoint.resume["optimizer"])
+    scheduler.load_state_dict(checkpoint.resume["scheduler"])
+    if scaler is not None and checkpoint.resume.get("scaler"):
+        scaler.load_state_dict(checkpoint.resume["scaler"])
+    return checkpoint.resume["epoch"], checkpoint.resume["best_miou"]
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="seg-train", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", type=Path, help="experiment YAML (defaults: training/config.py)")
+    parser.add_argument("--data", type=Path, required=True, help="Cityscapes-layout dataset root")
+    parser.add_argument("--out", type=Path, required=True, help="run directory for checkpoints and logs")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.lr=0.02")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        config = load_config(args.config, args.overrides)
+        return run(config, args.data, args.out, args.resume)
+    except (ConfigError, DatasetError, CheckpointError, ValueError, FileNotFoundError) as exc:
+        print(f"seg-train: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
