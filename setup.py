@@ -24,9 +24,9 @@ setup(
     description="Semantic segmentation for autonomous driving on ROS 2 (FCN / U-Net, TensorRT, rosbag evaluation)",
     license="Apache-2.0",
     python_requires=">=3.10",
-    tests_require=["pytest"],
     entry_points={
         "console_scripts": [
+            "seg-eval = training.evaluate:main",
         ],
     },
 )

@@ -58,14 +58,18 @@ def seed_epoch(seed: int, epoch: int, rank: int) -> torch.Generator:
 
 
 def class_histogram(dataset: CityscapesDataset, samples: int) -> np.ndarray:
-    """Pixel count per trainId over up to ``samples`` evenly spaced label files."""
+    """Per-image pixel counts per trainId (N x C) over up to ``samples`` evenly spaced label files.
+
+    Per-image rows let median-frequency balancing use the pixels of the images
+    each class appears in (Eigen and Fergus), not just global totals.
+    """
     raw = CityscapesDataset(dataset.root, dataset.split, transform=None, scale=dataset.scale)
-    indices = np.linspace(0, len(raw) - 1, num=min(samples, len(raw)), dtype=int)
-    histogram = np.zeros(NUM_CLASSES, dtype=np.int64)
-    for index in np.unique(indices):
+    indices = np.unique(np.linspace(0, len(raw) - 1, num=min(samples, len(raw)), dtype=int))
+    rows = []
+    for index in indices:
         label = raw[int(index)][1]
-        histogram += np.bincount(label[label < NUM_CLASSES].ravel(), minlength=NUM_CLASSES)
-    return histogram
+        rows.append(np.bincount(label[label < NUM_CLASSES].ravel(), minlength=NUM_CLASSES))
+    return np.stack(rows)
 
 
 def build_optimizer(model, train_cfg: dict) -> torch.optim.Optimizer:

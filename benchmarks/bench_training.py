@@ -1,0 +1,74 @@
+"""Training throughput at 512x256, batch 8: data loading vs the training step.
+
+    python benchmarks/bench_training.py --data DATA [--models fcn8s_resnet18 unet_small] [--iters 6]
+
+Data loading (decode, multi-scale crop, flip, jitter, normalise) runs in
+DataLoader workers beside the step, so it never starves training when the
+loader's images/s is well above the step's; both are measured in this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from seg_perception.checkpoint import IMAGENET_MEAN, IMAGENET_STD
+from seg_perception.labels import NUM_CLASSES
+from seg_perception.models import build_model
+from training.data import CityscapesDataset
+from training.transforms import train_transforms
+
+
+def loader_images_per_s(dataset, batch: int, workers: int, batches: int) -> float:
+    loader = DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=workers, drop_last=True,
+                        persistent_workers=False)
+    iterator = iter(loader)
+    next(iterator)  # worker start-up is paid once per epoch, not per batch
+    start = time.perf_counter()
+    for _ in range(batches):
+        next(iterator)
+    return batches * batch / (time.perf_counter() - start)
+
+
+def step_images_per_s(name: str, images: torch.Tensor, labels: torch.Tensor, iters: int) -> float:
+    model = build_model(name, NUM_CLASSES).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    times = []
+    for i in range(iters + 1):
+        start = time.perf_counter()
+        loss = torch.nn.functional.cross_entropy(model(images), labels, ignore_index=255)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if i:  # the first step allocates
+            times.append(time.perf_counter() - start)
+    return images.shape[0] / statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, required=True, help="generated 512x256 scenes (train split)")
+    parser.add_argument("--models", nargs="+", default=["fcn8s_resnet18", "unet_small"])
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--iters", type=int, default=6)
+    args = parser.parse_args()
+    dataset = CityscapesDataset(args.data, "train", transform=train_transforms(
+        crop_size=(256, 512), scale_range=(0.5, 2.0), mean=IMAGENET_MEAN, std=IMAGENET_STD))
+    loader_rate = loader_images_per_s(dataset, args.batch, args.workers, batches=10)
+    print(f"data loader ({args.workers} workers, batch {args.batch}, 512x256 crops): {loader_rate:.1f} images/s")
+    images, labels = next(iter(DataLoader(dataset, batch_size=args.batch)))
+    print("| model | train step images/s | loader / step |")
+    print("|---|---|---|")
+    for name in args.models:
+        rate = step_images_per_s(name, images, labels, args.iters)
+        print(f"| {name} | {rate:.2f} | {loader_rate / rate:.1f}x |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""``seg-eval``: score segmentations against Cityscapes ground truth; writes ``DIR/metrics.json`` and ``DIR/report.md``.
+
+Two mutually exclusive modes:
+
+* ``--pred-dir P --gt-dir G --out DIR``: labelId PNGs already on disk. Every
+  ``*_gtFine_labelIds.png`` under G (recursively) is paired with the one PNG under P
+  whose name starts with the same ``{city}_{seq}_{frame}``, as cityscapesscripts'
+  ``evalPixelLevelSemanticLabeling`` pairs them, and the numbers agree with that tool.
+* ``--checkpoint C --data D --split val --out DIR``: run a checkpoint over a split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from seg_perception.labels import LABEL_ID_TO_TRAIN_ID
+from seg_perception.metrics import ConfusionMatrix
+from seg_perception.reports import write_metrics
+
+GT_SUFFIX = "_gtFine_labelIds.png"
+LABEL_IDS_SUFFIX = "_labelIds.png"
+
+
+class EvalError(Exception):
+    """Bad input (missing, unreadable or mismatched files): reported on stderr with exit status 1."""
+
+
+def frame_key(path: str | Path) -> str | None:
+    """``{city}_{seq}_{frame}`` of a Cityscapes-style file name, or None for other names."""
+    parts = Path(path).stem.split("_")
+    return "_".join(parts[:3]) if len(parts) >= 3 else None
+
+
+def match_predictions(pred_dir: Path, gt_dir: Path) -> list[tuple[Path, Path]]:
+    """(prediction, ground truth) pairs for every GT labelId file under ``gt_dir``; EvalError if one has none."""
+    for what, directory in (("prediction", pred_dir), ("ground-truth", gt_dir)):
+        if not directory.is_dir():
+            raise EvalError(f"{what} directory {directory} does not exist")
+    gt_files = sorted(gt_dir.rglob(f"*{GT_SUFFIX}"))
+    if not gt_files:
+        raise EvalError(f"no *{GT_SUFFIX} files under {gt_dir}")
+    # A ground-truth file is never its own prediction (--pred-dir equal to or containing --gt-dir).
+    gt_resolved = {path.resolve() for path in gt_files}
+    candidates: dict[str, list[Path]] = {}
+    for path in sorted(pred_dir.rglob("*.png")):
+        key = frame_key(path)
+        if key is not None and path.resolve() not in gt_resolved:
+            candidates.setdefault(key, []).append(path)
+
+    pairs, missing = [], []
+    for gt in gt_files:
+        found = candidates.get(frame_key(gt), [])
+        label_ids = [p for p in found if p.name.endswith(LABEL_IDS_SUFFIX)]
+        if len(found) > 1 and len(label_ids) == 1:
+            found = label_ids  # e.g. a colour visualisation saved next to the labelId prediction
+        if len(found) > 1:
+            raise EvalError(f"several predictions for {gt}: {', '.join(map(str, found))}")
+        if found:
+            pairs.append((found[0], gt))
+        else:
+            missing.append(gt)
+    if missing:
+        more = f" (and {len(missing) - 1} more ground-truth files)" if len(missing) > 1 else ""
+        raise EvalError(f"no prediction under {pred_dir} for {missing[0]}{more}")
+    return pairs
+
+
+def read_label_png(path: Path) -> np.ndarray:
+    """Single-channel 8-bit PNG as an H x W uint8 array (palette images give their indices, as in cityscapesscripts)."""
+    try:
+        with Image.open(path) as image:
+            mode = image.mode
+            array = np.array(image)
+    except (OSError, ValueError) as error:
+        raise EvalError(f"cannot read {path}: {error}") from None
+    if array.ndim != 2 or array.dtype != np.uint8:
+        raise EvalError(f"{path} is not a single-channel 8-bit labelId PNG (PIL mode {mode})")
+    return array
+
+
+def score_pairs(pairs: list[tuple[Path, Path]]) -> ConfusionMatrix:
+    """Accumulate the trainId confusion matrix of labelId prediction / ground-truth PNG pairs."""
+    matrix = ConfusionMatrix()
+    for pred_path, gt_path in tqdm(pairs, desc="seg-eval", unit="image"):
+        pred, gt = read_label_png(pred_path), read_label_png(gt_path)
+        if pred.shape != gt.shape:
+            raise EvalError(
+                f"{pred_path} is {pred.shape[1]}x{pred.shape[0]} but {gt_path} is {gt.shape[1]}x{gt.shape[0]}"
+            )
+        matrix.update(LABEL_ID_TO_TRAIN_ID[pred], LABEL_ID_TO_TRAIN_ID[gt])
+    return matrix
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="seg-eval",
+        description="Score segmentations against Cityscapes ground truth; writes OUT/metrics.json and OUT/report.md.",
+    )
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--pred-dir", type=Path, help="labelId prediction PNGs (Cityscapes names), searched recursively")
+    mode.add_argument("--checkpoint", type=Path, help="checkpoint to run over --data")
+    parser.add_argument("--gt-dir", type=Path, help="with --pred-dir: ground truth, *_gtFine_labelIds.png recursively")
+    parser.add_argument("--data", type=Path, help="with --checkpoint: dataset root in the Cityscapes layout")
+    parser.add_argument("--split", help="with --checkpoint: split to evaluate (default: val)")
+    parser.add_argument("--out", type=Path, required=True, help="output directory for metrics.json and report.md")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``seg-eval``; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.checkpoint is not None:
+        if args.data is None or args.gt_dir is not None:
+            parser.error("--checkpoint needs --data (and takes no --gt-dir)")
+        args.split = args.split or "val"
+        return evaluate_checkpoint(args)
+    if args.gt_dir is None or args.data is not None or args.split is not None:
+        parser.error("--pred-dir needs --gt-dir (and takes no --data or --split)")
+    try:
+        pairs = match_predictions(args.pred_dir, args.gt_dir)
+        metrics = score_pairs(pairs).compute()
+    except EvalError as error:
+        print(f"seg-eval: error: {error}", file=sys.stderr)
+        return 1
+    extra = {"num_images": len(pairs), "pred_dir": str(args.pred_dir), "gt_dir": str(args.gt_dir)}
+    json_path, _ = write_metrics(args.out, metrics, extra, title=f"seg-eval: {args.pred_dir}")
+    miou = "n/a" if metrics.miou is None else f"{metrics.miou:.4f}"
+    print(f"mIoU {miou} over {len(pairs)} images -> {json_path}")
+    return 0
+
+
+# --- --checkpoint mode ---------------------------------------------------------------------------
+
+
+def evaluate_checkpoint(args: argparse.Namespace) -> int:
+    """Run ``args.checkpoint`` over ``args.data``/``args.split`` and write the report to ``args.out``."""
+    raise NotImplementedError("--checkpoint mode: see training.evaluate")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
