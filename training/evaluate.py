@@ -108,6 +108,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--gt-dir", type=Path, help="with --pred-dir: ground truth, *_gtFine_labelIds.png recursively")
     parser.add_argument("--data", type=Path, help="with --checkpoint: dataset root in the Cityscapes layout")
     parser.add_argument("--split", help="with --checkpoint: split to evaluate (default: val)")
+    parser.add_argument("--backend", default="cpu", help="with --checkpoint: inference backend (default: cpu)")
+    parser.add_argument("--pictures", type=int, default=4,
+                        help="with --checkpoint: input | prediction | truth PNGs to write (default: 4)")
     parser.add_argument("--out", type=Path, required=True, help="output directory for metrics.json and report.md")
     return parser
 
@@ -140,8 +143,46 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def evaluate_checkpoint(args: argparse.Namespace) -> int:
-    """Run ``args.checkpoint`` over ``args.data``/``args.split`` and write the report to ``args.out``."""
-    raise NotImplementedError("--checkpoint mode: see training.evaluate")
+    """Run ``args.checkpoint`` through the deployment Segmenter over ``args.data``/``args.split``.
+
+    Frames go through exactly what the node does (resize to the model input,
+    argmax, nearest resize back to full size), so the numbers are the
+    deployed model's. A few input | prediction | ground truth PNGs go beside the report.
+    """
+    import cv2
+
+    from seg_perception.checkpoint import CheckpointError
+    from seg_perception.inference import BackendUnavailable, Segmenter, colorize_overlay
+    from seg_perception.labels import colorize
+
+    from .data import CityscapesDataset, DatasetError
+
+    try:
+        segmenter = Segmenter.from_checkpoint(args.checkpoint, backend=args.backend)
+        dataset = CityscapesDataset(args.data, args.split)
+    except (CheckpointError, BackendUnavailable, DatasetError) as error:
+        print(f"seg-eval: error: {error}", file=sys.stderr)
+        return 1
+    args.out.mkdir(parents=True, exist_ok=True)
+    matrix, pictures, total_ms = ConfusionMatrix(), [], []
+    for index in tqdm(range(len(dataset)), desc="seg-eval", unit="image"):
+        image, label = dataset[index]
+        result = segmenter.segment(image)
+        matrix.update(result.labels, label)
+        total_ms.append(result.timings["total_ms"])
+        if len(pictures) < args.pictures:
+            strip = np.concatenate([image, colorize_overlay(image, result.labels, 0.6), colorize(label)], axis=1)
+            path = args.out / f"sample_{len(pictures):02d}.png"
+            cv2.imwrite(str(path), cv2.cvtColor(strip, cv2.COLOR_RGB2BGR))
+            pictures.append(path)
+    metrics = matrix.compute()
+    extra = {"num_images": len(dataset), "checkpoint": str(args.checkpoint), "data": str(args.data),
+             "split": args.split, "backend": segmenter.backend_name,
+             "input_size": list(segmenter.input_size), "median_frame_ms": float(np.median(total_ms))}
+    json_path, _ = write_metrics(args.out, metrics, extra, title=f"seg-eval: {args.checkpoint}", images=pictures)
+    print(f"mIoU {metrics.miou:.4f}, pixel accuracy {metrics.pixel_accuracy:.4f} over {len(dataset)} images "
+          f"({segmenter.backend_name}) -> {json_path}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -126,4 +126,8 @@ def build_encoder(name: str, weights: str | Path | None = None) -> nn.Module:
     """Encoder by backbone name; its ``channels`` lists the widths at strides 2..32."""
     if name == "vgg16":
         return VGG16Encoder(weights)
+    if name == "efficientnet_lite0":
+        from .efficientnet_lite import EfficientNetLiteEncoder  # optional dependency, imported on use
+
+        return EfficientNetLiteEncoder(weights)
     return ResNetEncoder(name, weights)

@@ -21,7 +21,7 @@ for _stride in FCN_STRIDES:
         _REGISTRY[f"fcn{_stride}s_{_backbone}"] = functools.partial(FCN, stride=_stride, backbone=_backbone)
 _REGISTRY["unet"] = UNet
 _REGISTRY["unet_small"] = functools.partial(UNet, **UNET_SMALL)
-for _backbone in RESNETS:
+for _backbone in RESNETS + ("efficientnet_lite0",):
     _REGISTRY[f"unet_{_backbone}"] = functools.partial(EncoderUNet, backbone=_backbone)
 
 
