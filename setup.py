@@ -26,7 +26,12 @@ setup(
     python_requires=">=3.10",
     entry_points={
         "console_scripts": [
+            "seg-make-data = training.data.make_data:main",
+            "seg_node = seg_perception.ros.node:main",
             "seg-eval = training.evaluate:main",
+            "seg-train = training.train:main",
+            "seg-export = seg_perception.inference.export:main",
+            "seg-bench = seg_perception.inference.bench:main",
         ],
     },
 )

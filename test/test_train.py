@@ -20,7 +20,7 @@ TINY = ROOT / "config" / "train_tiny.yaml"
 @pytest.fixture(scope="module")
 def scenes(tmp_path_factory):
     root = tmp_path_factory.mktemp("scenes")
-    assert make_data([str(root), "--split", "train", "--num", "16", "--size", "128x64", "--seed", "1"]) in (0, None)
+    assert make_data([str(root), "--split", "train", "--num", "32", "--size", "128x64", "--seed", "1"]) in (0, None)
     assert make_data([str(root), "--split", "val", "--num", "4", "--size", "128x64", "--seed", "1"]) in (0, None)
     return root
 
@@ -40,7 +40,7 @@ def test_tiny_config_trains_a_checkpoint_the_node_can_use(scenes, tmp_path, caps
     assert {"best.pt", "last.pt", "config.yaml"} <= {p.name for p in out.iterdir()}
     assert list((out / "tb").glob("events.out.tfevents.*"))
     log = capsys.readouterr().out
-    assert "epoch 1/2" in log and "epoch 2/2" in log
+    assert "epoch 1/4" in log and "epoch 4/4" in log
     raw = torch.load(out / "best.pt", weights_only=True)
     assert "resume" not in raw  # best.pt is for deployment: weights and spec only
     best = load_checkpoint(out / "best.pt")
@@ -66,7 +66,7 @@ def test_resume_continues_exactly(scenes, tmp_path):
     assert load_checkpoint(sliced / "last.pt").resume["epoch"] == 1
     assert train(scenes, sliced, resume=True) == 0
     a, b = load_checkpoint(straight / "last.pt"), load_checkpoint(sliced / "last.pt")
-    assert b.resume["epoch"] == 2
+    assert b.resume["epoch"] == 4
     assert states_equal(a.state_dict, b.state_dict)
     assert a.training["val_miou"] == b.training["val_miou"]
 

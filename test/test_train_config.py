@@ -22,8 +22,12 @@ def test_file_and_overrides_layer_over_defaults(tmp_path):
     assert config["train"]["momentum"] == 0.9  # untouched default
 
 
-def test_integer_is_accepted_for_float_keys():
+def test_integer_and_exponent_notation_are_accepted_for_float_keys(tmp_path):
     assert load_config(None, ["train.lr=1"])["train"]["lr"] == 1.0
+    assert load_config(None, ["train.lr=1e-3"])["train"]["lr"] == 0.001
+    path = tmp_path / "exp.yaml"
+    path.write_text("train: {weight_decay: 5e-4}\n")
+    assert load_config(path)["train"]["weight_decay"] == 0.0005
 
 
 @pytest.mark.parametrize("override,message", [

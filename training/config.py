@@ -117,6 +117,11 @@ def _checked(key: str, value: Any, default: Any) -> Any:
         return value
     if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if isinstance(default, float) and isinstance(value, str):
+        try:  # YAML 1.1 reads 1e-3 (no dot) as a string
+            return float(value)
+        except ValueError:
+            pass
     if not isinstance(value, type(default)) or isinstance(value, bool) != isinstance(default, bool):
         raise ConfigError(f"config key {key!r} must be {type(default).__name__}, got {value!r}")
     return value
