@@ -4,13 +4,14 @@ import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
-from launch.conditions import UnlessCondition
-from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PythonExpression
+from launch.actions import DeclareLaunchArgument
+from launch.substitutions import EnvironmentVariable, LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
 PACKAGE = "seg_perception"
+# Fast DDS 3 (Kilted) reads the first name, Fast DDS 2 (Humble, Jazzy) the second.
+FASTDDS_PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -30,12 +31,15 @@ def generate_launch_description() -> LaunchDescription:
                               description="use /clock, e.g. when replaying a bag with --clock"),
     ]
     image_topic = LaunchConfiguration("image_topic")
-    # Fast DDS drops best-effort frames larger than its default 512 KB shared-memory
-    # segment; apply the shipped profile unless the user already configures Fast DDS.
-    user_profile = EnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", default_value="")
-    large_frames = SetEnvironmentVariable(
-        "FASTDDS_DEFAULT_PROFILES_FILE", os.path.join(share, "config", "fastdds_large_frames.xml"),
-        condition=UnlessCondition(PythonExpression(["'", user_profile, "' != ''"])))
+    # Fast DDS drops best-effort frames larger than its default 512 KB shared-memory segment,
+    # and the node publishes camera-sized images: give it the shipped large-segment profile,
+    # unless the user already points Fast DDS at a profile (under either name), which then wins.
+    large_frames = os.path.join(share, "config", "fastdds_large_frames.xml")
+    first, second = FASTDDS_PROFILE_VARIABLES
+    profile_env = {
+        first: EnvironmentVariable(first, default_value=EnvironmentVariable(second, default_value=large_frames)),
+        second: EnvironmentVariable(second, default_value=EnvironmentVariable(first, default_value=large_frames)),
+    }
     node = Node(
         package=PACKAGE,
         executable="seg_node",
@@ -47,11 +51,12 @@ def generate_launch_description() -> LaunchDescription:
                 # value_type=str keeps an empty path a string instead of YAML null
                 "model_path": ParameterValue(LaunchConfiguration("model_path"), value_type=str),
                 "backend": ParameterValue(LaunchConfiguration("backend"), value_type=str),
-                "use_sim_time": LaunchConfiguration("use_sim_time"),
+                "use_sim_time": ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool),
             },
         ],
         remappings=[("image", image_topic), ("image/compressed", [image_topic, "/compressed"])],
+        additional_env=profile_env,
         output="screen",
         emulate_tty=True,
     )
-    return LaunchDescription(arguments + [large_frames, node])
+    return LaunchDescription(arguments + [node])

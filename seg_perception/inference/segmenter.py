@@ -1,0 +1,170 @@
+"""``Segmenter``: camera image in, labels / drivable mask / confidence out, on the best backend here."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..checkpoint import ModelSpec, file_sha256, load_checkpoint
+from .backends import PRECISIONS, choose_backend, create_backend, probe_platform
+from .engine_cache import EngineCache, default_cache_dir
+from .postprocess import Postprocessor, confidence_threshold, drivable_lut_for
+from .preprocess import Preprocessor, check_image
+
+log = logging.getLogger("seg_perception.inference")
+
+
+@dataclass
+class SegmentationResult:
+    """One frame's output at camera resolution; the arrays are the caller's to keep."""
+
+    labels: np.ndarray  # H x W uint8 trainIds, 255 = unknown
+    drivable: np.ndarray  # H x W uint8, 255 drivable, 0 not
+    confidence: np.ndarray | None  # H x W uint8 max class probability x 255, when asked for
+    timings: dict[str, float] = field(default_factory=dict)  # preprocess_ms, inference_ms, postprocess_ms, total_ms
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """"WxH" -> (width, height) of positive ints; ValueError with the expected form otherwise."""
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"size must look like WIDTHxHEIGHT (e.g. 1024x512), got {text!r}") from None
+    if width < 1 or height < 1:
+        raise ValueError(f"size must be positive, got {text!r}")
+    return width, height
+
+
+def state_dict_sha256(model: nn.Module) -> str:
+    """Hex SHA-256 of a model's weights (names, dtypes, shapes, bytes): engine identity for in-memory models."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
+class Segmenter:
+    """Semantic segmentation of camera frames with a checkpoint's model on one backend.
+
+    ``segment(image)`` takes an H x W x 3 uint8 image (RGB, or BGR with
+    ``bgr=True``; an H x W x 4 RGBA/BGRA image is accepted and its alpha
+    ignored) of any size and returns a SegmentationResult at that size.
+    ``drivable_classes``, ``min_confidence`` and ``with_confidence`` may be
+    changed between frames. The first frame with confidence on the ``cpu``
+    backend builds (or loads from the cache) the graph variant that computes it.
+
+    The constructor takes an in-memory model (tests, evaluation); without a
+    ``cache_dir`` it builds engines afresh. ``from_checkpoint`` is the
+    deployment entry and caches engines on disk.
+    """
+
+    def __init__(self, model: nn.Module, spec: ModelSpec, *, backend: str = "auto", precision: str = "fp16",
+                 input_size: tuple[int, int] | None = None, drivable_classes=None, min_confidence: float = 0.0,
+                 with_confidence: bool = False, cache_dir: str | Path | None = None, bgr: bool = False,
+                 weights_sha256: str | None = None):
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if spec.num_classes >= 255:
+            raise ValueError(f"at most 254 classes fit uint8 labels with 255 = unknown, got {spec.num_classes}")
+        self.spec = spec
+        self.input_size = tuple(input_size or spec.input_size)
+        if len(self.input_size) != 2 or min(self.input_size) < 1:
+            raise ValueError(f"input_size must be (width, height) of positive ints, got {input_size}")
+        self.bgr = bgr
+        self._post = Postprocessor(spec.class_names, spec.drivable_classes)
+        self.drivable_classes = drivable_classes if drivable_classes is not None else spec.drivable_classes
+        self.min_confidence = min_confidence
+        self.with_confidence = with_confidence
+
+        name, reason = choose_backend(backend, probe_platform())
+        # Half precision only exists on the GPU backends; everything else runs FP32.
+        effective_precision = precision if name in ("tensorrt", "cuda") else "fp32"
+        width, height = self.input_size
+        self._backend = create_backend(name, model, (1, 3, height, width), precision=effective_precision,
+                                       cache=EngineCache(cache_dir),
+                                       weights_sha256=weights_sha256 or self._weights_id(model, cache_dir))
+        self._pre = Preprocessor(self.input_size, spec.mean, spec.std)
+        log.info("inference backend: %s, %s, input %dx%d (%s)", name, effective_precision, width, height, reason)
+        self.warm_up()
+
+    @staticmethod
+    def _weights_id(model: nn.Module, cache_dir) -> str:
+        # Hashing a large model's weights takes a while; it only matters when engines are cached.
+        return state_dict_sha256(model) if cache_dir is not None else "uncached"
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, backend: str = "auto", precision: str = "fp16",
+                        input_size: tuple[int, int] | None = None, drivable_classes=None,
+                        min_confidence: float = 0.0, with_confidence: bool = False,
+                        cache_dir: str | Path | None = None, bgr: bool = False) -> Segmenter:
+        """Load ``path`` (CheckpointError if missing or corrupt) and set up the backend; engines are
+        cached under ``cache_dir`` (default ``$SEG_PERCEPTION_CACHE`` or ``~/.cache/seg_perception``)."""
+        checkpoint = load_checkpoint(path)
+        return cls(checkpoint.build_model(), checkpoint.spec, backend=backend, precision=precision,
+                   input_size=input_size, drivable_classes=drivable_classes, min_confidence=min_confidence,
+                   with_confidence=with_confidence, cache_dir=cache_dir or default_cache_dir(), bgr=bgr,
+                   weights_sha256=file_sha256(path))
+
+    @property
+    def backend_name(self) -> str:
+        """The backend actually running: tensorrt, cuda, cpu, or a torch-cpu reference."""
+        return self._backend.name
+
+    @property
+    def precision(self) -> str:
+        """fp16 or fp32, as the backend actually runs."""
+        return self._backend.precision
+
+    @property
+    def drivable_classes(self) -> tuple[str, ...]:
+        return self._drivable_classes
+
+    @drivable_classes.setter
+    def drivable_classes(self, names) -> None:
+        names = (names,) if isinstance(names, str) else tuple(names)
+        self._post.drivable_lut = drivable_lut_for(self.spec.class_names, names)
+        self._drivable_classes = names
+
+    @property
+    def min_confidence(self) -> float:
+        return self._min_confidence
+
+    @min_confidence.setter
+    def min_confidence(self, value: float) -> None:
+        self._threshold = confidence_threshold(value)
+        self._min_confidence = float(value)
+
+    @property
+    def _needs_confidence(self) -> bool:
+        return self.with_confidence or self._threshold > 0
+
+    def warm_up(self, frames: int = 2) -> None:
+        """Segment blank frames so lazy initialisation (engine, cv2, allocator) happens before real ones."""
+        width, height = self.input_size
+        blank = np.zeros((2 * height, 2 * width, 3), np.uint8)  # not the input size, so resizing warms up too
+        for _ in range(frames):
+            self.segment(blank)
+
+    def segment(self, image: np.ndarray, bgr: bool | None = None) -> SegmentationResult:
+        """Segment one frame (ValueError for anything but a non-empty H x W x 3|4 uint8 array)."""
+        start = time.perf_counter()
+        check_image(image)
+        self._pre(image, self._backend.input, self.bgr if bgr is None else bgr)
+        preprocessed = time.perf_counter()
+        labels, confidence = self._backend.run(self._needs_confidence)
+        inferred = time.perf_counter()
+        labels, drivable, confidence = self._post(labels, confidence, image.shape[:2], self._threshold,
+                                                  self.with_confidence)
+        end = time.perf_counter()
+        timings = {"preprocess_ms": (preprocessed - start) * 1e3, "inference_ms": (inferred - preprocessed) * 1e3,
+                   "postprocess_ms": (end - inferred) * 1e3, "total_ms": (end - start) * 1e3}
+        return SegmentationResult(labels, drivable, confidence, timings)

@@ -1,0 +1,286 @@
+"""seg_node: camera frames in, per-pixel labels, drivable mask, colour and confidence images out.
+
+Thin glue (DESIGN.md): parameters come from ``node_params``, frame decoding from
+``frames`` (via ``image_msgs``), latest-frame-wins scheduling from
+``latest_frame``, statistics from ``frame_stats`` and the model from
+``inference.Segmenter``. The subscription callback only stamps the receive
+time and hands the message to the worker thread, which decodes, segments and
+publishes; so the executor never waits on the model and a slow model drops
+old frames instead of queueing them.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, replace
+
+import cv2
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.exceptions import ParameterException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from sensor_msgs.msg import CompressedImage, Image
+
+from .. import labels
+from ..checkpoint import CheckpointError, load_checkpoint
+from ..frame_stats import FrameStats
+from ..frames import Frame, FrameError
+from ..inference import BackendUnavailable, Segmenter, colorize, colorize_overlay
+from ..latest_frame import LatestFrameWorker
+from ..node_params import PARAMS, SPECS, ParamSpec, model_input_size, validate_changes
+from .image_msgs import array_to_image, compressed_to_frame, converter_name, image_to_frame
+from .qos import OUTPUT_QOS, InputSubscription
+
+NODE_NAME = "seg_node"
+REJECT_WARNING_PERIOD_S = 5.0
+
+
+class StartupError(RuntimeError):
+    """seg_node cannot start with this configuration; the message says why and what to change."""
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    """The run-time output switches; replaced as a whole so the worker never sees half an update."""
+
+    publish_color: bool
+    color_mode: str
+    overlay_alpha: float
+    publish_confidence: bool
+
+
+def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
+    descriptor = ParameterDescriptor(description=spec.description, read_only=not spec.runtime,
+                                     additional_constraints=spec.constraints)
+    if spec.min_value is not None and isinstance(spec.default, int):
+        descriptor.integer_range = [IntegerRange(from_value=int(spec.min_value), to_value=int(spec.max_value),
+                                                 step=1)]
+    elif spec.min_value is not None:
+        descriptor.floating_point_range = [FloatingPointRange(from_value=float(spec.min_value),
+                                                              to_value=float(spec.max_value))]
+    return descriptor
+
+
+def _color_image(frame: Frame, train_ids: np.ndarray, outputs: OutputSettings) -> np.ndarray:
+    """The rgb8 segmentation/color image: class colours, alone or blended over the camera frame."""
+    if outputs.color_mode == "palette":
+        return colorize(train_ids)
+    color = colorize_overlay(frame.image, train_ids, alpha=outputs.overlay_alpha, bgr=frame.bgr)
+    if frame.bgr:  # the topic is rgb8 whatever the camera sends
+        cv2.cvtColor(color, cv2.COLOR_BGR2RGB, dst=color)
+    return color
+
+
+class SegNode(Node):
+    """The segmentation node; construction fails with StartupError (or CheckpointError) on a bad set-up."""
+
+    def __init__(self, **node_kwargs):
+        super().__init__(NODE_NAME, **node_kwargs)
+        values = {spec.name: self.declare_parameter(spec.name, spec.default, _descriptor(spec)).value
+                  for spec in PARAMS}
+        self._segmenter = self._load_segmenter(values)
+        self._outputs = OutputSettings(values["publish_color"], values["color_mode"], values["overlay_alpha"],
+                                       values["publish_confidence"])
+        self._stats = FrameStats()
+        self._worker = LatestFrameWorker(self._process, max_rate_hz=values["max_rate_hz"],
+                                         on_error=self._on_frame_error)
+        self._pub_labels = self.create_publisher(Image, "segmentation/labels", OUTPUT_QOS)
+        self._pub_drivable = self.create_publisher(Image, "segmentation/drivable_mask", OUTPUT_QOS)
+        self._pub_color = self.create_publisher(Image, "segmentation/color", OUTPUT_QOS)
+        self._pub_confidence = self.create_publisher(Image, "segmentation/confidence", OUTPUT_QOS)
+        self._pub_diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        compressed = values["image_transport"] == "compressed"
+        self._decode = compressed_to_frame if compressed else image_to_frame
+        self._input = InputSubscription(
+            self, CompressedImage if compressed else Image, "image/compressed" if compressed else "image",
+            self._on_image, values["qos_reliability"], on_incompatible=self._stats.note_error)
+        self._idle_frames = 0
+        self._last_reported = self._stats.snapshot()
+        self.create_timer(1.0, self._publish_diagnostics)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.get_logger().info(
+            f"segmenting {self._input.topic_name} ({self._input.reliability}) with {self._segmenter.spec.name} "
+            f"on {self._segmenter.backend_name} at {self._size_text()}; other encodings: {converter_name()}")
+
+    @property
+    def segmenter(self) -> Segmenter:
+        """The model this node runs (tests compare its output with the published one)."""
+        return self._segmenter
+
+    @property
+    def worker(self) -> LatestFrameWorker:
+        """The latest-frame-wins worker (counters: submitted, processed, dropped, failed)."""
+        return self._worker
+
+    @property
+    def stats(self) -> FrameStats:
+        """Latency, fps and error statistics."""
+        return self._stats
+
+    @property
+    def input_reliability(self) -> str:
+        """The input subscription's current reliability ('reliable' or 'best_effort')."""
+        return self._input.reliability
+
+    def destroy_node(self):
+        """Stop the worker (after the frame in flight) before the publishers go away."""
+        self._worker.stop()
+        return super().destroy_node()
+
+    def _load_segmenter(self, values: dict) -> Segmenter:
+        reason = validate_changes({k: v for k, v in values.items() if k != "drivable_classes"})
+        if reason:
+            raise StartupError(reason)
+        try:
+            input_size = model_input_size(values["input_width"], values["input_height"])
+        except ValueError as exc:
+            raise StartupError(str(exc)) from None
+        # Check the class table before building an engine: a TensorRT build can take minutes.
+        classes = load_checkpoint(values["model_path"]).spec.class_names
+        if len(classes) != labels.NUM_CLASSES:
+            raise StartupError(f"{values['model_path']}: model has {len(classes)} classes, but seg_node "
+                               f"publishes Cityscapes trainIds ({labels.NUM_CLASSES} classes)")
+        reason = SPECS["drivable_classes"].validate(values["drivable_classes"], classes)
+        if reason:
+            raise StartupError(reason)
+        return Segmenter.from_checkpoint(
+            values["model_path"], backend=values["backend"], precision=values["precision"],
+            input_size=input_size, drivable_classes=tuple(values["drivable_classes"]),
+            min_confidence=values["min_confidence"],
+            with_confidence=values["publish_confidence"])  # warms up the confidence graph when it will be used
+
+    def _size_text(self) -> str:
+        width, height = self._segmenter.input_size
+        return f"{width}x{height}"
+
+    # --- frames ---------------------------------------------------------------------------------
+
+    def _on_image(self, msg) -> None:
+        self._worker.submit((msg, time.monotonic()))
+
+    def _process(self, item) -> None:
+        msg, received = item
+        outputs = self._outputs
+        want = {
+            "labels": self._pub_labels.get_subscription_count() > 0,
+            "drivable": self._pub_drivable.get_subscription_count() > 0,
+            "color": outputs.publish_color and self._pub_color.get_subscription_count() > 0,
+            "confidence": outputs.publish_confidence and self._pub_confidence.get_subscription_count() > 0,
+        }
+        if not any(want.values()):
+            self._idle_frames += 1  # nobody listens: skip the model altogether
+            return
+        frame = self._decode(msg)
+        self._segmenter.with_confidence = want["confidence"]
+        result = self._segmenter.segment(frame.image, bgr=frame.bgr)
+        header = msg.header
+        # What navigation consumes first; the colour image, the costliest, last.
+        if want["labels"]:
+            self._pub_labels.publish(array_to_image(result.labels, "mono8", header))
+        if want["drivable"]:
+            self._pub_drivable.publish(array_to_image(result.drivable, "mono8", header))
+        if want["confidence"] and result.confidence is not None:
+            self._pub_confidence.publish(array_to_image(result.confidence, "mono8", header))
+        if want["color"]:
+            self._pub_color.publish(array_to_image(_color_image(frame, result.labels, outputs), "rgb8", header))
+        self._stats.record_frame(time.monotonic() - received, result.timings["total_ms"])
+
+    def _on_frame_error(self, item, error: Exception) -> None:
+        if isinstance(error, FrameError):
+            self._stats.record_rejected(str(error))
+            self.get_logger().warning(f"rejected frame: {error}", throttle_duration_sec=REJECT_WARNING_PERIOD_S)
+        else:
+            self._stats.record_failure(f"{type(error).__name__}: {error}")
+            self.get_logger().error(f"frame failed: {type(error).__name__}: {error}",
+                                    throttle_duration_sec=REJECT_WARNING_PERIOD_S)
+
+    # --- parameters -----------------------------------------------------------------------------
+
+    def _on_set_parameters(self, parameters) -> SetParametersResult:
+        changes = {parameter.name: parameter.value for parameter in parameters}
+        reason = validate_changes(changes, self._segmenter.spec.class_names)
+        if reason:
+            return SetParametersResult(successful=False, reason=reason)
+        if "drivable_classes" in changes:
+            self._segmenter.drivable_classes = tuple(changes["drivable_classes"])
+        if "min_confidence" in changes:
+            self._segmenter.min_confidence = changes["min_confidence"]
+        if "max_rate_hz" in changes:
+            self._worker.max_rate_hz = changes["max_rate_hz"]
+        output_changes = {k: v for k, v in changes.items() if k in OutputSettings.__dataclass_fields__}
+        if output_changes:
+            self._outputs = replace(self._outputs, **output_changes)
+        return SetParametersResult(successful=True)
+
+    # --- diagnostics ----------------------------------------------------------------------------
+
+    def _publish_diagnostics(self) -> None:
+        now = self._stats.snapshot()
+        previous, self._last_reported = self._last_reported, now
+        if self._input.incompatible:
+            level, message = DiagnosticStatus.ERROR, self._input.incompatible
+        elif now.failed > previous.failed:
+            level, message = DiagnosticStatus.ERROR, f"frames failed: {now.last_error}"
+        elif now.rejected > previous.rejected:
+            level, message = DiagnosticStatus.WARN, f"frames rejected: {now.last_error}"
+        elif now.published == 0:
+            level, message = DiagnosticStatus.OK, "waiting for frames"
+        else:
+            level, message = DiagnosticStatus.OK, f"{now.fps:.1f} frames/s"
+        worker = self._worker
+        values = {
+            "backend": self._segmenter.backend_name,
+            "model": f"{self._segmenter.spec.name} ({self.get_parameter('model_path').value})",
+            "input_size": self._size_text(),
+            "input_topic": self._input.topic_name,
+            "input_reliability": self._input.reliability,
+            "fps": f"{now.fps:.2f}",
+            "latency_p50_ms": f"{now.latency_p50_ms:.1f}",
+            "latency_p95_ms": f"{now.latency_p95_ms:.1f}",
+            "model_p50_ms": f"{now.model_p50_ms:.1f}",
+            "overhead_p50_ms": f"{now.overhead_p50_ms:.1f}",
+            "overhead_p95_ms": f"{now.overhead_p95_ms:.1f}",
+            "received_frames": str(worker.submitted),
+            "published_frames": str(now.published),
+            "dropped_frames": str(worker.dropped),
+            "rejected_frames": str(now.rejected),
+            "failed_frames": str(now.failed),
+            "idle_frames": str(self._idle_frames),
+            "last_error": now.last_error,
+        }
+        status = DiagnosticStatus(level=level, name=f"{self.get_fully_qualified_name()}: segmentation",
+                                  message=message, hardware_id=self._segmenter.backend_name,
+                                  values=[KeyValue(key=k, value=v) for k, v in values.items()])
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._pub_diagnostics.publish(array)
+
+
+def main(args=None) -> int:
+    """Console entry point (``ros2 run seg_perception seg_node``); a bad set-up exits 1 with one error line."""
+    rclpy.init(args=args)
+    try:
+        try:
+            node = SegNode()
+        except (StartupError, CheckpointError, BackendUnavailable, ParameterException) as exc:
+            rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {exc}")
+            return 1
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        try:
+            executor.spin()
+        except (KeyboardInterrupt, ExternalShutdownException):
+            pass
+        finally:
+            node.destroy_node()
+        return 0
+    finally:
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

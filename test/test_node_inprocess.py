@@ -1,0 +1,431 @@
+"""seg_node in this process on a real ROS 2 graph: outputs, bad frames, overload, parameters, QoS, diagnostics.
+
+The node is the real SegNode with the real Segmenter on the tiny model; frames come
+from publishers in this process or in a separate one (test/ros_helpers.py), and every
+output is compared value for value with a reference Segmenter run on the same frame.
+"""
+
+import itertools
+import os
+import time
+
+import cv2
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rcl_interfaces.msg import Log, Parameter as ParameterMsg, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import CompressedImage, Image
+
+import ros_helpers as rh
+from seg_perception import labels
+from seg_perception.inference import Segmenter, colorize, colorize_overlay
+from seg_perception.node_params import PARAMS
+from seg_perception.ros.node import SegNode, main
+
+OUTPUTS = {"segmentation/labels": Image, "segmentation/drivable_mask": Image, "segmentation/color": Image,
+           "segmentation/confidence": Image}
+TIMEOUT = 30.0
+_namespaces = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def module_graph():
+    graph = rh.RosGraph()
+    yield graph
+    graph.close()
+
+
+@pytest.fixture
+def graph(module_graph):
+    """The module's ROS graph; nodes a test adds are destroyed after it."""
+    before = set(map(id, module_graph.nodes))
+    yield module_graph
+    for node in [n for n in module_graph.nodes if id(n) not in before]:
+        module_graph.remove(node)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    return rh.tiny_checkpoint(tmp_path_factory.mktemp("model") / "tiny.pt")
+
+
+@pytest.fixture(scope="module")
+def reference(checkpoint):
+    """A Segmenter of our own on the node's checkpoint: what every output must equal."""
+    return Segmenter.from_checkpoint(checkpoint, with_confidence=True)
+
+
+@pytest.fixture
+def start_node(graph, checkpoint):
+    """start_node(**parameters) -> a SegNode spinning in ``graph`` under a namespace of its own."""
+
+    def start(**parameters):
+        values = {"model_path": str(checkpoint), **parameters}
+        node = SegNode(context=graph.context, namespace=f"/inproc{os.getpid()}_{next(_namespaces)}",
+                       parameter_overrides=[Parameter(name, value=value) for name, value in values.items()])
+        return graph.add(node)
+
+    return start
+
+
+def expected_outputs(reference, rgb, alpha=0.5, drivable_classes=("road",), min_confidence=0.0):
+    """labels, drivable, overlay colour and confidence the node must publish for ``rgb``."""
+    reference.drivable_classes = drivable_classes
+    reference.min_confidence = min_confidence
+    result = reference.segment(rgb)
+    assert len(np.unique(result.labels)) > 2, "the test frame should show several classes"
+    return {"segmentation/labels": result.labels.copy(), "segmentation/drivable_mask": result.drivable.copy(),
+            "segmentation/color": colorize_overlay(rgb, result.labels, alpha=alpha),
+            "segmentation/confidence": result.confidence.copy()}
+
+
+def answer(collector, topic, index):
+    """The message on ``topic`` answering frame ``index``, or None."""
+    return next((msg for msg in collector.received(topic) if rh.frame_index(msg.header) == index), None)
+
+
+def wait_answers(collector, index, topics=tuple(OUTPUTS), timeout=TIMEOUT):
+    assert rh.wait_for(lambda: all(answer(collector, topic, index) for topic in topics), timeout), \
+        f"frame {index} not answered on {[t for t in topics if not answer(collector, t, index)]}"
+    return {topic: answer(collector, topic, index) for topic in topics}
+
+
+def assert_outputs_equal(answers, expected, header=None):
+    for topic, msg in answers.items():
+        assert (msg.encoding, msg.is_bigendian) == ("rgb8" if topic.endswith("color") else "mono8", 0)
+        if header is not None:
+            assert msg.header == header
+        np.testing.assert_array_equal(rh.as_array(msg), expected[topic], err_msg=topic)
+
+
+def connect(graph, node, reliability="reliable", topics=OUTPUTS, name="collector"):
+    """A collector of ``topics`` under ``node``'s namespace, once the node sees its subscriptions."""
+    collector = rh.make_collector(graph, node.get_namespace(), topics, reliability, name=name)
+    assert rh.wait_for(lambda: all(node.count_subscribers(f"{node.get_namespace()}/{t}") > 0 for t in topics), 10)
+    return collector
+
+
+def camera_for(graph, node, msg_type=Image, reliability="reliable", topic="image"):
+    """A publisher on ``node``'s input, once the node has matched it."""
+    _, publisher = rh.make_camera(graph, node.get_namespace(), topic, msg_type, reliability)
+    assert rh.wait_for(lambda: publisher.get_subscription_count() > 0, 10), "seg_node did not match the camera"
+    return publisher
+
+
+def publish_and_wait(node, publisher, msg):
+    """Publish ``msg`` and wait until the node has finished with it (answered, rejected or failed)."""
+    before = node.worker.processed + node.worker.failed + node.worker.dropped
+    publisher.publish(msg)
+    assert rh.wait_for(lambda: node.worker.processed + node.worker.failed + node.worker.dropped > before
+                       and node.worker.wait_idle(0), TIMEOUT)
+
+
+# --- outputs --------------------------------------------------------------------------------------
+
+def test_every_encoding_and_row_padding_gives_the_segmenters_outputs_with_the_input_header(start_node, graph,
+                                                                                          reference):
+    node = start_node(publish_confidence=True)
+    collector = connect(graph, node)
+    camera = camera_for(graph, node)
+    for index, (encoding, pad) in enumerate([("rgb8", 0), ("bgr8", 7), ("rgba8", 4), ("bgra8", 0), ("mono8", 3)]):
+        rgb = rh.make_frame(index, 96, 48)
+        msg = rh.image_msg(rgb, encoding, pad, index)
+        camera.publish(msg)
+        answers = wait_answers(collector, index)
+        assert_outputs_equal(answers, expected_outputs(reference, rh.decoded_rgb(rgb, encoding)), msg.header)
+        assert {(m.width, m.height) for m in answers.values()} == {(96, 48)}
+
+
+def test_compressed_frames_from_another_process_reach_best_effort_and_reliable_subscribers(start_node, graph,
+                                                                                          reference):
+    node = start_node(image_transport="compressed", publish_confidence=True)
+    reliable = connect(graph, node, "reliable", name="reliable_sink")
+    best_effort = connect(graph, node, "best_effort", name="best_effort_sink")
+    camera = rh.start_publisher(f"{node.get_namespace()}/image/compressed", 640, 320, encoding="png", count=3,
+                                rate=5, reliability="best_effort")
+    sent = rh.published_frames(camera)
+    assert node.input_reliability == "best_effort"  # auto matched the best-effort camera
+    sinks = (reliable, best_effort)
+    assert rh.wait_for(lambda: rh.answered_everywhere(sinks, OUTPUTS), TIMEOUT)
+    index = max(rh.answered_everywhere(sinks, OUTPUTS))
+    expected = expected_outputs(reference, rh.make_frame(index, 640, 320))
+    for collector in sinks:
+        assert_outputs_equal({topic: answer(collector, topic, index) for topic in OUTPUTS}, expected)
+        for topic in OUTPUTS:
+            indices = [rh.frame_index(m.header) for m in collector.received(topic)]
+            assert set(indices) <= set(sent) and indices == sorted(indices)
+            assert all((m.width, m.height) == (640, 320) for m in collector.received(topic))
+
+
+def test_jpeg_frames_are_decoded(start_node, graph, reference):
+    node = start_node(image_transport="compressed")
+    collector = connect(graph, node, topics={"segmentation/labels": Image})
+    camera = camera_for(graph, node, CompressedImage, topic="image/compressed")
+    msg = rh.compressed_msg(rh.make_frame(4, 128, 64), "jpeg", index=4)
+    camera.publish(msg)
+    label_msg = wait_answers(collector, 4, ["segmentation/labels"])["segmentation/labels"]
+    decoded = cv2.imdecode(np.frombuffer(msg.data, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+    np.testing.assert_array_equal(rh.as_array(label_msg), reference.segment(np.ascontiguousarray(decoded)).labels)
+
+
+# --- bad frames -----------------------------------------------------------------------------------
+
+def bad_raw_frames():
+    good = rh.image_msg(rh.make_frame(0, 32, 16), "rgb8", 0, 100)
+    short = rh.image_msg(rh.make_frame(0, 32, 16), "rgb8", 0, 101)
+    short.data = bytes(good.data[:-1])
+    empty = rh.image_msg(rh.make_frame(0, 32, 16), "rgb8", 0, 102)
+    empty.height = empty.width = 0
+    unsupported = rh.image_msg(rh.make_frame(0, 32, 16), "rgb8", 0, 103)
+    unsupported.encoding = "32FC1"
+    return [short, empty, unsupported], ["shorter than step x height", "zero-size", "unsupported encoding"]
+
+
+def test_bad_frames_are_rejected_counted_and_the_next_good_frame_is_answered(start_node, graph):
+    node = start_node()
+    collector = connect(graph, node, topics={"segmentation/labels": Image})
+    diagnostics = rh.make_collector(graph, "/", {"/diagnostics": DiagnosticArray}, name="diag_sink")
+    camera = camera_for(graph, node)
+    bad, reasons = bad_raw_frames()
+    for count, (msg, reason) in enumerate(zip(bad, reasons), start=1):
+        publish_and_wait(node, camera, msg)
+        snapshot = node.stats.snapshot()
+        assert snapshot.rejected == count and reason in snapshot.last_error
+    good = rh.image_msg(rh.make_frame(1, 32, 16), "rgb8", 0, 104)
+    camera.publish(good)
+    assert wait_answers(collector, 104, ["segmentation/labels"])
+    assert not any(rh.frame_index(m.header) in (101, 102, 103) for m in collector.received("segmentation/labels"))
+    _, values = wait_status(diagnostics, node, lambda values: values["published_frames"] == "1")
+    assert values["rejected_frames"] == "3" and "unsupported encoding" in values["last_error"]
+
+
+def test_undecodable_compressed_frames_are_rejected(start_node, graph):
+    node = start_node(image_transport="compressed")
+    collector = connect(graph, node, topics={"segmentation/labels": Image})
+    camera = camera_for(graph, node, CompressedImage, topic="image/compressed")
+    garbage = rh.compressed_msg(rh.make_frame(0, 32, 16), "png", index=200)
+    garbage.data = b"\x89PNG but not really"
+    publish_and_wait(node, camera, garbage)
+    assert node.stats.snapshot().rejected == 1
+    camera.publish(rh.compressed_msg(rh.make_frame(0, 32, 16), "png", index=201))
+    assert wait_answers(collector, 201, ["segmentation/labels"])
+
+
+# --- load -----------------------------------------------------------------------------------------
+
+def test_a_camera_faster_than_the_model_drops_old_frames_and_latency_stays_flat(start_node, graph):
+    # 512x256 model input makes the tiny model slower than the 40 Hz camera.
+    node = start_node(input_width=512, input_height=256, publish_color=False)
+    collector = connect(graph, node, topics={"segmentation/labels": Image})
+    camera = rh.start_publisher(f"{node.get_namespace()}/image", 320, 160, count=80, rate=40)
+    pending = []
+    while camera.poll() is None:
+        pending.append(node.worker.pending)
+        time.sleep(0.01)
+    sent = rh.published_frames(camera)
+    assert node.worker.wait_idle(TIMEOUT)
+    worker, stats = node.worker, node.stats.snapshot()
+    assert max(pending) <= 1  # one frame waits at most: the queue is bounded
+    assert worker.dropped > 0 and worker.submitted == worker.processed + worker.dropped + worker.failed
+    assert worker.submitted <= len(sent) and stats.published == worker.processed
+    answered = collector.received("segmentation/labels")
+    indices = [rh.frame_index(m.header) for m in answered]
+    assert indices == sorted(indices) and set(indices) <= set(sent) and max(sent) in indices  # the newest wins
+    # Latency from publishing to the answer arriving: the last frames wait no longer than the first.
+    latency = [at - sent[i] for i, at in zip(indices, collector.arrivals["segmentation/labels"])]
+    quarter = max(len(latency) // 4, 1)
+    assert np.median(latency[-quarter:]) <= 2 * np.median(latency[:quarter]) + 0.1, latency
+    assert stats.latency_p95_ms <= 3 * stats.model_p50_ms + 100
+
+
+def test_no_subscriber_no_inference(start_node, graph):
+    node = start_node()
+    camera = camera_for(graph, node)
+    publish_and_wait(node, camera, rh.image_msg(rh.make_frame(0, 32, 16), index=1))
+    assert node.stats.snapshot().published == 0 and node.worker.processed == 1
+    collector = connect(graph, node, topics={"segmentation/drivable_mask": Image})
+    publish_and_wait(node, camera, rh.image_msg(rh.make_frame(0, 32, 16), index=2))
+    assert wait_answers(collector, 2, ["segmentation/drivable_mask"])
+    assert node.stats.snapshot().published == 1
+
+
+# --- parameters -----------------------------------------------------------------------------------
+
+def test_the_node_declares_exactly_the_documented_parameters_with_descriptors(start_node):
+    node = start_node()
+    ours = {spec.name: spec for spec in PARAMS}
+    declared = set(node.list_parameters([], 0).names)
+    assert set(ours) <= declared and declared - set(ours) <= {"use_sim_time", "start_type_description_service"}
+    for descriptor in node.describe_parameters(list(ours)):
+        spec = ours[descriptor.name]
+        assert descriptor.description == spec.description
+        assert descriptor.read_only == (not spec.runtime), spec.name
+    ranges = {d.name: d for d in node.describe_parameters(["min_confidence", "input_width"])}
+    assert ranges["min_confidence"].floating_point_range[0].to_value == 1.0
+    assert ranges["input_width"].integer_range[0].to_value == 8192
+
+
+def test_run_time_parameters_take_effect_on_the_next_frame(start_node, graph, reference):
+    node = start_node()
+    collector = connect(graph, node)
+    camera = camera_for(graph, node)
+    rgb = rh.make_frame(2, 96, 48)
+
+    def frame(index):
+        camera.publish(rh.image_msg(rgb, index=index))
+        return wait_answers(collector, index, ["segmentation/labels", "segmentation/drivable_mask"])
+
+    first = frame(0)
+    assert "segmentation/confidence" not in collector.messages  # off by default
+    drivable = ["sidewalk", "building", "vegetation"]
+    assert all(r.successful for r in node.set_parameters([
+        Parameter("drivable_classes", value=drivable), Parameter("min_confidence", value=0.15),
+        Parameter("color_mode", value="palette"), Parameter("publish_confidence", value=True)]))
+    second = frame(1)
+    expected = expected_outputs(reference, rgb, drivable_classes=drivable, min_confidence=0.15)
+    assert_outputs_equal(second, expected)
+    assert (rh.as_array(second["segmentation/labels"]) == labels.IGNORE_ID).any()  # low confidence is unknown
+    assert not np.array_equal(rh.as_array(first["segmentation/drivable_mask"]),
+                              expected["segmentation/drivable_mask"])
+    extra = wait_answers(collector, 1, ["segmentation/color", "segmentation/confidence"])
+    np.testing.assert_array_equal(rh.as_array(extra["segmentation/color"]), colorize(expected["segmentation/labels"]))
+    np.testing.assert_array_equal(rh.as_array(extra["segmentation/confidence"]), expected["segmentation/confidence"])
+    assert all(r.successful for r in node.set_parameters([Parameter("publish_color", value=False),
+                                                          Parameter("max_rate_hz", value=2.5)]))
+    frame(2)
+    assert node.worker.wait_idle(TIMEOUT)
+    time.sleep(0.3)  # a colour image, had one been published, would be here by now
+    assert answer(collector, "segmentation/color", 2) is None
+    assert node.worker.max_rate_hz == 2.5
+
+
+@pytest.mark.parametrize(("parameter", "reason"), [
+    (Parameter("drivable_classes", value=["road", "lava"]), "unknown class(es) ['lava']"),
+    (Parameter("color_mode", value="rainbow"), "color_mode must be one of: palette, overlay"),
+    (Parameter("min_confidence", value=1.5), "out of range"),
+    (Parameter("backend", value="cuda"), "read-only"),
+    (Parameter("image_transport", value="compressed"), "read-only"),
+    (Parameter("overlay_alpha", value="half"), "Wrong parameter type"),
+])
+def test_invalid_or_read_only_changes_are_refused_with_a_reason(start_node, parameter, reason):
+    node = start_node()
+    before = node.get_parameter(parameter.name).value
+    result = node.set_parameters([parameter])[0]
+    assert not result.successful and reason in result.reason
+    assert node.get_parameter(parameter.name).value == before
+
+
+def test_parameters_change_through_the_ros_parameter_service(start_node, graph):
+    node = start_node()
+    client_node = graph.add(Node("param_client", context=graph.context))
+    client = client_node.create_client(SetParameters, f"{node.get_fully_qualified_name()}/set_parameters")
+    assert client.wait_for_service(timeout_sec=10)
+
+    def set_remote(name, array):
+        value = ParameterValue(type=ParameterType.PARAMETER_STRING_ARRAY, string_array_value=array)
+        future = client.call_async(SetParameters.Request(parameters=[ParameterMsg(name=name, value=value)]))
+        assert rh.wait_for(future.done, 10)
+        return future.result().results[0]
+
+    assert set_remote("drivable_classes", ["road", "sidewalk"]).successful
+    assert node.segmenter.drivable_classes == ("road", "sidewalk")
+    refused = set_remote("drivable_classes", ["sky", "nowhere"])
+    assert not refused.successful and "nowhere" in refused.reason
+    assert node.segmenter.drivable_classes == ("road", "sidewalk")
+
+
+# --- QoS and diagnostics --------------------------------------------------------------------------
+
+def test_auto_reliability_follows_a_best_effort_camera(start_node, graph):
+    node = start_node()
+    assert node.input_reliability == "reliable"  # nobody publishes yet
+    collector = connect(graph, node, topics={"segmentation/labels": Image})
+    camera = camera_for(graph, node, reliability="best_effort")  # matches only once the node re-subscribed
+    assert node.input_reliability == "best_effort"
+    camera.publish(rh.image_msg(rh.make_frame(0, 32, 16), index=5))
+    assert wait_answers(collector, 5, ["segmentation/labels"])
+
+
+def test_incompatible_qos_is_logged_once_with_the_fixing_parameter_value(start_node, graph):
+    rosout = rh.make_collector(graph, "/", {"/rosout": Log}, name="rosout_sink")
+    diagnostics = rh.make_collector(graph, "/", {"/diagnostics": DiagnosticArray}, name="diag_sink")
+    node = start_node(qos_reliability="reliable")
+    for name in ("camera_a", "camera_b"):
+        rh.make_camera(graph, node.get_namespace(), reliability="best_effort", name=name)
+
+    def complaints():
+        return [m for m in rosout.received("/rosout")
+                if m.name == node.get_logger().name and "qos_reliability:=best_effort" in m.msg]
+
+    assert rh.wait_for(lambda: complaints(), 10)
+    time.sleep(1.5)  # the second camera's event arrives too, and must not log again
+    assert len(complaints()) == 1 and complaints()[0].level == Log.ERROR
+    status, _ = wait_status(diagnostics, node, lambda values: True)
+    assert status.level == DiagnosticStatus.ERROR and "qos_reliability:=best_effort" in status.message
+
+
+def wait_status(diagnostics, node, predicate):
+    """(status, {key: value}) of the newest diagnostics of ``node`` whose values satisfy ``predicate``."""
+    name = f"{node.get_fully_qualified_name()}: segmentation"
+
+    def find():
+        for array in reversed(diagnostics.received("/diagnostics")):
+            for status in array.status:
+                values = {kv.key: kv.value for kv in status.values}
+                if status.name == name and predicate(values):
+                    return status, values
+        return None
+
+    assert rh.wait_for(lambda: find() is not None, 10), "no matching diagnostics"
+    return find()
+
+
+def test_diagnostics_report_backend_model_rate_and_latency(start_node, graph, checkpoint):
+    diagnostics = rh.make_collector(graph, "/", {"/diagnostics": DiagnosticArray}, name="diag_sink")
+    node = start_node()
+    collector = connect(graph, node, topics={"segmentation/labels": Image})
+    camera = camera_for(graph, node)
+    for index in range(3):
+        camera.publish(rh.image_msg(rh.make_frame(index, 64, 32), index=index))
+        wait_answers(collector, index, ["segmentation/labels"])
+    status, values = wait_status(diagnostics, node, lambda values: values["published_frames"] == "3")
+    assert status.level == DiagnosticStatus.OK and status.hardware_id == "cpu"
+    assert values["backend"] == "cpu" and values["model"] == f"unet ({checkpoint})"
+    assert values["input_size"] == "64x32" and values["input_reliability"] == "reliable"
+    assert float(values["fps"]) > 0 and 0 < float(values["latency_p50_ms"]) <= float(values["latency_p95_ms"])
+    assert values["dropped_frames"] == "0" and values["rejected_frames"] == "0" and values["last_error"] == ""
+
+
+# --- start-up failures ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def bad_models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bad")
+    corrupt = root / "corrupt.pt"
+    corrupt.write_bytes(b"PK\x03\x04 this is not a checkpoint")
+    five = rh.tiny_checkpoint(root / "five.pt", class_names=("road", "sidewalk", "car", "person", "sky"))
+    return {"missing": root / "missing.pt", "corrupt": corrupt, "five_classes": five}
+
+
+@pytest.mark.parametrize(("case", "extra", "message"), [
+    ("missing", [], "checkpoint not found"),
+    ("corrupt", [], "is not a readable checkpoint"),
+    ("five_classes", [], "model has 5 classes, but seg_node publishes Cityscapes trainIds (19 classes)"),
+    ("good", ["-p", "image_transport:=theora"], "image_transport must be one of: raw, compressed"),
+    ("good", ["-p", "input_width:=640"], "input_width and input_height must both be 0"),
+    ("good", ["-p", "drivable_classes:=[lava]"], "unknown class(es) ['lava']"),
+    ("good", ["-p", "overlay_alpha:=3.0"], "overlay_alpha"),
+    ("good", ["-p", "backend:=tensorrt"], "torch-tensorrt"),
+])
+def test_bad_set_ups_stop_start_up_with_one_error_line(bad_models, checkpoint, capfd, case, extra, message):
+    model = checkpoint if case == "good" else bad_models[case]
+    code = main(["seg_node", "--ros-args", "-r", f"__ns:=/startup{os.getpid()}", "-p", f"model_path:={model}",
+                 *extra])
+    err = capfd.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 1
+    assert len(lines) == 1 and "cannot start" in lines[0] and message in lines[0], err

@@ -1,0 +1,128 @@
+"""The installed seg_node executable in its own process, fed 2048x1024 frames by a third process.
+
+As deployed: ``seg_node`` with config/seg.yaml and the shipped Fast DDS profile (what
+the launch file gives it), a camera process, and reliable and best-effort subscribers
+in this process. Frames of 6 MB exceed Fast DDS's default 512 KB shared-memory
+segment, which is what this exercises.
+"""
+
+import os
+import subprocess
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from sensor_msgs.msg import Image
+
+import ros_helpers as rh
+from seg_perception.inference import Segmenter, colorize_overlay
+
+NAMESPACE = f"/proc{os.getpid()}"
+CAMERA_TOPIC = f"{NAMESPACE}/camera/image_raw"
+OUTPUTS = {f"{NAMESPACE}/segmentation/{name}": Image for name in ("labels", "drivable_mask", "color", "confidence")}
+WIDTH, HEIGHT = 2048, 1024
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    return rh.tiny_checkpoint(tmp_path_factory.mktemp("model") / "tiny.pt")
+
+
+@pytest.fixture(scope="module")
+def graph():
+    graph = rh.RosGraph()
+    yield graph
+    graph.close()
+
+
+@pytest.fixture(scope="module")
+def corrupt_model_run(tmp_path_factory):
+    """(model path, process): the executable started on a corrupt model; started before the good node
+    so that their (slow) torch imports overlap."""
+    corrupt = tmp_path_factory.mktemp("corrupt") / "corrupt.pt"
+    corrupt.write_bytes(b"not a checkpoint")
+    process = subprocess.Popen([str(rh.SEG_NODE), "--ros-args", "-p", f"model_path:={corrupt}"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    yield corrupt, process
+    rh.stop_process(process)
+
+
+@pytest.fixture(scope="module")
+def seg_node(checkpoint, graph, corrupt_model_run):
+    """The seg_node process, remapped onto the camera topic; yields the Popen once its outputs exist."""
+    assert rh.SEG_NODE.is_file(), f"{rh.SEG_NODE} missing: pip install -e . to install the console script"
+    command = [str(rh.SEG_NODE), "--ros-args", "-r", f"__ns:={NAMESPACE}", "-r", f"image:={CAMERA_TOPIC}",
+               "--params-file", str(rh.ROOT / "config" / "seg.yaml"),
+               "-p", f"model_path:={checkpoint}", "-p", "publish_confidence:=true"]
+    process = subprocess.Popen(command, env=rh.large_frames_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    probe = rh.make_collector(graph, "/", {}, name="probe")
+    started = rh.wait_for(lambda: process.poll() is not None or all(
+        probe.count_publishers(topic) for topic in OUTPUTS), 90)
+    if process.poll() is not None or not started:
+        code, out, err = rh.stop_process(process)
+        pytest.fail(f"seg_node did not start (exit {code}):\n{out}\n{err}")
+    yield process
+    rh.stop_process(process)
+
+
+@pytest.fixture(scope="module")
+def reference(checkpoint):
+    return Segmenter.from_checkpoint(checkpoint, with_confidence=True)
+
+
+@pytest.mark.parametrize("camera_reliability", ["reliable", "best_effort"])
+def test_2048x1024_frames_come_back_on_every_output_to_reliable_and_best_effort_subscribers(
+        seg_node, graph, reference, camera_reliability):
+    sinks = [rh.make_collector(graph, "/", OUTPUTS, reliability, name=f"{reliability}_sink")
+             for reliability in ("reliable", "best_effort")]
+    first = 10 if camera_reliability == "best_effort" else 0
+    camera = rh.start_publisher(CAMERA_TOPIC, WIDTH, HEIGHT, pad=64, count=3, rate=4, first_index=first,
+                                reliability=camera_reliability)
+    sent = rh.published_frames(camera)
+    assert rh.wait_for(lambda: rh.answered_everywhere(sinks, OUTPUTS), 30), \
+        [{topic: [rh.frame_index(m.header) for m in sink.received(topic)] for topic in OUTPUTS} for sink in sinks]
+    index = max(rh.answered_everywhere(sinks, OUTPUTS))
+    frame = rh.make_frame(index, WIDTH, HEIGHT)
+    expected = reference.segment(frame)
+    overlay = colorize_overlay(frame, expected.labels, alpha=0.5)
+    wanted = dict(zip(OUTPUTS, (expected.labels, expected.drivable, overlay, expected.confidence)))
+    for sink in sinks:
+        for topic, value in wanted.items():
+            received = sink.received(topic)
+            assert {rh.frame_index(m.header) for m in received} <= set(sent)
+            assert all((m.width, m.height) == (WIDTH, HEIGHT) for m in received)
+            msg = next(m for m in received if rh.frame_index(m.header) == index)
+            np.testing.assert_array_equal(rh.as_array(msg), value, err_msg=topic)
+
+
+def test_diagnostics_of_the_node_process(seg_node, graph):
+    sink = rh.make_collector(graph, "/", {"/diagnostics": DiagnosticArray}, name="diagnostics_sink")
+    name = f"{NAMESPACE}/seg_node: segmentation"
+
+    def values():
+        for array in reversed(sink.received("/diagnostics")):
+            for status in array.status:
+                if status.name == name:
+                    return {kv.key: kv.value for kv in status.values}
+        return None
+
+    assert rh.wait_for(lambda: values() is not None, 10)
+    report = values()
+    assert report["backend"] == "cpu" and report["input_size"] == "64x32"
+    assert report["input_topic"] == CAMERA_TOPIC
+    assert int(report["published_frames"]) >= 2 and float(report["latency_p95_ms"]) > 0
+    assert report["rejected_frames"] == "0"
+
+
+def test_the_node_process_exits_cleanly_on_sigint(seg_node):
+    code, _, err = rh.stop_process(seg_node)
+    assert code == 0, err
+
+
+def test_a_corrupt_model_stops_the_executable_with_one_error_line(corrupt_model_run):
+    corrupt, process = corrupt_model_run
+    out, err = process.communicate(timeout=120)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert process.returncode == 1
+    assert len(lines) == 1 and "cannot start" in lines[0] and str(corrupt) in lines[0], err

@@ -1,0 +1,118 @@
+"""Reader for data in the official Cityscapes layout (real, or written by ``seg-make-data``).
+
+``leftImg8bit/{split}/{city}/*_leftImg8bit.png`` images pair with
+``gtFine/{split}/{city}/*_gtFine_labelTrainIds.png`` when present, else with
+``*_gtFine_labelIds.png``, whose ids are mapped to trainIds through the class table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+from torch.utils.data import Dataset
+
+from seg_perception.labels import IGNORE_ID, LABEL_ID_TO_TRAIN_ID, NUM_CLASSES
+
+IMAGE_SUFFIX = "_leftImg8bit.png"
+TRAIN_IDS_SUFFIX = "_gtFine_labelTrainIds.png"
+LABEL_IDS_SUFFIX = "_gtFine_labelIds.png"
+
+# trainId images may hold 0..18 and 255 only.
+_VALID_TRAIN_ID = np.zeros(256, bool)
+_VALID_TRAIN_ID[:NUM_CLASSES] = True
+_VALID_TRAIN_ID[IGNORE_ID] = True
+
+
+class DatasetError(ValueError):
+    """A dataset file or folder is missing, unreadable or inconsistent; the message names it."""
+
+
+def label_paths_for(image_path: str | Path) -> tuple[Path, Path]:
+    """The (labelTrainIds, labelIds) annotation paths that belong to a ``*_leftImg8bit.png`` image."""
+    image_path = Path(image_path)
+    if not image_path.name.endswith(IMAGE_SUFFIX):
+        raise DatasetError(f"{image_path}: not a Cityscapes image name (*{IMAGE_SUFFIX})")
+    split_dir = image_path.parent.parent
+    city, stem = image_path.parent.name, image_path.name[: -len(IMAGE_SUFFIX)]
+    label_dir = split_dir.parent.parent / "gtFine" / split_dir.name / city
+    return label_dir / f"{stem}{TRAIN_IDS_SUFFIX}", label_dir / f"{stem}{LABEL_IDS_SUFFIX}"
+
+
+def label_path_for(image_path: str | Path) -> Path:
+    """The annotation the reader uses for an image: labelTrainIds when it exists, else labelIds."""
+    train_ids, label_ids = label_paths_for(image_path)
+    return train_ids if train_ids.exists() else label_ids
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """H x W x 3 uint8 RGB image; DatasetError naming the file when it cannot be decoded."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise DatasetError(f"{path}: unreadable image (missing, truncated or not an image)")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def read_label(path: str | Path) -> np.ndarray:
+    """H x W uint8 trainIds from a labelTrainIds or labelIds PNG (labelIds are mapped through the class table)."""
+    path = Path(path)
+    label = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if label is None:
+        raise DatasetError(f"{path}: unreadable label image (missing, truncated or not an image)")
+    if label.ndim != 2 or label.dtype != np.uint8:
+        raise DatasetError(f"{path}: label must be single-channel 8-bit, got shape {label.shape} {label.dtype}")
+    if path.name.endswith(LABEL_IDS_SUFFIX):
+        return LABEL_ID_TO_TRAIN_ID[label]
+    if not _VALID_TRAIN_ID[label].all():
+        bad = np.unique(label[~_VALID_TRAIN_ID[label]])
+        raise DatasetError(f"{path}: trainIds must be 0..{NUM_CLASSES - 1} or {IGNORE_ID}, found {bad.tolist()}")
+    return label
+
+
+class CityscapesDataset(Dataset):
+    """(image, label) pairs of one split: ``transform(image, label)``, or the raw pair without a transform.
+
+    ``image`` is H x W x 3 uint8 RGB, ``label`` H x W uint8 trainIds (0..18, 255 ignore).
+    ``scale`` < 1 shrinks both at load (area-averaged image, nearest label) for low-resolution training.
+    Missing, unreadable or mis-sized files raise DatasetError naming the file; an empty split is an error.
+    """
+
+    def __init__(self, root: str | Path, split: str = "train",
+                 transform: Callable[[np.ndarray, np.ndarray], object] | None = None, scale: float = 1.0):
+        if not 0 < scale <= 1:
+            raise DatasetError(f"scale must be in (0, 1], got {scale}")
+        self.root, self.split, self.transform, self.scale = Path(root), split, transform, scale
+        image_dir = self.root / "leftImg8bit" / split
+        if not image_dir.is_dir():
+            raise DatasetError(f"{image_dir}: no such split folder (expected the layout leftImg8bit/{split}/CITY/)")
+        images = sorted(image_dir.glob(f"*/*{IMAGE_SUFFIX}"))
+        if not images:
+            raise DatasetError(f"{image_dir}: split {split!r} has no *{IMAGE_SUFFIX} images")
+        self.files: list[tuple[Path, Path]] = []
+        for image in images:
+            label = label_path_for(image)
+            if not label.exists():
+                raise DatasetError(f"{image}: its label {label} is missing")
+            self.files.append((image, label))
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """The raw (image, label) pair of sample ``index``, down-scaled by ``scale``."""
+        image_path, label_path = self.files[index]
+        image, label = read_image(image_path), read_label(label_path)
+        if image.shape[:2] != label.shape:
+            raise DatasetError(f"{label_path}: label size {label.shape[1]}x{label.shape[0]} does not match "
+                               f"its image {image_path} ({image.shape[1]}x{image.shape[0]})")
+        if self.scale < 1:
+            size = (max(1, round(image.shape[1] * self.scale)), max(1, round(image.shape[0] * self.scale)))
+            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+            label = cv2.resize(label, size, interpolation=cv2.INTER_NEAREST_EXACT)
+        return image, label
+
+    def __getitem__(self, index: int):
+        image, label = self.load(index)
+        return (image, label) if self.transform is None else self.transform(image, label)

@@ -1,0 +1,172 @@
+"""``seg-make-data OUT --split train --num N --size WxH --seed S``: procedural scenes in the Cityscapes layout.
+
+Writes ``OUT/leftImg8bit/{split}/{city}/{city}_{seq:06d}_000019_leftImg8bit.png`` and beside it in
+``OUT/gtFine/{split}/{city}/`` the ``_gtFine_labelIds``, ``_gtFine_labelTrainIds`` and
+``_gtFine_color`` PNGs, plus ``OUT/class_frequencies_{split}.json``. Scene ``i`` of a split depends
+only on (seed, split, i), so the output is the same for any number of workers, and splits never
+share scenes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import re
+import shutil
+import sys
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from seg_perception.labels import COLOR_LUT, TRAIN_ID_TO_LABEL_ID_LUT
+
+from .class_stats import count_pixels, frequencies_path, frequency_report
+from .scene_generator import generate_scene
+
+#: Cityscapes annotates frame 19 of every 30-frame snippet; generated scenes keep that naming.
+FRAME = 19
+_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+_SIZE = re.compile(r"^(\d+)x(\d+)$")
+MIN_SIZE, MAX_SIZE = 16, 8192
+
+
+def scene_rng(seed: int, split: str, index: int) -> np.random.Generator:
+    """The random stream of scene ``index`` of ``split``: keyed by seed, split name and index."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(zlib.crc32(split.encode()), index)))
+
+
+def scene_stem(city: str, index: int) -> str:
+    """Cityscapes file stem of scene ``index``: ``{city}_{seq:06d}_{frame:06d}``."""
+    return f"{city}_{index:06d}_{FRAME:06d}"
+
+
+def split_dirs(root: Path, split: str, city: str) -> tuple[Path, Path]:
+    """The image and annotation folders of one city of a split."""
+    return root / "leftImg8bit" / split / city, root / "gtFine" / split / city
+
+
+def _write_png(path: Path, image: np.ndarray) -> None:
+    if not cv2.imwrite(str(path), image):
+        raise OSError(f"could not write {path}")
+
+
+def _make_scene(job: tuple[str, str, str, int, int, int, int]) -> np.ndarray:
+    """Generate and write one scene; returns its label's pixel counts (runs in worker processes)."""
+    root, split, city, seed, index, width, height = job
+    image, label = generate_scene(scene_rng(seed, split, index), width, height)
+    image_dir, label_dir = split_dirs(Path(root), split, city)
+    stem = scene_stem(city, index)
+    _write_png(image_dir / f"{stem}_leftImg8bit.png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    _write_png(label_dir / f"{stem}_gtFine_labelIds.png", TRAIN_ID_TO_LABEL_ID_LUT[label])
+    _write_png(label_dir / f"{stem}_gtFine_labelTrainIds.png", label)
+    # Official colour annotations are RGBA.
+    _write_png(label_dir / f"{stem}_gtFine_color.png", cv2.cvtColor(COLOR_LUT[label], cv2.COLOR_RGB2BGRA))
+    return count_pixels(label)
+
+
+def _init_worker() -> None:
+    # Parallelism comes from processes; OpenCV's own threads would only contend with them.
+    cv2.setNumThreads(1)
+
+
+def generate_split(root: str | Path, split: str, num: int, width: int, height: int, seed: int = 0,
+                   workers: int = 1, city: str = "synth", progress: bool = True) -> dict:
+    """Write ``num`` scenes of ``split`` under ``root`` and their frequency JSON; returns the frequency report."""
+    root = Path(root)
+    for folder in split_dirs(root, split, city):
+        folder.mkdir(parents=True, exist_ok=True)
+    jobs = [(str(root), split, city, seed, index, width, height) for index in range(num)]
+    counts = np.zeros(256, np.int64)
+    bar = tqdm(total=num, desc=f"seg-make-data {split}", unit="scene", disable=not progress)
+    if workers == 1:
+        results = map(_make_scene, jobs)
+        pool = None
+    else:
+        # spawn, not fork: a forked child of a process that has used OpenCV's thread pool can deadlock.
+        pool = multiprocessing.get_context("spawn").Pool(workers, _init_worker)
+        results = pool.imap(_make_scene, jobs, chunksize=4)
+    try:
+        for scene_counts in results:
+            counts += scene_counts
+            bar.update()
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.close()
+            pool.join()
+    report = frequency_report(counts, split=split, num_images=num, size=[width, height], seed=seed, city=city)
+    frequencies_path(root, split).write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"512x256"`` -> (512, 256); argparse type for image sizes."""
+    match = _SIZE.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT, e.g. 512x256")
+    width, height = int(match[1]), int(match[2])
+    if not (MIN_SIZE <= width <= MAX_SIZE and MIN_SIZE <= height <= MAX_SIZE):
+        raise argparse.ArgumentTypeError(f"{text!r}: width and height must be within {MIN_SIZE}..{MAX_SIZE}")
+    return width, height
+
+
+def _bounded_int(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is below the minimum {minimum}")
+        return value
+
+    return parse
+
+
+def _folder_name(text: str) -> str:
+    if not _NAME.match(text):
+        raise argparse.ArgumentTypeError(f"{text!r} must be letters, digits, '_' or '-' (it becomes a folder)")
+    return text
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="seg-make-data", description=__doc__.split("\n")[0].split(": ", 1)[1])
+    parser.add_argument("out", type=Path, help="dataset root (Cityscapes layout)")
+    parser.add_argument("--split", type=_folder_name, default="train", help="split folder name (default train)")
+    parser.add_argument("--num", type=_bounded_int(1), required=True, help="number of scenes")
+    parser.add_argument("--size", type=parse_size, default=(512, 256), metavar="WxH", help="image size (512x256)")
+    parser.add_argument("--seed", type=_bounded_int(0), default=0, help="random seed (default 0)")
+    parser.add_argument("--workers", type=_bounded_int(1), default=min(2, os.cpu_count() or 1),
+                        help="worker processes (default: up to 2); the output does not depend on it")
+    parser.add_argument("--city", type=_folder_name, default="synth", help="city folder and file prefix")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace this split's existing scenes instead of refusing")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point of ``seg-make-data``."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    width, height = args.size
+    existing = [d for d in split_dirs(args.out, args.split, args.city) if d.is_dir() and any(d.iterdir())]
+    if existing and not args.overwrite:
+        parser.error(f"{existing[0]} already holds scenes; pass --overwrite to replace them")
+    for folder in existing:
+        shutil.rmtree(folder)
+    report = generate_split(args.out, args.split, args.num, width, height, args.seed, args.workers, args.city)
+    print(f"wrote {args.num} scenes of {width}x{height} to {args.out} (split {args.split!r}); "
+          f"class frequencies in {frequencies_path(args.out, args.split)}", file=sys.stderr)
+    missing = [name for name, entry in report["classes"].items() if entry["pixels"] == 0]
+    if missing:
+        print(f"note: no pixels of {', '.join(missing)} in this split (too few scenes?)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
