@@ -22,12 +22,13 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m training.demo
 
-# Re-pin requirements.txt from requirements.in in a scratch venv.
+# Re-pin requirements.txt from requirements.in in a scratch venv. The ROS wheels also register
+# their ROS package names (std_msgs, rclpy, ...) which are not on PyPI: drop those lines.
 lock:
 	rm -rf /tmp/seg-lock-venv && $(PYTHON) -m venv /tmp/seg-lock-venv
 	/tmp/seg-lock-venv/bin/pip install --quiet -r requirements.in
 	(echo "# Pinned lock of requirements.in for CPython 3.11 on x86_64 (make lock regenerates it)."; \
-	 /tmp/seg-lock-venv/bin/pip freeze --all | grep -vE '^(pip==|-e )') > requirements.txt
+	 /tmp/seg-lock-venv/bin/pip freeze --all | grep -vE '^(pip==|-e )' | grep -E '^(ros-|[^_]*==)') > requirements.txt
 
 clean:
 	rm -rf $(VENV) build install log *.egg-info
