@@ -28,7 +28,18 @@ lock:
 	rm -rf /tmp/seg-lock-venv && $(PYTHON) -m venv /tmp/seg-lock-venv
 	/tmp/seg-lock-venv/bin/pip install --quiet -r requirements.in
 	(echo "# Pinned lock of requirements.in for CPython 3.11 on x86_64 (make lock regenerates it)."; \
-	 /tmp/seg-lock-venv/bin/pip freeze --all | grep -vE '^(pip==|-e )' | grep -E '^(ros-|[^_]*==)') > requirements.txt
+	 /tmp/seg-lock-venv/bin/pip freeze --all | grep -vE '^(pip==|-e )' | $(PYTHON) -c "$$DROP_ROS_NAMES") > requirements.txt
+
+define DROP_ROS_NAMES
+import sys
+lines = sys.stdin.read().split()
+names = {l.split("==")[0].lower().replace("_", "-") for l in lines}
+for l in lines:
+    n = l.split("==")[0].lower().replace("_", "-")
+    if n.startswith("ros-") or "ros-" + n not in names:
+        print(l)
+endef
+export DROP_ROS_NAMES
 
 clean:
 	rm -rf $(VENV) build install log *.egg-info
