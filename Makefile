@@ -14,6 +14,9 @@ $(STAMP): requirements.txt setup.py setup.cfg package.xml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@# setup.cfg sends scripts to lib/seg_perception for `ros2 run`; a venv wants them on PATH too
+	@if [ -d $(VENV)/lib/seg_perception ]; then for s in $(VENV)/lib/seg_perception/*; do \
+		ln -sf ../lib/seg_perception/$$(basename $$s) $(VENV)/bin/; done; fi
 	@touch $@
 
 test: $(STAMP)

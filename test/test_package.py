@@ -53,8 +53,14 @@ def colcon_install(tmp_path_factory):
     if not colcon.exists():
         pytest.fail("colcon is missing from the venv (colcon-common-extensions in requirements.txt)")
     ws = tmp_path_factory.mktemp("ws")
-    shutil.copytree(ROOT, ws / "src" / "seg_perception", ignore=shutil.ignore_patterns(
-        ".git", ".venv", "build", "install", "log", "__pycache__", "*.egg-info", "runs", "data", "demo_out"))
+    everywhere = shutil.ignore_patterns(".git", "__pycache__", "*.egg-info")
+    top_level = {".venv", "build", "install", "log", "runs", "data", "demo_out"}  # never training/data
+
+    def ignore(directory, names):
+        skipped = set(everywhere(directory, names))
+        return skipped | (top_level & set(names) if Path(directory) == ROOT else set())
+
+    shutil.copytree(ROOT, ws / "src" / "seg_perception", ignore=ignore)
     result = subprocess.run([str(colcon), "build", "--base-paths", "src"], cwd=ws,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
