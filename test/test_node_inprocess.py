@@ -113,6 +113,10 @@ def camera_for(graph, node, msg_type=Image, reliability="reliable", topic="image
     """A publisher on ``node``'s input, once the node has matched it."""
     _, publisher = rh.make_camera(graph, node.get_namespace(), topic, msg_type, reliability)
     assert rh.wait_for(lambda: publisher.get_subscription_count() > 0, 10), "seg_node did not match the camera"
+    # With qos_reliability auto the node re-checks its publishers once a second and may
+    # re-create its subscription; a frame sent during that swap is lost (seen once under load).
+    time.sleep(1.5)
+    assert rh.wait_for(lambda: publisher.get_subscription_count() > 0, 10), "seg_node did not re-match the camera"
     return publisher
 
 
