@@ -27,7 +27,7 @@ def train_one_epoch(model, loader, criterion, optimizer, scheduler, device, *, e
     total = len(loader) if not max_iters else min(max_iters, len(loader))
     bar = tqdm(total=total, desc=f"epoch {epoch + 1}/{epochs}", disable=not show_progress,
                dynamic_ncols=True, leave=False)
-    loss_sum, images, start = 0.0, 0, time.perf_counter()
+    loss_sum, images, steps, start = 0.0, 0, 0, time.perf_counter()
     autocast = torch.autocast("cuda", dtype=torch.float16) if scaler is not None else nullcontext()
     for step, (inputs, targets) in enumerate(loader):
         if step >= total:
@@ -57,6 +57,7 @@ def train_one_epoch(model, loader, criterion, optimizer, scheduler, device, *, e
         scheduler.step()
         loss_sum += loss.item()
         images += inputs.shape[0]
+        steps += 1
         rate = images / (time.perf_counter() - start)
         lr = optimizer.param_groups[-1]["lr"]
         bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.2e}", img_s=f"{rate:.1f}")
@@ -64,7 +65,6 @@ def train_one_epoch(model, loader, criterion, optimizer, scheduler, device, *, e
         if on_step is not None:
             on_step(loss.item(), lr)
     bar.close()
-    steps = min(total, step + 1) if total else 0
     return {"loss": loss_sum / max(1, steps), "images_per_s": images / (time.perf_counter() - start)}
 
 
