@@ -95,7 +95,7 @@ class BagEvaluation:
         except ValueError as error:
             raise ValueError(f"frame {stamp_ns} ns: {error}") from None
         valid = gt_train_ids != IGNORE_ID
-        gt_drivable = np.isin(gt_train_ids[valid], self._drivable_ids)
+        gt_drivable = self.gt_drivable(gt_train_ids[valid])
         pred_drivable = drivable_mask[valid] != 0
         self.drivable += np.bincount(2 * gt_drivable + pred_drivable, minlength=4).reshape(2, 2)
         if latency_ms is not None:
@@ -104,6 +104,10 @@ class BagEvaluation:
             self._keep(Sample(stamp_ns, np.array(image_rgb), np.array(pred_labels), np.array(drivable_mask),
                               np.array(gt_train_ids)))
         self.frames += 1
+
+    def gt_drivable(self, gt_train_ids: np.ndarray) -> np.ndarray:
+        """Boolean mask of the ground-truth pixels whose class is drivable."""
+        return np.isin(gt_train_ids, self._drivable_ids)
 
     def add_dropped(self, stamp_ns: int) -> None:
         """Count a frame that got no prediction (live mode); it is not scored."""

@@ -1,0 +1,84 @@
+"""Ground truth in a bag: one mono8 label image per camera frame, matched by header stamp.
+
+``check_stamps`` reads only the headers of both topics (deserialising a
+message is a view of its bytes, so this costs little more than reading the
+file) and refuses a bag whose images and ground truth do not pair one to
+one, before any frame is segmented. ``StampPairs`` then pairs them in
+whatever order they were logged.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from ..frames import FrameError
+from ..labels import IGNORE_ID, LABEL_ID_TO_TRAIN_ID, NUM_CLASSES
+from .messages import format_stamp, mono8_of, stamp_ns
+from .reader import BagError, BagReader
+
+
+def _stamps(reader: BagReader, topic: str) -> list[int]:
+    return [stamp_ns(reader.deserialize(message).header) for message in reader.messages([topic])]
+
+
+def _first(stamps) -> str:
+    return format_stamp(min(stamps))
+
+
+def check_stamps(reader: BagReader, image_topic: str, gt_topic: str) -> int:
+    """The number of frames, once every image on ``image_topic`` has exactly one ground-truth image on
+    ``gt_topic`` with the same header stamp and vice versa; BagError saying how many do not, and the first."""
+    stamps = {topic: _stamps(reader, topic) for topic in (image_topic, gt_topic)}
+    for topic, values in stamps.items():
+        if not values:
+            raise BagError(f"{reader.path}: topic {topic} has no messages")
+        repeated = [stamp for stamp, count in Counter(values).items() if count > 1]
+        if repeated:
+            raise BagError(f"{reader.path}: {len(repeated)} stamps occur more than once on {topic} "
+                           f"(first {_first(repeated)}); frames must have distinct stamps")
+    images, truths = set(stamps[image_topic]), set(stamps[gt_topic])
+    for missing, have, lack in ((images - truths, image_topic, gt_topic), (truths - images, gt_topic, image_topic)):
+        if missing:
+            raise BagError(f"{reader.path}: {len(missing)} of the {len(stamps[have])} messages on {have} have no "
+                           f"message with the same stamp on {lack} (first {_first(missing)})")
+    return len(images)
+
+
+def gt_train_ids(msg, label_ids: bool = False) -> np.ndarray:
+    """The trainIds of a mono8 ground-truth Image: as stored, or mapped from Cityscapes labelIds.
+
+    ids outside the class table (0..18, 255) raise FrameError: they usually mean the bag holds
+    labelIds and ``label_ids`` should be set.
+    """
+    labels = mono8_of(msg)
+    if label_ids:
+        return LABEL_ID_TO_TRAIN_ID[labels]
+    bad = labels[(labels >= NUM_CLASSES) & (labels != IGNORE_ID)]
+    if bad.size:
+        raise FrameError(f"ground truth holds {int(bad.max())}, not a trainId (0..{NUM_CLASSES - 1} or {IGNORE_ID}); "
+                         f"are these Cityscapes labelIds (--gt-label-ids)?")
+    return labels
+
+
+class StampPairs:
+    """Pairs images with ground truth by stamp as they arrive, in any order (what waits is held)."""
+
+    def __init__(self):
+        self._images: dict[int, object] = {}
+        self._truths: dict[int, object] = {}
+
+    def image(self, stamp: int, item) -> tuple[object, object] | None:
+        """Offer an image; (image, gt) once its ground truth has come, else None."""
+        if stamp in self._truths:
+            return item, self._truths.pop(stamp)
+        self._images[stamp] = item
+        return None
+
+    def truth(self, stamp: int, item) -> tuple[object, object] | None:
+        """Offer a ground-truth item; (image, gt) once its image has come, else None."""
+        if stamp in self._images:
+            return self._images.pop(stamp), item
+        self._truths[stamp] = item
+        return None

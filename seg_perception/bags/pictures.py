@@ -1,0 +1,108 @@
+"""The report's PNGs: a row-normalised confusion matrix and a strip of sample frames.
+
+matplotlib is imported inside ``confusion_plot`` (Agg backend), so importing
+this module, or the package, stays cheap.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..inference.postprocess import colorize as colorize_labels
+from ..labels import IGNORE_ID
+from ..labels import colorize as colorize_truth
+from ..metrics import ConfusionMatrix
+from .evaluation import BagEvaluation
+
+STRIP_TITLES = ("input", "prediction", "ground truth", "drivable")
+LEGEND = "drivable: green = hit, red = false drivable, blue = missed drivable"
+MAX_PANEL_WIDTH = 512  # wider frames are shrunk in the strip, so a 2048-pixel camera stays viewable
+_HIT, _FALSE, _MISSED = (0, 200, 0), (230, 0, 0), (0, 90, 255)  # RGB
+
+
+def confusion_plot(matrix: ConfusionMatrix, path: str | os.PathLike) -> Path:
+    """Write the confusion matrix as a PNG: rows = ground truth normalised to 1, columns = prediction
+    (the last, "unknown", counts valid pixels predicted as no class). Rows without ground truth stay blank."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    counts = matrix.matrix.astype(np.float64)
+    totals = counts.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rows = np.where(totals > 0, counts / totals, np.nan)
+    names = list(matrix.class_names)
+    size = 3 + 0.45 * len(names)
+    figure, axes = plt.subplots(figsize=(size + 1.5, size))
+    shown = axes.imshow(rows, cmap="Blues", vmin=0, vmax=1)
+    for (row, column), value in np.ndenumerate(rows):
+        if value >= 0.005:
+            axes.text(column, row, f"{100 * value:.0f}", ha="center", va="center", fontsize=7,
+                      color="white" if value > 0.5 else "black")
+    axes.set_xticks(range(len(names) + 1), names + ["unknown"], rotation=90)
+    axes.set_yticks(range(len(names)), names)
+    axes.set_xlabel("prediction")
+    axes.set_ylabel("ground truth")
+    axes.set_title("Confusion matrix (% of each ground-truth row)")
+    figure.colorbar(shown, ax=axes, fraction=0.04)
+    figure.tight_layout()
+    path = Path(path)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def drivable_panel(image: np.ndarray, predicted: np.ndarray, truth: np.ndarray, ignored: np.ndarray) -> np.ndarray:
+    """The image with drivable hits green, false drivable red and missed drivable blue (RGB);
+    ``predicted`` and ``truth`` are boolean masks, ``ignored`` pixels are left as they are."""
+    colours = np.zeros_like(image)
+    colours[predicted & truth] = _HIT
+    colours[predicted & ~truth] = _FALSE
+    colours[~predicted & truth] = _MISSED
+    marked = (predicted | truth) & ~ignored
+    out = image.copy()
+    out[marked] = cv2.addWeighted(image, 0.4, colours, 0.6, 0.0)[marked]
+    return out
+
+
+def sample_strip(evaluation: BagEvaluation, path: str | os.PathLike) -> Path | None:
+    """Write input | prediction | ground truth | drivable for the evaluation's samples, one row each,
+    under a title band; returns the path, or None when there are no samples."""
+    samples = evaluation.samples
+    if not samples:
+        return None
+    rows = []
+    for sample in samples:
+        ignored = sample.gt == IGNORE_ID
+        panels = [sample.image, colorize_labels(sample.labels), colorize_truth(sample.gt),
+                  drivable_panel(sample.image, sample.drivable != 0, evaluation.gt_drivable(sample.gt), ignored)]
+        height, width = sample.image.shape[:2]
+        scale = min(1.0, MAX_PANEL_WIDTH / width)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        rows.append(np.concatenate([cv2.resize(p, size, interpolation=cv2.INTER_AREA) if scale < 1 else p
+                                    for p in panels], axis=1))
+    width = max(row.shape[1] for row in rows)
+    rows = [np.pad(row, ((0, 4), (0, width - row.shape[1]), (0, 0)), constant_values=255) for row in rows]
+    strip = np.concatenate([_title_band(width, len(STRIP_TITLES))] + rows, axis=0)
+    path = Path(path)
+    if not cv2.imwrite(str(path), cv2.cvtColor(strip, cv2.COLOR_RGB2BGR)):
+        raise OSError(f"could not write {path}")
+    return path
+
+
+def _title_band(width: int, columns: int) -> np.ndarray:
+    """Column titles, and the drivable colours' legend below them, black on white."""
+    panel = width // columns
+    scale = max(0.35, min(0.6, panel / 600))
+    line = int(30 * scale) + 8
+    band = np.full((2 * line + 4, width, 3), 255, np.uint8)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    for index, title in enumerate(STRIP_TITLES):
+        cv2.putText(band, title, (index * panel + 4, line - 4), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(band, LEGEND, (4, 2 * line - 2), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    return band
