@@ -1,0 +1,251 @@
+"""Live bag replay: a bag's camera topics published into a running seg_node, its answers collected by stamp.
+
+Like ``ros2 bag play``: the stored CDR bytes go out as they are (``publish``
+of ``bytes`` is rclpy's ``publish_raw``: nothing is deserialised and
+serialised again), reliably, at the recorded spacing (or a fixed rate, or
+scaled), the image topic and its camera_info alike. A dedicated thread spins
+the subscriptions to the node's ``segmentation/labels`` and
+``segmentation/drivable_mask``; the calling thread does the timing. The node
+is latest-frame-wins, so a replay faster than the model shows dropped frames
+instead of blocking. With ``start_node`` the replay runs its own seg_node
+in a private namespace for the duration of the run.
+
+The timing rule and the matching of answers to frames are ROS-free
+(``seg_perception.replay``); this module is the ROS glue around them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import rclpy
+from rclpy.context import Context
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from tqdm import tqdm
+
+from ..bags.messages import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, IMAGE_TYPES, format_stamp, mono8_of, stamp_ns
+from ..bags.reader import BagReader
+from ..frames import FrameError
+from ..replay import AnswerBook, LiveReplay, PlaybackSchedule
+from .node_process import NodeProcess, NodeProcessError, large_frames_env
+
+__all__ = ["LiveReplay", "LiveReplayError", "replay_live", "camera_info_topic_for"]
+
+log = logging.getLogger("seg_perception.live_replay")
+
+DEFAULT_TIMEOUT_S = 120.0
+#: The player's queue, like ros2 bag play's default; deep enough that a burst is never refused.
+QUEUE_DEPTH = 10
+#: After the node's endpoints appear here, let its side of the (two-way) discovery finish too:
+#: it only runs the model for frames whose outputs someone subscribes to.
+SETTLE_S = 0.5
+POLL_S = 0.05
+_MSG_CLASSES = {IMAGE: Image, COMPRESSED_IMAGE: CompressedImage, CAMERA_INFO: CameraInfo}
+_OUTPUT_TOPICS = {"labels": "segmentation/labels", "drivable": "segmentation/drivable_mask"}
+_RELIABLE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=QUEUE_DEPTH, reliability=ReliabilityPolicy.RELIABLE)
+
+
+class LiveReplayError(RuntimeError):
+    """The live replay cannot run or was not answered; the message says which topic, node or bag, and why."""
+
+
+def camera_info_topic_for(image_topic: str) -> str:
+    """The camera_info beside an image topic, by image_transport's convention:
+    ``/camera/image_raw`` and ``/camera/image_raw/compressed`` -> ``/camera/camera_info``."""
+    base = image_topic.removesuffix("/compressed")
+    return base.rsplit("/", 1)[0] + "/camera_info"
+
+
+def node_ros_args(namespace: str, image_topic: str, compressed: bool, checkpoint: str | os.PathLike,
+                  backend: str, input_size: tuple[int, int] | None, drivable_classes: Sequence[str] | None,
+                  node_params: Mapping[str, str]) -> list[str]:
+    """The ``--ros-args`` for a private seg_node fed by the replay (reliable input, no colour image)."""
+    args = ["-r", f"__ns:={namespace}"]
+    if compressed:
+        args += ["-r", f"image/compressed:={image_topic}", "-p", "image_transport:=compressed"]
+    else:
+        args += ["-r", f"image:={image_topic}"]
+    params = {"model_path": str(checkpoint), "backend": backend, "qos_reliability": "reliable",
+              "publish_color": "false"}
+    if input_size is not None:
+        params.update(input_width=str(input_size[0]), input_height=str(input_size[1]))
+    if drivable_classes is not None:
+        params["drivable_classes"] = json.dumps(list(drivable_classes))  # a YAML flow list
+    params.update(node_params)
+    for name, value in params.items():
+        args += ["-p", f"{name}:={value}"]
+    return args
+
+
+class _Player:
+    """A private rclpy context: the input publishers and the output subscriptions, spun on their own thread."""
+
+    def __init__(self, namespace: str, topics: Mapping[str, type], book: AnswerBook):
+        self._book = book
+        self.error: str | None = None  # a malformed output, raised by the publishing thread
+        self.context = Context()
+        rclpy.init(context=self.context)
+        self.node = Node(f"seg_bag_player_{os.getpid()}", context=self.context)
+        self.publishers = {topic: self.node.create_publisher(msg_type, topic, _RELIABLE)
+                           for topic, msg_type in topics.items()}
+        self.output_topics = {output: f"{namespace.rstrip('/')}/{relative}"
+                              for output, relative in _OUTPUT_TOPICS.items()}
+        for output, topic in self.output_topics.items():
+            self.node.create_subscription(Image, topic, self._receiver(output, topic), _RELIABLE)
+        self._executor = SingleThreadedExecutor(context=self.context)
+        self._executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._spin, name="live-replay-executor", daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        try:
+            self._executor.spin()
+        except ExternalShutdownException:
+            pass
+
+    def _receiver(self, output: str, topic: str):
+        def receive(msg: Image) -> None:
+            try:
+                self._book.receive(output, stamp_ns(msg.header), mono8_of(msg))
+            except FrameError as error:
+                self.error = self.error or f"seg_node sent a malformed {topic} stamped " \
+                                           f"{format_stamp(stamp_ns(msg.header))}: {error}"
+        return receive
+
+    def connected(self, image_topic: str) -> bool:
+        """Whether something subscribes to the image topic and the node's outputs have publishers."""
+        return (self.publishers[image_topic].get_subscription_count() > 0
+                and all(self.node.count_publishers(topic) > 0 for topic in self.output_topics.values()))
+
+    def close(self) -> None:
+        self._executor.shutdown()
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+        self._thread.join(5)
+
+
+def replay_live(bag_path: str | os.PathLike, image_topic: str, *, rate: float | None = None, speed: float = 1.0,
+                start_node: bool = True, node_namespace: str | None = None,
+                checkpoint: str | os.PathLike | None = None, backend: str = "cpu",
+                input_size: tuple[int, int] | None = None, drivable_classes: Sequence[str] | None = None,
+                node_params: Mapping[str, str] | None = None, camera_info_topic: str | None = None,
+                timeout_s: float = DEFAULT_TIMEOUT_S, node_log: str | os.PathLike | None = None,
+                progress: bool = True) -> LiveReplay:
+    """Replay ``image_topic`` (Image or CompressedImage) of a bag into seg_node and collect its answers.
+
+    Timing: the recorded spacing divided by ``speed``, or ``rate`` frames per second when given.
+    ``camera_info_topic`` (default: the one beside the image topic, when the bag has it; "" for
+    none) is replayed too. With ``start_node`` a seg_node is started for the run from
+    ``checkpoint`` with ``backend``, ``input_size`` (W, H; default the checkpoint's),
+    ``drivable_classes`` and extra ``node_params`` ({name: value}), in ``node_namespace``
+    (default a private one), logging to ``node_log`` (default a file in the temp directory),
+    and stopped at the end whatever happens. Without, the node already running in
+    ``node_namespace`` (default "/") must subscribe to ``image_topic``.
+
+    ``timeout_s`` bounds the wait for the node (start-up and discovery) and for its first
+    answer after the last frame. Raises LiveReplayError (a missing node, a node that exits,
+    no answer at all), or ``bags.reader.BagError`` for a bag without the topic.
+    """
+    if start_node and checkpoint is None:
+        raise ValueError("replay_live(start_node=True) needs a checkpoint")
+    schedule = PlaybackSchedule(rate, speed)  # validates rate and speed before anything starts
+    namespace = node_namespace or (f"/seg_bag_eval_{os.getpid()}" if start_node else "/")
+    with BagReader(bag_path) as bag:
+        image_type = bag.require(image_topic, IMAGE_TYPES)
+        topics = {image_topic: _MSG_CLASSES[image_type]}
+        info_topic = camera_info_topic_for(image_topic) if camera_info_topic is None else camera_info_topic
+        if info_topic and (camera_info_topic or info_topic in bag.topics):
+            topics[info_topic] = _MSG_CLASSES[bag.require(info_topic, (CAMERA_INFO,))]
+        # The player publishes camera-sized frames too: same large-frame profile as the node, unless the
+        # user set one. Fast DDS reads it when the process's first participant is created.
+        os.environ.update(large_frames_env())
+        node = None
+        book = AnswerBook()
+        try:
+            if start_node:
+                log_path = Path(node_log) if node_log else Path(tempfile.gettempdir()) / f"seg_node-{os.getpid()}.log"
+                args = node_ros_args(namespace, image_topic, image_type == COMPRESSED_IMAGE, checkpoint, backend,
+                                     input_size, drivable_classes, node_params or {})
+                node = NodeProcess(args, log_path)
+                log.info("started seg_node (pid %d) in %s, log %s", node.pid, namespace, log_path)
+            player = _Player(namespace, topics, book)
+            try:
+                _wait_connected(player, image_topic, namespace, node, timeout_s)
+                _play(bag, topics, image_topic, schedule, player, book, node, progress)
+                _drain(book, player, node, timeout_s)
+            finally:
+                player.close()
+        except NodeProcessError as error:
+            raise LiveReplayError(str(error)) from None
+        finally:
+            if node is not None:
+                node.stop()
+    result = book.result(node.log_path if node is not None else None)
+    if result.published and not result.answered:
+        where = f" (log: {result.node_log})" if result.node_log else ""
+        raise LiveReplayError(f"seg_node in {namespace} answered none of the {result.published} frames "
+                              f"published on {image_topic} within {timeout_s:g} s{where}")
+    return result
+
+
+def _check(player: _Player, node: NodeProcess | None) -> None:
+    if node is not None:
+        node.check()
+    if player.error:
+        raise LiveReplayError(player.error)
+
+
+def _wait_connected(player: _Player, image_topic: str, namespace: str, node: NodeProcess | None,
+                    timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not player.connected(image_topic):
+        _check(player, node)
+        if time.monotonic() > deadline:
+            outputs = " and ".join(player.output_topics.values())
+            hint = ("it did not come up; see its log" if node is not None else
+                    f"start one with `seg_node --ros-args -r __ns:={namespace} -r image:={image_topic} ...` "
+                    "or let seg-bag-eval start it")
+            raise LiveReplayError(f"no seg_node subscribing to {image_topic} and publishing {outputs} "
+                                  f"after {timeout_s:g} s: {hint}")
+        time.sleep(POLL_S)
+    time.sleep(SETTLE_S)
+
+
+def _play(bag: BagReader, topics: Mapping[str, type], image_topic: str, schedule: PlaybackSchedule,
+          player: _Player, book: AnswerBook, node: NodeProcess | None, progress: bool) -> None:
+    start = None
+    with tqdm(total=bag.topics[image_topic].count, unit="frame", desc="live replay", disable=not progress,
+              leave=False) as bar:
+        for message in bag.messages(topics):
+            is_image = message.topic == image_topic
+            offset = schedule.offset_s(message.log_time_ns, is_image)
+            stamp = stamp_ns(bag.deserialize(message).header) if is_image else None
+            data = bytes(message.rawdata)  # publish() takes bytes as serialised data, not a memoryview
+            start = time.monotonic() if start is None else start
+            _check(player, node)
+            time.sleep(max(0.0, start + offset - time.monotonic()))
+            if is_image:
+                try:
+                    book.publishing(stamp)
+                except ValueError as error:
+                    raise LiveReplayError(f"{bag.path}: {image_topic}: {error}") from None
+            player.publishers[message.topic].publish(data)
+            bar.update(is_image)
+
+
+def _drain(book: AnswerBook, player: _Player, node: NodeProcess | None, timeout_s: float) -> None:
+    """Wait until the node has answered everything or gone idle (bounded by ``timeout_s``)."""
+    deadline = time.monotonic() + timeout_s
+    while not book.drained() and time.monotonic() < deadline:
+        _check(player, node)
+        time.sleep(POLL_S)

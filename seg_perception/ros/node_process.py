@@ -1,0 +1,113 @@
+"""seg_node as a child process: the installed executable, the shipped Fast DDS profile, a log, a clean stop.
+
+Used by the live bag replay, which starts a private node for the run. Imports
+neither rclpy nor torch: this is process plumbing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+PACKAGE = "seg_perception"
+EXECUTABLE = "seg_node"
+PROFILE_NAME = "fastdds_large_frames.xml"
+# Fast DDS 3 (Kilted) reads the first name, Fast DDS 2 (Humble, Jazzy) the second (as in launch/seg.launch.py).
+FASTDDS_PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+STOP_TIMEOUT_S = 10.0
+
+
+class NodeProcessError(RuntimeError):
+    """The node process cannot be started or has exited; the message carries its last log lines."""
+
+
+def seg_node_command() -> list[str]:
+    """How to run seg_node: the installed console script beside this interpreter (a venv) or beside the
+    running tool (pip and colcon both install the tools in one directory), else ``python -m``."""
+    for directory in (Path(sys.executable).parent, Path(sys.argv[0]).resolve().parent):
+        candidate = directory / EXECUTABLE
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return [str(candidate)]
+    return [sys.executable, "-m", f"{PACKAGE}.ros.node"]
+
+
+def fastdds_profile() -> Path | None:
+    """The shipped large-frame Fast DDS profile: the installed share directory, else the source tree's."""
+    candidates = []
+    try:
+        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+        try:
+            candidates.append(Path(get_package_share_directory(PACKAGE)) / "config")
+        except (PackageNotFoundError, OSError):  # a pip install is not in the ament index, which may not exist
+            pass
+    except ImportError:
+        pass
+    candidates += [Path(__file__).resolve().parents[2] / "config", Path(sys.prefix) / "share" / PACKAGE / "config"]
+    return next((path / PROFILE_NAME for path in candidates if (path / PROFILE_NAME).is_file()), None)
+
+
+def large_frames_env(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """``environ`` plus the large-frame profile under both Fast DDS names, unless the user set either
+    (then both get the user's, as the launch file does)."""
+    env = dict(environ)
+    chosen = next((env[name] for name in FASTDDS_PROFILE_VARIABLES if env.get(name)), None)
+    if chosen is None:
+        profile = fastdds_profile()
+        if profile is None:
+            return env
+        chosen = str(profile)
+    return {**env, **dict.fromkeys(FASTDDS_PROFILE_VARIABLES, chosen)}
+
+
+def last_lines(path: Path, count: int = 5) -> str:
+    """The last ``count`` non-empty lines of a text file (a log), joined by ' | '."""
+    try:
+        lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return " | ".join(lines[-count:])
+
+
+class NodeProcess:
+    """seg_node running with ``ros_args``, stdout and stderr going to ``log_path``; stop() or ``with``."""
+
+    def __init__(self, ros_args: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None):
+        self.log_path = Path(log_path)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.command = [*seg_node_command(), "--ros-args", *ros_args]
+        with open(self.log_path, "wb") as log:
+            self._process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, stdout=log,
+                                             stderr=subprocess.STDOUT,
+                                             env=large_frames_env(os.environ if env is None else env))
+
+    @property
+    def pid(self) -> int:
+        """The node's process id."""
+        return self._process.pid
+
+    def check(self) -> None:
+        """Raise NodeProcessError, with the node's last log lines, if it has exited."""
+        code = self._process.poll()
+        if code is not None:
+            reason = last_lines(self.log_path) or "no output"
+            raise NodeProcessError(f"seg_node exited with code {code}: {reason} (log: {self.log_path})")
+
+    def stop(self) -> int:
+        """SIGINT (as Ctrl-C), then SIGKILL after STOP_TIMEOUT_S; returns the exit code."""
+        if self._process.poll() is None:
+            self._process.send_signal(signal.SIGINT)
+            try:
+                self._process.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+        return self._process.wait()
+
+    def __enter__(self) -> NodeProcess:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
