@@ -28,7 +28,8 @@ def write_metrics(
 
     ``metrics`` is a ``SegMetrics`` or a mapping with ``miou``, ``pixel_accuracy`` and
     ``per_class_iou``; ``extra`` keys (which must not collide) follow them in the JSON,
-    and its scalar values also appear in the report's summary. ``images`` are embedded
+    and its scalar values (IoUs in percent, other floats to 4 significant digits), and
+    those of its dicts of scalars, also appear in the report's summary. ``images`` are embedded
     in the report by paths relative to ``out_dir``. NaN and infinity become null.
     """
     data = dict(metrics.to_dict() if isinstance(metrics, SegMetrics) else metrics)
@@ -68,6 +69,24 @@ def _percent(value) -> str:
     return "n/a" if value is None else f"{100 * value:.2f}"
 
 
+def _summary_rows(data: dict, extra_keys):
+    """(name, text) of the scalar extras: IoUs (``*_iou``) in percent like the mIoU, other floats to 4
+    significant digits; a dict of scalars (e.g. latency percentiles) gives one row per entry."""
+    for key in extra_keys:
+        value = data[key]
+        if isinstance(value, dict):
+            if not any(isinstance(v, (dict, list)) for v in value.values()):
+                yield from ((f"{key} {k}", _scalar(v)) for k, v in value.items())
+        elif key.endswith("_iou") and (value is None or isinstance(value, float)):
+            yield f"{key} (%)", _percent(value)
+        elif not isinstance(value, list):
+            yield key, _scalar(value)
+
+
+def _scalar(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def _markdown(data: dict, extra_keys, title: str, images: list[str]) -> str:
     ious = data["per_class_iou"]
     scored = sum(v is not None for v in ious.values())
@@ -80,7 +99,7 @@ def _markdown(data: dict, extra_keys, title: str, images: list[str]) -> str:
         f"| pixel accuracy (%) | {_percent(data['pixel_accuracy'])} |",
         f"| classes scored | {scored} / {len(ious)} |",
     ]
-    lines += [f"| {k} | {data[k]} |" for k in extra_keys if not isinstance(data[k], (dict, list))]
+    lines += [f"| {name} | {text} |" for name, text in _summary_rows(data, extra_keys)]
     lines += [
         "",
         "Classes with no ground truth that were never predicted are n/a and do not count in the mIoU.",

@@ -3,20 +3,35 @@
 ``check_stamps`` reads only the headers of both topics (deserialising a
 message is a view of its bytes, so this costs little more than reading the
 file) and refuses a bag whose images and ground truth do not pair one to
-one, before any frame is segmented. ``StampPairs`` then pairs them in
-whatever order they were logged.
+one, before any frame is segmented. ``paired_frames`` then yields each
+decoded camera frame with its ground truth, in whatever order they were logged.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
-from ..frames import FrameError
+from ..frames import Frame, FrameError
 from ..labels import IGNORE_ID, LABEL_ID_TO_TRAIN_ID, NUM_CLASSES
-from .messages import format_stamp, mono8_of, stamp_ns
-from .reader import BagError, BagReader
+from .messages import IMAGE, IMAGE_TYPES, format_stamp, frame_of, mono8_of, stamp_ns
+from .reader import BagError, BagMessage, BagReader
+
+COMPRESSED_SUFFIX = "/compressed"
+
+
+def resolve_topics(reader: BagReader, image_topic: str, gt_topic: str) -> tuple[str, str]:
+    """(image topic, its type) after checking both topics: ``image_topic`` falls back to
+    ``image_topic/compressed`` (image_transport's name) when only that exists; the ground truth
+    must be a sensor_msgs/Image. BagError naming the topic and listing the bag's topics otherwise."""
+    if image_topic not in reader.topics and image_topic + COMPRESSED_SUFFIX in reader.topics:
+        image_topic += COMPRESSED_SUFFIX
+    image_type = reader.require(image_topic, IMAGE_TYPES)
+    reader.require(gt_topic, (IMAGE,))
+    return image_topic, image_type
 
 
 def _stamps(reader: BagReader, topic: str) -> list[int]:
@@ -82,3 +97,47 @@ class StampPairs:
             return self._images.pop(stamp), item
         self._truths[stamp] = item
         return None
+
+
+@dataclass(frozen=True)
+class PairedFrame:
+    """A camera frame with its ground truth; ``header`` and ``log_time_ns`` are the image message's."""
+
+    stamp_ns: int
+    header: object  # std_msgs/Header (rosbags)
+    log_time_ns: int
+    frame: Frame
+    gt: np.ndarray  # H x W uint8 trainIds
+
+
+def paired_frames(reader: BagReader, image_topic: str, gt_topic: str, label_ids: bool = False,
+                  on_message: Callable[[BagMessage], None] | None = None) -> Iterator[PairedFrame]:
+    """Decode the bag's images and ground truth and yield them paired by stamp (``check_stamps`` first).
+
+    ``on_message``, when given, sees every message of every topic as it is read (to copy the bag).
+    Undecodable frames and ground truth of another size than its image raise BagError naming the
+    topic and stamp.
+    """
+    pairs = StampPairs()
+    for message in reader.messages(None if on_message else (image_topic, gt_topic)):
+        if on_message is not None:
+            on_message(message)
+        if message.topic not in (image_topic, gt_topic):
+            continue
+        msg = reader.deserialize(message)
+        stamp = stamp_ns(msg.header)
+        try:
+            if message.topic == image_topic:
+                pair = pairs.image(stamp, (msg.header, message.log_time_ns, frame_of(msg, message.msgtype)))
+            else:
+                pair = pairs.truth(stamp, gt_train_ids(msg, label_ids))
+        except FrameError as error:
+            raise BagError(f"{reader.path}: {message.topic} at stamp {format_stamp(stamp)}: {error}") from None
+        if pair is None:
+            continue
+        (header, log_time, frame), gt = pair
+        if frame.image.shape[:2] != gt.shape:
+            raise BagError(f"{reader.path}: at stamp {format_stamp(stamp)} the ground truth on {gt_topic} is "
+                           f"{gt.shape[1]}x{gt.shape[0]} but the image on {image_topic} is "
+                           f"{frame.image.shape[1]}x{frame.image.shape[0]}")
+        yield PairedFrame(stamp, header, log_time, frame, gt)

@@ -1,0 +1,184 @@
+"""``seg-bag-eval BAG --checkpoint CKPT [--live] --out DIR``: score a checkpoint on a rosbag2 with ground truth.
+
+Offline (default) every image of the bag goes through the deployment
+Segmenter; ``--live`` replays the bag into a seg_node (started for the run,
+or one already running) and scores what it publishes. Both write
+``DIR/metrics.json``, ``DIR/report.md``, ``DIR/confusion.png`` and
+``DIR/samples.png``, only once everything succeeded; bad input exits 1 with
+one ``seg-bag-eval: error: ...`` line and leaves no metrics.json in DIR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+from ..checkpoint import CheckpointError, load_checkpoint
+from ..inference import BackendUnavailable, Segmenter
+from ..inference.segmenter import parse_size
+from ..reports import METRICS_FILE, REPORT_FILE, write_metrics
+from .evaluation import BagEvaluation
+from .ground_truth import check_stamps, resolve_topics
+from .output_bag import OutputBag
+from .pictures import confusion_plot, sample_strip
+from .reader import BagError, BagReader
+from .scoring import Prediction, score_bag, segmenter_predictor
+
+DEFAULT_IMAGE_TOPIC = "/camera/image_raw"
+DEFAULT_GT_TOPIC = "/camera/semantic_gt"
+CONFUSION_FILE = "confusion.png"
+SAMPLES_FILE = "samples.png"
+#: Results of a previous run in --out, removed before this one starts so none of them passes for its output.
+OUTPUT_FILES = (METRICS_FILE, REPORT_FILE, CONFUSION_FILE, SAMPLES_FILE)
+
+
+class CliError(Exception):
+    """Bad arguments or a failed live replay: one line on stderr, exit status 1."""
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        return parse_size(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="seg-bag-eval", description=__doc__.split("\n")[0].split(": ", 1)[1])
+    parser.add_argument("bag", type=Path, help="rosbag2 directory (mcap or sqlite3) or a .mcap / .db3 file")
+    parser.add_argument("--checkpoint", type=Path, required=True, help="model checkpoint (.pt)")
+    parser.add_argument("--out", type=Path, required=True, help="output directory for metrics.json and report.md")
+    parser.add_argument("--image-topic", default=DEFAULT_IMAGE_TOPIC,
+                        help=f"camera topic, Image or CompressedImage (default {DEFAULT_IMAGE_TOPIC}, or its "
+                             "/compressed when only that exists)")
+    parser.add_argument("--gt-topic", default=DEFAULT_GT_TOPIC,
+                        help=f"mono8 ground-truth topic, same stamps as the images (default {DEFAULT_GT_TOPIC})")
+    parser.add_argument("--gt-label-ids", action="store_true",
+                        help="the ground truth holds Cityscapes labelIds (default: trainIds)")
+    parser.add_argument("--backend", default="cpu", help="inference backend: auto, tensorrt, cuda, cpu (default cpu)")
+    parser.add_argument("--input-size", type=_size, metavar="WxH", help="model input size (default: the checkpoint's)")
+    parser.add_argument("--drivable-classes", metavar="A,B",
+                        help="comma-separated drivable class names (default: the checkpoint's)")
+    parser.add_argument("--pictures", type=int, default=4, help="sample frames in the strip (default 4)")
+    parser.add_argument("--out-bag", type=Path, metavar="PATH",
+                        help="also write an MCAP bag: the input topics plus /segmentation/{labels,drivable_mask,color}")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    live = parser.add_argument_group("live mode")
+    live.add_argument("--live", action="store_true", help="replay the bag into seg_node instead of running the model here")
+    live.add_argument("--rate", type=float, metavar="HZ", help="frames per second (default: the recorded spacing)")
+    live.add_argument("--use-running-node", action="store_true",
+                      help="use the seg_node already running in --node-namespace instead of starting one")
+    live.add_argument("--node-namespace", help="namespace of the node (default: a private one, or / with "
+                                               "--use-running-node)")
+    live.add_argument("--timeout", type=float, default=120.0,
+                      help="seconds to wait for the node to come up and to answer (default 120)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``seg-bag-eval``; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not args.live and (args.rate is not None or args.use_running_node or args.node_namespace):
+        parser.error("--rate, --use-running-node and --node-namespace need --live")
+    try:
+        for name in OUTPUT_FILES:
+            (args.out / name).unlink(missing_ok=True)
+        json_path, metrics = run(args)
+    except (BagError, CheckpointError, BackendUnavailable, CliError, OSError) as error:
+        print(f"seg-bag-eval: error: {error}", file=sys.stderr)
+        return 1
+    print(f"mIoU {_fmt(metrics['miou'])}, drivable IoU {_fmt(metrics['drivable_iou'])}, "
+          f"{metrics['frames']} frames, {_fmt(metrics['fps'], '.1f')} FPS, latency p50 "
+          f"{_fmt(metrics['latency_ms']['p50'], '.1f')} ms, {metrics['dropped']} dropped -> {json_path}")
+    return 0
+
+
+def _fmt(value, spec: str = ".4f") -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def _drivable_classes(args: argparse.Namespace, class_names) -> tuple[str, ...] | None:
+    if args.drivable_classes is None:
+        return None
+    names = tuple(name.strip() for name in args.drivable_classes.split(",") if name.strip())
+    unknown = [name for name in names if name not in class_names]
+    if unknown or not names:
+        raise CliError(f"--drivable-classes: unknown class {unknown[0] if unknown else '(none given)'!r}; "
+                       f"valid names: {', '.join(class_names)}")
+    return names
+
+
+def run(args: argparse.Namespace) -> tuple[Path, dict]:
+    """Evaluate as ``args`` say; returns (metrics.json path, metrics). Raises the errors ``main`` reports."""
+    with BagReader(args.bag) as reader:
+        image_topic, _ = resolve_topics(reader, args.image_topic, args.gt_topic)
+        frames = check_stamps(reader, image_topic, args.gt_topic)  # before any model is loaded
+        out_bag = OutputBag(args.out_bag, reader) if args.out_bag else None
+        spec = load_checkpoint(args.checkpoint).spec
+        drivable = _drivable_classes(args, spec.class_names) or spec.drivable_classes
+        evaluation = BagEvaluation(spec.class_names, drivable, args.pictures)
+        context = {"mode": "live" if args.live else "offline", "bag": str(args.bag), "image_topic": image_topic,
+                   "gt_topic": args.gt_topic, "gt_label_ids": args.gt_label_ids, "checkpoint": str(args.checkpoint),
+                   "drivable_classes": list(drivable)}
+        if args.live:
+            replay = _replay(args, image_topic, drivable)
+            predict = _replay_predictor(replay)
+            context.update(backend=args.backend, input_size=list(args.input_size or spec.input_size),
+                           published=replay.published, answered=replay.answered, rate=args.rate)
+        else:
+            segmenter = Segmenter.from_checkpoint(args.checkpoint, backend=args.backend, input_size=args.input_size,
+                                                  drivable_classes=drivable)
+            predict = segmenter_predictor(segmenter)
+            context.update(backend=segmenter.backend_name, input_size=list(segmenter.input_size))
+        start = time.perf_counter()
+        with out_bag if out_bag is not None else nullcontext():
+            score_bag(reader, evaluation, predict, image_topic, args.gt_topic, frames, args.gt_label_ids, out_bag,
+                      progress=not args.quiet)
+        # Offline: the pass over the bag (read, decode, segment, score); live: the replay itself.
+        context["wall_s"] = replay.elapsed_s if args.live else time.perf_counter() - start
+    metrics = evaluation.result(elapsed_s=replay.elapsed_s if args.live else None)
+    if out_bag is not None:
+        context["out_bag"] = str(out_bag.path)
+    return _write_report(args.out, metrics, context, evaluation), metrics
+
+
+def _replay(args: argparse.Namespace, image_topic: str, drivable):
+    # The one import from ros/: only --live needs rclpy.
+    from ..ros.live_replay import LiveReplayError, replay_live
+
+    try:
+        return replay_live(args.bag, image_topic, rate=args.rate, start_node=not args.use_running_node,
+                           node_namespace=args.node_namespace, checkpoint=args.checkpoint, backend=args.backend,
+                           input_size=args.input_size, drivable_classes=drivable, timeout_s=args.timeout,
+                           progress=not args.quiet)
+    except (LiveReplayError, ValueError) as error:
+        raise CliError(f"live replay of {args.bag}: {error}") from None
+
+
+def _replay_predictor(replay):
+    """Live: the node's answer to the frame's stamp (labels, drivable mask, end-to-end latency), None if none."""
+    def predict(item) -> Prediction | None:
+        answer = replay.answer(item.stamp_ns)
+        return None if answer is None else Prediction(answer.labels, answer.drivable, answer.latency_ms)
+    return predict
+
+
+def _write_report(out: Path, metrics: dict, context: dict, evaluation: BagEvaluation) -> Path:
+    """confusion.png, samples.png, then metrics.json and report.md (last, so they exist only on success)."""
+    out.mkdir(parents=True, exist_ok=True)
+    images = [confusion_plot(evaluation.classes, out / CONFUSION_FILE)]
+    strip = sample_strip(evaluation, out / SAMPLES_FILE)
+    images += [strip] if strip else []
+    core = {key: metrics[key] for key in ("miou", "pixel_accuracy", "per_class_iou")}
+    extra = {key: value for key, value in metrics.items() if key not in core} | context
+    json_path, _ = write_metrics(out, core, extra, title=f"seg-bag-eval ({context['mode']}): {context['bag']}",
+                                 images=images)
+    return json_path
+
+
+if __name__ == "__main__":
+    sys.exit(main())

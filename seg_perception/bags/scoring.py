@@ -1,0 +1,59 @@
+"""``score_bag``: every frame of a bag through a predictor, scored against its ground truth.
+
+The predictor is the only difference between the modes: offline it runs the
+Segmenter on the frame, live it looks up what seg_node answered for the
+frame's stamp (None when it answered nothing: a dropped frame).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+from tqdm import tqdm
+
+from .evaluation import BagEvaluation
+from .ground_truth import PairedFrame, paired_frames
+from .messages import rgb_of
+from .output_bag import OutputBag
+from .reader import BagError, BagReader
+
+
+class Prediction(NamedTuple):
+    """A predictor's answer for one frame."""
+
+    labels: np.ndarray  # H x W uint8 trainIds
+    drivable: np.ndarray  # H x W uint8, non-zero drivable
+    latency_ms: float | None
+
+
+Predictor = Callable[[PairedFrame], "Prediction | None"]
+
+
+def segmenter_predictor(segmenter) -> Predictor:
+    """Offline: a ``inference.Segmenter`` on the frame as decoded (its latency is the Segmenter's total)."""
+    def predict(item: PairedFrame) -> Prediction:
+        result = segmenter.segment(item.frame.image, bgr=item.frame.bgr)
+        return Prediction(result.labels, result.drivable, result.timings["total_ms"])
+    return predict
+
+
+def score_bag(reader: BagReader, evaluation: BagEvaluation, predict: Predictor, image_topic: str, gt_topic: str,
+              frames: int, label_ids: bool = False, out: OutputBag | None = None, progress: bool = True) -> None:
+    """Pair the bag's images with their ground truth, predict each, add it to ``evaluation`` (or count it
+    dropped when ``predict`` gives None) and, with ``out``, copy the bag and write the predictions.
+    ``frames`` (from ``ground_truth.check_stamps``) sizes the progress bar."""
+    items = paired_frames(reader, image_topic, gt_topic, label_ids, on_message=out.copy if out else None)
+    for item in tqdm(items, total=frames, desc="seg-bag-eval", unit="frame", disable=not progress):
+        prediction = predict(item)
+        if prediction is None:
+            evaluation.add_dropped(item.stamp_ns)
+            continue
+        try:
+            evaluation.add(item.stamp_ns, rgb_of(item.frame), prediction.labels, prediction.drivable, item.gt,
+                           prediction.latency_ms)
+        except ValueError as error:
+            raise BagError(f"{reader.path}: {image_topic}: {error}") from None
+        if out is not None:
+            out.predictions(item, prediction.labels, prediction.drivable)
