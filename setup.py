@@ -32,6 +32,8 @@ setup(
             "seg-train = training.train:main",
             "seg-export = seg_perception.inference.export:main",
             "seg-bench = seg_perception.inference.bench:main",
+            "seg-make-bag = training.make_bag:main",
+            "seg-bag-eval = seg_perception.bags.cli:main",
         ],
     },
 )
