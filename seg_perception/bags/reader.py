@@ -96,20 +96,30 @@ class BagReader:
         return info.msgtype
 
     def messages(self, topics: Collection[str] | None = None) -> Iterator[BagMessage]:
-        """The messages of ``topics`` (default: all) in log-time order; BagError if the storage is damaged."""
+        """The messages of ``topics`` (default: all) in log-time order.
+
+        BagError if the storage is damaged, or holds fewer or more messages of a topic than the
+        bag's metadata lists (checked when the stream is read to its end).
+        """
         wanted = set(self.topics) if topics is None else set(topics)
         connections = [c for c in self._reader.connections if c.topic in wanted]
         if not connections:
             return
         stream = self._reader.messages(connections=connections)
+        seen = dict.fromkeys(wanted & set(self.topics), 0)
         while True:
             try:
                 connection, log_time, rawdata = next(stream)
             except StopIteration:
-                return
+                break
             except _DAMAGE as error:
                 raise BagError(f"{self.path}: damaged bag (truncated or corrupt storage): {_reason(error)}") from None
+            seen[connection.topic] += 1
             yield BagMessage(connection.topic, connection.msgtype, log_time, rawdata)
+        for topic, count in seen.items():
+            if count != self.topics[topic].count:
+                raise BagError(f"{self.path}: damaged bag: its metadata lists {self.topics[topic].count} messages "
+                               f"on {topic} but the storage holds {count}")
 
     def deserialize(self, message: BagMessage):
         """The message object of ``message``; BagError naming topic and log time if the bytes do not decode."""

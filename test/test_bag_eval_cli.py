@@ -1,0 +1,286 @@
+"""seg-make-bag and offline seg-bag-eval end to end: real bags from a generated Cityscapes-layout split, a real
+(tiny) checkpoint on the ONNX Runtime CPU backend, and the numbers compared with seg-eval on the same frames."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ros_helpers import tiny_checkpoint
+from seg_perception.bags.cli import main
+from seg_perception.bags.messages import IMAGE, image_msg, make_header
+from seg_perception.bags.reader import BagReader
+from seg_perception.bags.writer import BagWriter
+from seg_perception.inference import Segmenter
+from seg_perception.labels import TRAIN_ID_TO_LABEL_ID_LUT
+from test_bags import write_pairs
+from training import make_bag
+from training.data import CityscapesDataset
+from training.data.make_data import generate_split
+from training.evaluate import main as seg_eval
+
+SCENES, SIZE = 4, (128, 64)
+BIN = os.path.dirname(sys.executable)
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    """A generated val split, a tiny checkpoint, and seg-eval's metrics of it on that split."""
+    root = tmp_path_factory.mktemp("bag_eval")
+    generate_split(root / "data", "val", SCENES, *SIZE, seed=5, progress=False)
+    checkpoint = tiny_checkpoint(root / "tiny.pt", input_size=(64, 32))
+    assert seg_eval(["--checkpoint", str(checkpoint), "--data", str(root / "data"), "--split", "val",
+                     "--out", str(root / "seg_eval"), "--pictures", "0"]) == 0
+    reference = json.loads((root / "seg_eval" / "metrics.json").read_text())
+    return root, checkpoint, reference
+
+
+def make(root, name, *options):
+    bag = root / name
+    if not bag.exists():
+        assert make_bag.main(["--data", str(root / "data"), "--out", str(bag), *options]) == 0
+    return bag
+
+
+def evaluate(bag, checkpoint, out, *options):
+    return main([str(bag), "--checkpoint", str(checkpoint), "--out", str(out), "--quiet", *options])
+
+
+def metrics_of(out):
+    return json.loads((out / "metrics.json").read_text())
+
+
+@pytest.mark.parametrize("name, options", [
+    ("mcap_rgb8", ["--storage", "mcap", "--encoding", "rgb8"]),
+    ("sqlite3_bgr8_padded", ["--storage", "sqlite3", "--encoding", "bgr8", "--pad", "3"]),
+    ("mcap_png", ["--storage", "mcap", "--encoding", "png"]),
+])
+def test_offline_miou_equals_seg_eval_on_the_same_frames(work, name, options):
+    root, checkpoint, reference = work
+    bag = make(root, name, *options)
+    out = root / f"eval_{name}"
+    assert evaluate(bag, checkpoint, out) == 0
+    metrics = metrics_of(out)
+    assert metrics["miou"] == reference["miou"]
+    assert metrics["per_class_iou"] == reference["per_class_iou"]
+    assert metrics["pixel_accuracy"] == reference["pixel_accuracy"]
+    assert 0 < metrics["miou"] < 1 and sum(v is not None for v in metrics["per_class_iou"].values()) > 5
+    assert (metrics["frames"], metrics["dropped"], metrics["mode"], metrics["backend"]) == (SCENES, 0, "offline", "cpu")
+    latency = metrics["latency_ms"]
+    assert 0 < latency["p50"] <= latency["p90"] <= latency["p99"] and metrics["fps"] > 0
+    assert metrics["image_topic"] == ("/camera/image_raw/compressed" if "png" in name else "/camera/image_raw")
+    assert metrics["input_size"] == [64, 32] and metrics["checkpoint"] == str(checkpoint)
+    report = (out / "report.md").read_text()
+    assert f"| mIoU (%) | {100 * metrics['miou']:.2f} |" in report and "| latency_ms p90 |" in report
+    assert "![confusion.png](<confusion.png>)" in report and "![samples.png](<samples.png>)" in report
+    assert (out / "confusion.png").stat().st_size > 0 and (out / "samples.png").stat().st_size > 0
+
+
+def test_drivable_iou_against_a_hand_computation(work):
+    root, checkpoint, _ = work
+    out = root / "eval_drivable"
+    assert evaluate(make(root, "mcap_rgb8"), checkpoint, out, "--drivable-classes", "road,sidewalk") == 0
+    segmenter = Segmenter.from_checkpoint(checkpoint, backend="cpu")
+    tp = fp = fn = 0
+    for image, gt in CityscapesDataset(root / "data", "val"):
+        predicted = np.isin(segmenter.segment(image).labels, [0, 1])  # road, sidewalk
+        truth = np.isin(gt, [0, 1])
+        valid = gt != 255
+        tp += np.sum(predicted & truth & valid)
+        fp += np.sum(predicted & ~truth & valid)
+        fn += np.sum(~predicted & truth & valid)
+    assert tp > 0 and fp > 0 and fn > 0
+    metrics = metrics_of(out)
+    assert metrics["drivable_iou"] == pytest.approx(tp / (tp + fp + fn), abs=1e-12)
+    assert metrics["drivable_confusion"][1] == [fn, tp] and metrics["drivable_confusion"][0][1] == fp
+    assert metrics["drivable_classes"] == ["road", "sidewalk"]
+
+
+def test_jpeg_bag_evaluates_close_to_seg_eval(work):
+    root, checkpoint, reference = work
+    out = root / "eval_jpeg"
+    assert evaluate(make(root, "sqlite3_jpeg", "--storage", "sqlite3", "--encoding", "jpeg"), checkpoint, out) == 0
+    metrics = metrics_of(out)
+    assert metrics["frames"] == SCENES and metrics["image_topic"] == "/camera/image_raw/compressed"
+    # JPEG changes pixels, so labels differ a little; pixel accuracy stays close.
+    assert metrics["pixel_accuracy"] == pytest.approx(reference["pixel_accuracy"], abs=0.05)
+
+
+def test_label_id_ground_truth_needs_the_flag(work, capsys):
+    root, checkpoint, reference = work
+    bag = root / "label_ids"
+    if not bag.exists():
+        with BagWriter(bag) as writer:
+            writer.add_topic("/camera/image_raw", IMAGE)
+            writer.add_topic("/camera/semantic_gt", IMAGE)
+            for index, (image, gt) in enumerate(CityscapesDataset(root / "data", "val")):
+                header = make_header(10**18 + index, "camera")
+                writer.write("/camera/image_raw", image_msg(image, "rgb8", header), 10**18 + index)
+                writer.write("/camera/semantic_gt", image_msg(TRAIN_ID_TO_LABEL_ID_LUT[gt], "mono8", header),
+                             10**18 + index)
+    assert evaluate(bag, checkpoint, root / "eval_ids", "--gt-label-ids") == 0
+    assert metrics_of(root / "eval_ids")["per_class_iou"] == reference["per_class_iou"]
+    assert evaluate(bag, checkpoint, root / "eval_ids_unflagged") == 1
+    err = capsys.readouterr().err
+    assert "/camera/semantic_gt at stamp 1000000000.000000000: ground truth holds" in err and "--gt-label-ids" in err
+
+
+def test_output_bag_has_the_predictions_at_the_input_stamps(work):
+    root, checkpoint, _ = work
+    bag, out_bag = make(root, "mcap_rgb8"), root / "predicted"
+    assert evaluate(bag, checkpoint, root / "eval_out_bag", "--out-bag", str(out_bag), "--pictures", "1") == 0
+    assert metrics_of(root / "eval_out_bag")["out_bag"] == str(out_bag)
+    segmenter = Segmenter.from_checkpoint(checkpoint, backend="cpu")
+    images = [image for image, _ in CityscapesDataset(root / "data", "val")]
+    with BagReader(bag) as source:
+        stamps = [m.log_time_ns for m in source.messages(["/camera/image_raw"])]
+    with BagReader(out_bag) as reader:
+        assert set(reader.topics) == {"/camera/image_raw", "/camera/camera_info", "/camera/semantic_gt",
+                                      "/segmentation/labels", "/segmentation/drivable_mask", "/segmentation/color"}
+        assert all(info.count == SCENES for info in reader.topics.values())
+        received = {}
+        for message in reader.messages(["/segmentation/labels", "/segmentation/drivable_mask", "/segmentation/color"]):
+            msg = reader.deserialize(message)
+            stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+            assert (stamp, msg.header.frame_id) == (message.log_time_ns, "camera")
+            channels = 3 if message.topic.endswith("color") else 1
+            array = msg.data.reshape(msg.height, msg.width, channels)
+            received.setdefault(message.topic, []).append((stamp, array[..., 0] if channels == 1 else array))
+    for topic, frames in received.items():
+        assert [stamp for stamp, _ in frames] == stamps, topic
+    for index, image in enumerate(images):
+        labels = segmenter.segment(image).labels
+        np.testing.assert_array_equal(received["/segmentation/labels"][index][1], labels)
+        np.testing.assert_array_equal(received["/segmentation/drivable_mask"][index][1], np.where(labels == 0, 255, 0))
+        assert received["/segmentation/color"][index][1].shape == (SIZE[1], SIZE[0], 3)
+
+
+def test_seg_make_bag_writes_topics_stamps_and_pixels(work):
+    root, _, _ = work
+    bag = make(root, "sqlite3_bgr8_rate4", "--storage", "sqlite3", "--encoding", "bgr8", "--pad", "5",
+               "--rate", "4")
+    samples = list(CityscapesDataset(root / "data", "val"))
+    with BagReader(bag) as reader:
+        assert {t: (i.msgtype, i.count) for t, i in reader.topics.items()} == {
+            "/camera/image_raw": (IMAGE, SCENES), "/camera/semantic_gt": (IMAGE, SCENES),
+            "/camera/camera_info": ("sensor_msgs/msg/CameraInfo", SCENES)}
+        seen = {}
+        for message in reader.messages():
+            msg = reader.deserialize(message)
+            seen.setdefault(message.topic, []).append((message.log_time_ns, msg))
+    start = make_bag.START_NS
+    for topic, messages in seen.items():
+        assert [t for t, _ in messages] == [start + i * 250_000_000 for i in range(SCENES)], topic
+        assert all(m.header.frame_id == "camera" and m.header.stamp.sec * 10**9 + m.header.stamp.nanosec == t
+                   for t, m in messages)
+    width, height = SIZE
+    for (_, image), (_, gt), (_, info), (rgb, label) in zip(seen["/camera/image_raw"], seen["/camera/semantic_gt"],
+                                                            seen["/camera/camera_info"], samples):
+        assert (image.encoding, image.step, image.width, image.height) == ("bgr8", 3 * width + 5, width, height)
+        pixels = image.data.reshape(height, 3 * width + 5)[:, : 3 * width].reshape(height, width, 3)
+        np.testing.assert_array_equal(pixels[..., ::-1], rgb)
+        assert (gt.encoding, gt.step) == ("mono8", width)
+        np.testing.assert_array_equal(gt.data.reshape(height, width), label)
+        assert (info.width, info.height) == (width, height) and info.k[2] == pytest.approx((width - 1) / 2)
+        assert info.k[0] == pytest.approx(2262.52 / 2048 * width)
+
+
+def test_seg_make_bag_refuses_to_overwrite_and_bad_options(work, capsys):
+    root, _, _ = work
+    bag = make(root, "mcap_rgb8")
+    before = sorted(os.listdir(bag))
+    assert make_bag.main(["--data", str(root / "data"), "--out", str(bag)]) == 1
+    assert f"{bag} already exists; not overwriting it" in capsys.readouterr().err
+    assert sorted(os.listdir(bag)) == before
+    assert make_bag.main(["--data", str(root / "missing"), "--out", str(root / "new_bag")]) == 1
+    assert "no such split folder" in capsys.readouterr().err and not (root / "new_bag").exists()
+    assert not [name for name in os.listdir(root) if name.endswith(".part")]
+    for argv in (["--encoding", "png", "--pad", "2"], ["--rate", "0"], ["--storage", "rosbag1"]):
+        with pytest.raises(SystemExit) as exit_info:
+            make_bag.main(["--data", str(root / "data"), "--out", str(root / "x"), *argv])
+        assert exit_info.value.code == 2
+
+
+# --- errors ----------------------------------------------------------------------------------------
+
+def _truncated(root):
+    bag = root / "truncated"
+    shutil.copytree(make(root, "mcap_rgb8"), bag)
+    storage = bag / "mcap_rgb8.mcap"
+    os.truncate(storage, storage.stat().st_size * 2 // 3)
+    return bag
+
+
+T = 10**18
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing_topic", "no topic /camera/nope; the bag has /camera/camera_info (sensor_msgs/msg/CameraInfo), "
+                      "/camera/image_raw (sensor_msgs/msg/Image), /camera/semantic_gt (sensor_msgs/msg/Image)"),
+    ("truncated", "truncated: not a readable rosbag2 bag: ReaderError"),
+    ("size_mismatch", "at stamp 1000000000.000000000 the ground truth on /camera/semantic_gt is 20x10 but the image "
+                      "on /camera/image_raw is 40x24"),
+    ("gt_without_image", "1 of the 3 messages on /camera/semantic_gt have no message with the same stamp on "
+                         "/camera/image_raw (first 1000000000.000000007)"),
+    ("image_without_gt", "2 of the 3 messages on /camera/image_raw have no message with the same stamp on "
+                         "/camera/semantic_gt (first 1000000000.000000001)"),
+    ("missing_bag", "nowhere: no such bag"),
+    ("missing_checkpoint", "missing.pt"),
+    ("out_bag_exists", "already exists; not overwriting it"),
+])
+def test_errors_are_one_line_exit_1_and_leave_no_metrics(work, capsys, case, message):
+    root, checkpoint, _ = work
+    argv = []
+    bag = {
+        "missing_topic": lambda: make(root, "mcap_rgb8"),
+        "truncated": lambda: _truncated(root),
+        "size_mismatch": lambda: write_pairs(root / case, [T], [T], gt_size=(10, 20)),
+        "gt_without_image": lambda: write_pairs(root / case, [T, T + 1], [T, T + 1, T + 7]),
+        "image_without_gt": lambda: write_pairs(root / case, [T, T + 1, T + 2], [T]),
+        "missing_bag": lambda: root / "nowhere",
+        "missing_checkpoint": lambda: make(root, "mcap_rgb8"),
+        "out_bag_exists": lambda: make(root, "mcap_rgb8"),
+    }[case]()
+    if case == "missing_topic":
+        argv = ["--gt-topic", "/camera/nope"]
+    elif case == "missing_checkpoint":
+        checkpoint = root / "missing.pt"
+    elif case == "out_bag_exists":
+        argv = ["--out-bag", str(make(root, "mcap_png", "--encoding", "png"))]
+    out = root / f"errors_{case}"
+    out.mkdir(exist_ok=True)
+    (out / "metrics.json").write_text('{"miou": 1.0}')  # a previous run's result must not survive
+    capsys.readouterr()
+    assert evaluate(bag, checkpoint, out, *argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("seg-bag-eval: error: ") and err.count("\n") == 1, err
+    assert message in err
+    assert not (out / "metrics.json").exists() and not (out / "report.md").exists()
+    assert not [name for name in os.listdir(root) if name.endswith(".part")]
+
+
+def test_live_options_need_live(work):
+    root, checkpoint, _ = work
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate(make(root, "mcap_rgb8"), checkpoint, root / "x", "--rate", "5")
+    assert exit_info.value.code == 2
+
+
+def test_console_scripts(work):
+    root, checkpoint, _ = work
+    bag = make(root, "mcap_rgb8")
+    result = subprocess.run([os.path.join(BIN, "seg-bag-eval"), str(bag), "--checkpoint", str(checkpoint),
+                             "--out", str(root / "cli"), "--image-topic", "/camera/depth"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(f"seg-bag-eval: error: {bag}: no topic /camera/depth")
+    result = subprocess.run([os.path.join(BIN, "seg-make-bag"), "--data", str(root / "data"), "--out", str(bag)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == f"seg-make-bag: error: {bag} already exists; not overwriting it " \
+                                    "(remove it or choose another path)"
+
