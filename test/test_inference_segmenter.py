@@ -130,6 +130,10 @@ def test_confidence_and_min_confidence(tiny_checkpoint, engine_cache):
     assert np.all(masked.labels[low] == 255) and np.all(masked.drivable[low] == 0)
     np.testing.assert_array_equal(masked.labels[~low], plain.labels[~low])
 
+    assert masked.model_labels.shape == (64, 96)  # the masked labels at model resolution, resized into labels
+    np.testing.assert_array_equal(
+        cv2.resize(masked.model_labels, CAMERA[::-1], interpolation=cv2.INTER_NEAREST_EXACT), masked.labels)
+
     segmenter.with_confidence = False  # the threshold still applies without publishing confidence
     hidden = segmenter.segment(image)
     assert hidden.confidence is None
@@ -155,9 +159,10 @@ def test_drivable_mask_is_the_lut_of_labels_and_follows_live_changes(cpu_segment
 
 def test_results_are_not_overwritten_by_the_next_frame(cpu_segmenter):
     first = cpu_segmenter.segment(camera_image(6))
-    kept = first.labels.copy()
+    kept, kept_model = first.labels.copy(), first.model_labels.copy()
     cpu_segmenter.segment(camera_image(7))
     np.testing.assert_array_equal(first.labels, kept)
+    np.testing.assert_array_equal(first.model_labels, kept_model)
 
 
 def test_steady_state_frames_allocate_only_their_results(cpu_segmenter):
@@ -193,6 +198,12 @@ def test_bad_settings_raise_value_error(tiny_checkpoint, engine_cache):
         Segmenter.from_checkpoint(tiny_checkpoint, backend="gpu", cache_dir=engine_cache)
 
 
+def overlay_reference(image, labels, alpha):
+    """The overlay computed the plain way, at camera resolution, unrounded: (1 - alpha) * image + alpha * colour."""
+    blend = (1 - alpha) * image + alpha * COLOR_LUT[labels].astype(float)
+    return np.where((labels == 255)[..., None], image, blend)
+
+
 def test_overlay_maths():
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (40, 50, 3), np.uint8)
@@ -200,17 +211,50 @@ def test_overlay_maths():
     labels[:5] = 255
     alpha = 0.3
     out = colorize_overlay(image, labels, alpha)
-    expected = (1 - alpha) * image + alpha * COLOR_LUT[labels].astype(float)
     known = labels != 255
-    assert np.abs(out[known].astype(float) - expected[known]).max() <= 0.5 + 1e-6
+    assert np.abs(out - overlay_reference(image, labels, alpha)).max() <= 0.5 + 1e-6  # rounded to nearest
     np.testing.assert_array_equal(out[~known], image[~known])
     np.testing.assert_array_equal(colorize(labels), COLOR_LUT[labels])
-    np.testing.assert_array_equal(colorize_overlay(image[..., ::-1], labels, alpha, bgr=True), out[..., ::-1])
+    # BGR in, RGB out (the colour topic is rgb8 whatever the camera sends)
+    np.testing.assert_array_equal(colorize_overlay(image[..., ::-1], labels, alpha, bgr=True), out)
     np.testing.assert_array_equal(colorize_overlay(image, labels, 1.0)[known], COLOR_LUT[labels][known])
+    np.testing.assert_array_equal(colorize_overlay(image, labels, 0.0), image)
     with pytest.raises(ValueError, match="alpha"):
         colorize_overlay(image, labels, 1.5)
-    with pytest.raises(ValueError, match="matching the image"):
-        colorize_overlay(image, labels[:10], alpha)
+    with pytest.raises(ValueError, match="labels must be"):
+        colorize_overlay(image, labels.astype(np.int32), alpha)
+
+
+@pytest.mark.parametrize("unknown", [False, True], ids=["classes only", "with unknown"])
+@pytest.mark.parametrize("camera", [(203, 301), (32, 48), (128, 192)], ids=["odd ratio", "smaller", "2x"])
+def test_colours_from_model_resolution_labels_are_those_of_the_resized_labels(unknown, camera):
+    """The node colours the model's labels and resizes the colours; that must equal colouring the resized labels."""
+    rng = np.random.default_rng(1)
+    small = rng.integers(0, 19, (64, 96), np.uint8)
+    if unknown:
+        small[rng.random(small.shape) < 0.2] = 255
+    big = cv2.resize(small, camera[::-1], interpolation=cv2.INTER_NEAREST_EXACT)  # what the labels topic carries
+    image = rng.integers(0, 256, camera + (3,), np.uint8)
+    np.testing.assert_array_equal(colorize(small, camera), COLOR_LUT[big])
+    for alpha in (0.5, 0.3):
+        out = colorize_overlay(image, small, alpha)
+        np.testing.assert_array_equal(out, colorize_overlay(image, big, alpha))
+        assert np.abs(out - overlay_reference(image, big, alpha)).max() <= 0.5 + 1e-6
+        np.testing.assert_array_equal(colorize_overlay(np.ascontiguousarray(image[..., ::-1]), small, alpha,
+                                                       bgr=True), out)
+
+
+def test_colours_are_written_into_a_given_buffer():
+    rng = np.random.default_rng(2)
+    image = rng.integers(0, 256, (60, 90, 3), np.uint8)
+    small = rng.integers(0, 19, (20, 30), np.uint8)
+    buffer = np.full((60, 90, 3), 7, np.uint8)
+    assert colorize_overlay(image, small, 0.5, out=buffer) is buffer
+    np.testing.assert_array_equal(buffer, colorize_overlay(image, small, 0.5))
+    assert colorize(small, (60, 90), out=buffer) is buffer
+    np.testing.assert_array_equal(buffer, colorize(small, (60, 90)))
+    with pytest.raises(ValueError, match="out must be a 60 x 90 x 3 uint8 array"):
+        colorize_overlay(image, small, 0.5, out=np.zeros((60, 90), np.uint8))
 
 
 def test_runtime_imports_neither_training_nor_ros():

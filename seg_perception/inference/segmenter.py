@@ -28,6 +28,7 @@ class SegmentationResult:
     labels: np.ndarray  # H x W uint8 trainIds, 255 = unknown
     drivable: np.ndarray  # H x W uint8, 255 drivable, 0 not
     confidence: np.ndarray | None  # H x W uint8 max class probability x 255, when asked for
+    model_labels: np.ndarray  # h x w uint8 trainIds at model resolution, which ``labels`` is resized from
     timings: dict[str, float] = field(default_factory=dict)  # preprocess_ms, inference_ms, postprocess_ms, total_ms
 
 
@@ -160,11 +161,12 @@ class Segmenter:
         check_image(image)
         self._pre(image, self._backend.input, self.bgr if bgr is None else bgr)
         preprocessed = time.perf_counter()
-        labels, confidence = self._backend.run(self._needs_confidence)
+        model_labels, confidence = self._backend.run(self._needs_confidence)
         inferred = time.perf_counter()
-        labels, drivable, confidence = self._post(labels, confidence, image.shape[:2], self._threshold,
+        labels, drivable, confidence = self._post(model_labels, confidence, image.shape[:2], self._threshold,
                                                   self.with_confidence)
+        model_labels = model_labels.copy()  # the backend's buffer, overwritten by the next run
         end = time.perf_counter()
         timings = {"preprocess_ms": (preprocessed - start) * 1e3, "inference_ms": (inferred - preprocessed) * 1e3,
                    "postprocess_ms": (end - inferred) * 1e3, "total_ms": (end - start) * 1e3}
-        return SegmentationResult(labels, drivable, confidence, timings)
+        return SegmentationResult(labels, drivable, confidence, model_labels, timings)

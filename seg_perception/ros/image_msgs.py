@@ -5,9 +5,12 @@ one copy. Encodings outside those are handed to ROS's cv_bridge when a ROS
 install provides a working one (checked once by a round trip; the PyPI
 ``cv-bridge`` port fails on numpy 2 and is then skipped), else refused.
 
-Writing: ``msg.data`` gets an ``array.array('B')`` filled straight from the
-numpy buffer: one copy. Assigning ``bytes`` would copy twice (the message
-setter builds an array.array from them) and, on Humble, check every byte in
+Writing: ``ImageOutput`` keeps one message per output topic whose
+``data`` is an ``array.array('B')`` and hands out a writable numpy view of
+it, so outputs are computed straight into the message (cv2 ``dst=``).
+Publishing serialises the message before ``publish`` returns, so the same
+buffer serves the next frame: no allocation and no page faults per frame.
+Assigning ``bytes`` would copy twice and, on Humble, check every byte in
 Python; a ``memoryview`` is slower still.
 """
 
@@ -61,13 +64,38 @@ def compressed_to_frame(msg: CompressedImage) -> Frame:
     return decode_compressed(msg.data)
 
 
+class ImageOutput:
+    """One output topic's Image message, built in place in a data buffer reused from frame to frame.
+
+    ``pixels(header, height, width)`` stamps the message and returns its data
+    as a writable H x W (mono8) or H x W x 3 (rgb8/bgr8) uint8 view; fill it,
+    then publish ``message``. Only the thread that publishes may use it, and
+    only between publishes: the next ``pixels`` call overwrites the buffer.
+    """
+
+    _CHANNELS = {"mono8": 1, "rgb8": 3, "bgr8": 3}
+
+    def __init__(self, encoding: str):
+        if encoding not in self._CHANNELS:
+            raise ValueError(f"output encoding must be one of {', '.join(self._CHANNELS)}, got {encoding!r}")
+        self._channels = self._CHANNELS[encoding]
+        self.message = Image(encoding=encoding, is_bigendian=0)
+        self._view = np.empty((0, 0, self._channels), np.uint8)
+
+    def pixels(self, header: Header, height: int, width: int) -> np.ndarray:
+        """The message's data as a writable view for a ``height`` x ``width`` image stamped with ``header``."""
+        if self._view.shape[:2] != (height, width):
+            self.message.data = array.array("B", [0]) * (height * width * self._channels)
+            # The view is of the buffer the message holds: depending on the rosidl version and
+            # ROS_PYTHON_CHECK_FIELDS, the setter keeps the array.array or copies it (once, here).
+            self._view = np.frombuffer(self.message.data, np.uint8).reshape(height, width, self._channels)
+            self.message.height, self.message.width, self.message.step = height, width, width * self._channels
+        self.message.header = header
+        return self._view[..., 0] if self._channels == 1 else self._view
+
+
 def array_to_image(image: np.ndarray, encoding: str, header: Header) -> Image:
-    """An H x W (mono8) or H x W x 3 (rgb8/bgr8) uint8 array as an Image message with ``header``."""
-    height, width = image.shape[:2]
-    channels = image.shape[2] if image.ndim == 3 else 1
-    data = array.array("B")
-    data.frombytes(np.ascontiguousarray(image, dtype=np.uint8))
-    msg = Image(header=header, height=height, width=width, encoding=encoding, is_bigendian=0,
-                step=width * channels)
-    msg.data = data
-    return msg
+    """An H x W (mono8) or H x W x 3 (rgb8/bgr8) uint8 array copied into a new Image message with ``header``."""
+    output = ImageOutput(encoding)
+    np.copyto(output.pixels(header, *image.shape[:2]), image)
+    return output.message

@@ -15,7 +15,6 @@ import sys
 import time
 from dataclasses import dataclass, replace
 
-import cv2
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -32,7 +31,7 @@ from ..frames import Frame, FrameError
 from ..inference import BackendUnavailable, Segmenter, colorize, colorize_overlay
 from ..latest_frame import LatestFrameWorker
 from ..node_params import PARAMS, SPECS, ParamSpec, model_input_size, validate_changes
-from .image_msgs import array_to_image, compressed_to_frame, converter_name, image_to_frame
+from .image_msgs import ImageOutput, compressed_to_frame, converter_name, image_to_frame
 from .qos import OUTPUT_QOS, InputSubscription
 
 NODE_NAME = "seg_node"
@@ -65,14 +64,13 @@ def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
     return descriptor
 
 
-def _color_image(frame: Frame, train_ids: np.ndarray, outputs: OutputSettings) -> np.ndarray:
-    """The rgb8 segmentation/color image: class colours, alone or blended over the camera frame."""
+def _draw_color(out: np.ndarray, frame: Frame, model_labels: np.ndarray, outputs: OutputSettings) -> None:
+    """Draw the rgb8 segmentation/color image into ``out``: class colours, alone or blended over the frame."""
+    # From the model-resolution labels: colours are looked up there and resized once (postprocess.py).
     if outputs.color_mode == "palette":
-        return colorize(train_ids)
-    color = colorize_overlay(frame.image, train_ids, alpha=outputs.overlay_alpha, bgr=frame.bgr)
-    if frame.bgr:  # the topic is rgb8 whatever the camera sends
-        cv2.cvtColor(color, cv2.COLOR_BGR2RGB, dst=color)
-    return color
+        colorize(model_labels, out.shape[:2], out=out)
+    else:
+        colorize_overlay(frame.image, model_labels, alpha=outputs.overlay_alpha, bgr=frame.bgr, out=out)
 
 
 class SegNode(Node):
@@ -92,6 +90,9 @@ class SegNode(Node):
         self._pub_drivable = self.create_publisher(Image, "segmentation/drivable_mask", OUTPUT_QOS)
         self._pub_color = self.create_publisher(Image, "segmentation/color", OUTPUT_QOS)
         self._pub_confidence = self.create_publisher(Image, "segmentation/confidence", OUTPUT_QOS)
+        # One reused message per output, written in place by the worker thread only.
+        self._out_labels, self._out_drivable, self._out_confidence = (ImageOutput("mono8") for _ in range(3))
+        self._out_color = ImageOutput("rgb8")
         self._pub_diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         compressed = values["image_transport"] == "compressed"
         self._decode = compressed_to_frame if compressed else image_to_frame
@@ -177,16 +178,18 @@ class SegNode(Node):
         frame = self._decode(msg)
         self._segmenter.with_confidence = want["confidence"]
         result = self._segmenter.segment(frame.image, bgr=frame.bgr)
-        header = msg.header
+        header, (height, width) = msg.header, frame.image.shape[:2]
         # What navigation consumes first; the colour image, the costliest, last.
-        if want["labels"]:
-            self._pub_labels.publish(array_to_image(result.labels, "mono8", header))
-        if want["drivable"]:
-            self._pub_drivable.publish(array_to_image(result.drivable, "mono8", header))
-        if want["confidence"] and result.confidence is not None:
-            self._pub_confidence.publish(array_to_image(result.confidence, "mono8", header))
+        for wanted, output, publisher, pixels in (
+                (want["labels"], self._out_labels, self._pub_labels, result.labels),
+                (want["drivable"], self._out_drivable, self._pub_drivable, result.drivable),
+                (want["confidence"], self._out_confidence, self._pub_confidence, result.confidence)):
+            if wanted:
+                np.copyto(output.pixels(header, height, width), pixels)
+                publisher.publish(output.message)
         if want["color"]:
-            self._pub_color.publish(array_to_image(_color_image(frame, result.labels, outputs), "rgb8", header))
+            _draw_color(self._out_color.pixels(header, height, width), frame, result.model_labels, outputs)
+            self._pub_color.publish(self._out_color.message)
         self._stats.record_frame(time.monotonic() - received, result.timings["total_ms"])
 
     def _on_frame_error(self, item, error: Exception) -> None:
