@@ -31,6 +31,7 @@ DEFAULT_IMAGE_TOPIC = "/camera/image_raw"
 DEFAULT_GT_TOPIC = "/camera/semantic_gt"
 CONFUSION_FILE = "confusion.png"
 SAMPLES_FILE = "samples.png"
+NODE_LOG_FILE = "seg_node.log"  # --live: the log of the node started for the run
 #: Results of a previous run in --out, removed before this one starts so none of them passes for its output.
 OUTPUT_FILES = (METRICS_FILE, REPORT_FILE, CONFUSION_FILE, SAMPLES_FILE)
 
@@ -69,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     live = parser.add_argument_group("live mode")
     live.add_argument("--live", action="store_true", help="replay the bag into seg_node instead of running the model here")
     live.add_argument("--rate", type=float, metavar="HZ", help="frames per second (default: the recorded spacing)")
+    live.add_argument("--speed", type=float, default=1.0, metavar="X",
+                      help="play the recorded spacing X times faster, like `ros2 bag play --rate X` (default 1)")
     live.add_argument("--use-running-node", action="store_true",
                       help="use the seg_node already running in --node-namespace instead of starting one")
     live.add_argument("--node-namespace", help="namespace of the node (default: a private one, or / with "
@@ -82,8 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``seg-bag-eval``; returns the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
-    if not args.live and (args.rate is not None or args.use_running_node or args.node_namespace):
-        parser.error("--rate, --use-running-node and --node-namespace need --live")
+    if not args.live and (args.rate is not None or args.speed != 1.0 or args.use_running_node or args.node_namespace):
+        parser.error("--rate, --speed, --use-running-node and --node-namespace need --live")
+    if args.rate is not None and args.speed != 1.0:
+        parser.error("--rate and --speed exclude each other (a fixed rate ignores the recorded spacing)")
     try:
         for name in OUTPUT_FILES:
             (args.out / name).unlink(missing_ok=True)
@@ -91,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     except (BagError, CheckpointError, BackendUnavailable, CliError, OSError) as error:
         print(f"seg-bag-eval: error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # a live replay has stopped its node by now; nothing was written
+        print("seg-bag-eval: interrupted; no results written", file=sys.stderr)
+        return 130
     print(f"mIoU {_fmt(metrics['miou'])}, drivable IoU {_fmt(metrics['drivable_iou'])}, "
           f"{metrics['frames']} frames, {_fmt(metrics['fps'], '.1f')} FPS, latency p50 "
           f"{_fmt(metrics['latency_ms']['p50'], '.1f')} ms, {metrics['dropped']} dropped -> {json_path}")
@@ -128,7 +136,8 @@ def run(args: argparse.Namespace) -> tuple[Path, dict]:
             replay = _replay(args, image_topic, drivable)
             predict = _replay_predictor(replay)
             context.update(backend=args.backend, input_size=list(args.input_size or spec.input_size),
-                           published=replay.published, answered=replay.answered, rate=args.rate)
+                           published=replay.published, answered=replay.answered, unexpected=replay.unexpected,
+                           rate=args.rate, speed=args.speed, node_log=replay.node_log)
         else:
             segmenter = Segmenter.from_checkpoint(args.checkpoint, backend=args.backend, input_size=args.input_size,
                                                   drivable_classes=drivable)
@@ -151,9 +160,10 @@ def _replay(args: argparse.Namespace, image_topic: str, drivable):
     from ..ros.live_replay import LiveReplayError, replay_live
 
     try:
-        return replay_live(args.bag, image_topic, rate=args.rate, start_node=not args.use_running_node,
-                           node_namespace=args.node_namespace, checkpoint=args.checkpoint, backend=args.backend,
-                           input_size=args.input_size, drivable_classes=drivable, timeout_s=args.timeout,
+        return replay_live(args.bag, image_topic, rate=args.rate, speed=args.speed,
+                           start_node=not args.use_running_node, node_namespace=args.node_namespace,
+                           checkpoint=args.checkpoint, backend=args.backend, input_size=args.input_size,
+                           drivable_classes=drivable, timeout_s=args.timeout, node_log=args.out / NODE_LOG_FILE,
                            progress=not args.quiet)
     except (LiveReplayError, ValueError) as error:
         raise CliError(f"live replay of {args.bag}: {error}") from None

@@ -16,8 +16,10 @@ from pathlib import Path
 PACKAGE = "seg_perception"
 EXECUTABLE = "seg_node"
 PROFILE_NAME = "fastdds_large_frames.xml"
-# Fast DDS 3 (Kilted) reads the first name, Fast DDS 2 (Humble, Jazzy) the second (as in launch/seg.launch.py).
+# Fast DDS 3 (Kilted and newer) reads the first name (and warns about the second); Fast DDS 2
+# (Humble, Iron, Jazzy) only the second.
 FASTDDS_PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+FASTDDS2_DISTROS = ("humble", "iron", "jazzy")
 STOP_TIMEOUT_S = 10.0
 
 
@@ -51,19 +53,18 @@ def fastdds_profile() -> Path | None:
 
 
 def large_frames_env(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """``environ`` plus the large-frame profile under both Fast DDS names, unless the user set either
-    (then both get the user's, as the launch file does)."""
+    """``environ`` plus the large-frame profile under the name this distro's Fast DDS reads
+    (``ROS_DISTRO``; unset, as with the PyPI wheels, means a current one), unless the user set a profile."""
     env = dict(environ)
-    chosen = next((env[name] for name in FASTDDS_PROFILE_VARIABLES if env.get(name)), None)
-    if chosen is None:
-        profile = fastdds_profile()
-        if profile is None:
-            return env
-        chosen = str(profile)
-    return {**env, **dict.fromkeys(FASTDDS_PROFILE_VARIABLES, chosen)}
+    profile = fastdds_profile()
+    if profile is None or any(env.get(name) for name in FASTDDS_PROFILE_VARIABLES):
+        return env
+    first, second = FASTDDS_PROFILE_VARIABLES
+    env[second if env.get("ROS_DISTRO") in FASTDDS2_DISTROS else first] = str(profile)
+    return env
 
 
-def last_lines(path: Path, count: int = 5) -> str:
+def last_lines(path: Path, count: int = 3) -> str:
     """The last ``count`` non-empty lines of a text file (a log), joined by ' | '."""
     try:
         lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]

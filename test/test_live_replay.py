@@ -1,0 +1,241 @@
+"""Live bag replay (``replay_live``) through real seg_node processes, fed from real bags written here.
+
+One node runs for the module (started like a user would, in its own namespace, at a
+512x256 model input so that it is slower than a 200 Hz replay); other tests let
+``replay_live`` start its own node. Nothing is mocked: the bags are rosbag2 files,
+the frames go through Fast DDS, and the answers are compared with the offline
+Segmenter on the same frames.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sensor_msgs.msg import CameraInfo
+
+import ros_helpers as rh
+from seg_perception.bags import messages
+from seg_perception.bags.cli import main as bag_eval
+from seg_perception.bags.reader import BagReader
+from seg_perception.bags.writer import BagWriter
+from seg_perception.inference import Segmenter
+from seg_perception.ros.live_replay import LiveReplayError, replay_live
+
+RUNNING = f"/running{os.getpid()}"  # the namespace of the module's node and of its camera topics
+RUNNING_INPUT = (512, 256)
+WIDTH, HEIGHT = 128, 64
+
+
+def bag_stamp_ns(index: int) -> int:
+    """Frame ``index`` of the test bags is stamped like ros_helpers' frames: STAMP_SEC + index seconds."""
+    return (rh.STAMP_SEC + index) * 1_000_000_000
+
+
+def write_bag(path: Path, *, count: int, camera: str = "/camera", encoding: str = "rgb8", pad: int = 0,
+              hz: float = 10.0, storage: str = "mcap", size=(WIDTH, HEIGHT)) -> Path:
+    """A bag of ros_helpers.make_frame frames: ``camera``/image_raw (or /compressed for jpeg/png) and
+    ``camera``/camera_info logged ``1 / hz`` apart, and a ground truth ``camera``/semantic_gt."""
+    compressed = encoding in rh.COMPRESSED_FORMATS
+    image_topic = f"{camera}/image_raw" + ("/compressed" if compressed else "")
+    with BagWriter(path, storage) as bag:
+        bag.add_topic(f"{camera}/camera_info", messages.CAMERA_INFO)
+        bag.add_topic(image_topic, messages.COMPRESSED_IMAGE if compressed else messages.IMAGE)
+        bag.add_topic(f"{camera}/semantic_gt", messages.IMAGE)
+        for index in range(count):
+            header = messages.make_header(bag_stamp_ns(index), "camera")
+            rgb = rh.make_frame(index, *size)
+            log_ns = 5_000_000_000 + round(index * 1e9 / hz)
+            bag.write(f"{camera}/camera_info", messages.camera_info_msg(*size, header), log_ns)
+            bag.write(image_topic, messages.compressed_msg(rgb, encoding, header) if compressed
+                      else messages.image_msg(rh.encode_pixels(rgb, encoding), encoding, header, pad), log_ns + 1000)
+            truth = (rgb[..., 1] // 32).astype(np.uint8)  # trainIds 0..7, road (0) among them
+            bag.write(f"{camera}/semantic_gt", messages.image_msg(truth, "mono8", header), log_ns + 2000)
+    return path
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    return rh.tiny_checkpoint(tmp_path_factory.mktemp("model") / "tiny.pt")
+
+
+@pytest.fixture(scope="module")
+def graph():
+    graph = rh.RosGraph()
+    yield graph
+    graph.close()
+
+
+@pytest.fixture(scope="module")
+def running_node(checkpoint, graph):
+    """A seg_node the user started: namespace RUNNING, input remapped to RUNNING/camera/image_raw."""
+    command = [str(rh.SEG_NODE), "--ros-args", "-r", f"__ns:={RUNNING}", "-r", f"image:={RUNNING}/camera/image_raw",
+               "-p", f"model_path:={checkpoint}", "-p", "backend:=cpu",
+               "-p", f"input_width:={RUNNING_INPUT[0]}", "-p", f"input_height:={RUNNING_INPUT[1]}"]
+    process = subprocess.Popen(command, env=rh.large_frames_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    probe = rh.make_collector(graph, "/", {}, name="running_probe")
+    up = rh.wait_for(lambda: process.poll() is not None or probe.count_publishers(
+        f"{RUNNING}/segmentation/labels") > 0, 90)
+    if process.poll() is not None or not up:
+        code, out, err = rh.stop_process(process)
+        pytest.fail(f"seg_node did not start (exit {code}):\n{out}\n{err}")
+    yield process
+    code, _, err = rh.stop_process(process)
+    assert code == 0, err
+
+
+def reference(checkpoint, input_size=None) -> Segmenter:
+    return Segmenter.from_checkpoint(checkpoint, backend="cpu", input_size=input_size)
+
+
+def assert_answers_match(result, segmenter, frames):
+    """Every answered frame carries exactly what the offline Segmenter gives for that frame."""
+    assert result.answered > 0
+    for stamp, answer in result.answers.items():
+        expected = segmenter.segment(frames[stamp].image, bgr=frames[stamp].bgr)
+        np.testing.assert_array_equal(answer.labels, expected.labels, err_msg=f"labels of {stamp}")
+        np.testing.assert_array_equal(answer.drivable, expected.drivable, err_msg=f"drivable mask of {stamp}")
+
+
+def bag_frames(bag: Path, topic: str) -> dict:
+    """{stamp_ns: decoded frame} of ``topic``, decoded the way the node decodes them."""
+    with BagReader(bag) as reader:
+        msgs = [(reader.deserialize(m), m.msgtype) for m in reader.messages([topic])]
+    return {messages.stamp_ns(msg.header): messages.frame_of(msg, msgtype) for msg, msgtype in msgs}
+
+
+def test_a_replay_at_the_recorded_rate_into_a_running_node_gets_every_frame_answered(
+        running_node, graph, checkpoint, tmp_path):
+    bag = write_bag(tmp_path / "bag", count=6, camera=f"{RUNNING}/camera", encoding="bgr8", pad=8, hz=10.0,
+                    storage="sqlite3")
+    infos = rh.make_collector(graph, "/", {f"{RUNNING}/camera/camera_info": CameraInfo}, name="info_sink")
+    result = replay_live(bag, f"{RUNNING}/camera/image_raw", start_node=False, node_namespace=RUNNING,
+                         timeout_s=10, progress=False)
+    assert result.stamps_ns == tuple(bag_stamp_ns(i) for i in range(6))
+    assert (result.published, result.answered, result.dropped, result.unexpected) == (6, 6, 0, 0)
+    assert result.node_log is None
+    assert_answers_match(result, reference(checkpoint, RUNNING_INPUT), bag_frames(bag, f"{RUNNING}/camera/image_raw"))
+    assert all(0 < latency < 2000 for latency in result.latencies_ms), result.latencies_ms
+    assert 0.45 < result.elapsed_s < 3.0, result.elapsed_s  # 5 recorded periods of 100 ms, plus one answer
+    # camera_info is replayed beside the images, with the same stamps
+    assert rh.wait_for(lambda: len(infos.received(f"{RUNNING}/camera/camera_info")) == 6, 5)
+    assert [messages.stamp_ns(m.header) for m in infos.received(f"{RUNNING}/camera/camera_info")] == \
+        list(result.stamps_ns)
+
+
+def test_a_replay_faster_than_the_model_drops_frames_instead_of_blocking(running_node, checkpoint, tmp_path):
+    count = 60
+    bag = write_bag(tmp_path / "bag", count=count, camera=f"{RUNNING}/camera", hz=10.0)
+    started = time.monotonic()
+    result = replay_live(bag, f"{RUNNING}/camera/image_raw", rate=200.0, start_node=False, node_namespace=RUNNING,
+                         timeout_s=10, progress=False)
+    assert time.monotonic() - started < 10
+    assert result.published == count == result.answered + result.dropped
+    assert result.dropped > 0 and result.answered > 0, (result.answered, result.dropped)
+    # what did come back belongs to the frame it is stamped with
+    assert_answers_match(result, reference(checkpoint, RUNNING_INPUT), bag_frames(bag, f"{RUNNING}/camera/image_raw"))
+
+
+# --- seg-bag-eval --live --------------------------------------------------------------------------
+
+SEG_BAG_EVAL = Path(sys.executable).parent / "seg-bag-eval"
+
+
+def cli_args(bag: Path, checkpoint: Path, out: Path, *args: str) -> list[str]:
+    return [str(bag), "--checkpoint", str(checkpoint), "--out", str(out), "--quiet", *args]
+
+
+def metrics_of(out: Path) -> dict:
+    return json.loads((out / "metrics.json").read_text())
+
+
+def test_live_seg_bag_eval_scores_what_the_node_answers_exactly_as_offline_scores_the_segmenter(
+        checkpoint, tmp_path, capfd):
+    bag = write_bag(tmp_path / "bag", count=6, encoding="jpeg", hz=10.0)
+    assert bag_eval(cli_args(bag, checkpoint, tmp_path / "live", "--live")) == 0, capfd.readouterr().err
+    assert bag_eval(cli_args(bag, checkpoint, tmp_path / "offline")) == 0, capfd.readouterr().err
+    off, on = metrics_of(tmp_path / "offline"), metrics_of(tmp_path / "live")
+    assert on["mode"] == "live" and on["image_topic"] == "/camera/image_raw/compressed"
+    assert on["per_class_iou"] == off["per_class_iou"]
+    for key in ("miou", "pixel_accuracy", "drivable_iou", "drivable_confusion", "frames", "dropped"):
+        assert on[key] == off[key], key
+    assert (on["frames"], on["dropped"], on["published"], on["answered"]) == (6, 0, 6, 6)
+    latency = on["latency_ms"]
+    assert 0 < latency["p50"] <= latency["p90"] <= latency["p99"] < 5000, latency
+    assert 0.45 < on["wall_s"] < 5 and on["fps"] == pytest.approx(6 / on["wall_s"])
+    log = tmp_path / "live" / "seg_node.log"
+    assert on["node_log"] == str(log) and "segmenting /camera/image_raw/compressed" in log.read_text()
+    assert "| dropped | 0 |" in (tmp_path / "live" / "report.md").read_text()
+
+
+def test_live_seg_bag_eval_uses_a_node_already_running_in_its_namespace(running_node, checkpoint, tmp_path, capfd):
+    bag = write_bag(tmp_path / "bag", count=4, camera=f"{RUNNING}/camera", hz=10.0)
+    code = bag_eval(cli_args(
+        bag, checkpoint, tmp_path / "out", "--live", "--use-running-node", "--node-namespace", RUNNING,
+        "--image-topic", f"{RUNNING}/camera/image_raw", "--gt-topic", f"{RUNNING}/camera/semantic_gt",
+        "--speed", "0.5", "--timeout", "10"))
+    out, err = capfd.readouterr()
+    assert code == 0, err
+    metrics = metrics_of(tmp_path / "out")
+    assert (metrics["frames"], metrics["dropped"], metrics["published"], metrics["speed"]) == (4, 0, 4, 0.5)
+    assert 0.55 < metrics["wall_s"] < 3  # 3 recorded periods of 100 ms at half speed, plus the last answer
+    assert metrics["node_log"] is None and not (tmp_path / "out" / "seg_node.log").exists()
+    assert "4 frames" in out and "0 dropped" in out
+
+
+def test_live_seg_bag_eval_without_a_node_on_the_topic_fails_in_one_line(checkpoint, tmp_path, capfd):
+    bag = write_bag(tmp_path / "bag", count=2)
+    code = bag_eval(cli_args(bag, checkpoint, tmp_path / "out", "--live", "--use-running-node",
+                             "--node-namespace", "/nobody", "--timeout", "1.5"))
+    err = capfd.readouterr().err
+    assert code == 1 and err.count("\n") == 1, err
+    assert err.startswith(f"seg-bag-eval: error: live replay of {bag}: no seg_node subscribing to "
+                          "/camera/image_raw and publishing /nobody/segmentation/labels"), err
+    assert not (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_live_seg_bag_eval_fails_in_one_line_with_the_reason_when_its_node_cannot_start(tmp_path, capfd):
+    bag = write_bag(tmp_path / "bag", count=2)
+    # the evaluation itself accepts any class table; seg_node publishes Cityscapes trainIds only
+    three_classes = rh.tiny_checkpoint(tmp_path / "three.pt", class_names=("road", "sidewalk", "building"))
+    code = bag_eval(cli_args(bag, three_classes, tmp_path / "out", "--live"))
+    err = capfd.readouterr().err
+    assert code == 1 and err.count("\n") == 1, err
+    assert "seg_node exited with code 1" in err and "model has 3 classes" in err, err
+    assert not (tmp_path / "out" / "metrics.json").exists()
+
+
+def node_processes(namespace: str) -> list[int]:
+    """Pids of live processes whose command line remaps the node namespace to ``namespace``."""
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if f"__ns:={namespace}".encode() in cmdline.read_bytes().split(b"\0"):
+                pids.append(int(cmdline.parent.name))
+        except OSError:  # the process ended meanwhile
+            pass
+    return pids
+
+
+def test_ctrl_c_stops_the_node_the_replay_started_and_writes_nothing(checkpoint, tmp_path):
+    bag = write_bag(tmp_path / "bag", count=100, hz=5.0)  # 20 s of replay: interrupted long before its end
+    cli = subprocess.Popen([str(SEG_BAG_EVAL), *cli_args(bag, checkpoint, tmp_path / "out", "--live")],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "out" / "seg_node.log"
+    assert rh.wait_for(lambda: log.exists() and "segmenting /camera/image_raw" in log.read_text(), 90), \
+        cli.poll() or (log.read_text() if log.exists() else "no node log")
+    namespace = f"/seg_bag_eval_{cli.pid}"
+    assert node_processes(namespace), "the node started by seg-bag-eval is not running"
+    time.sleep(1.0)  # into the replay
+    cli.send_signal(signal.SIGINT)  # to seg-bag-eval alone, not its process group: it must stop the node itself
+    _, err = cli.communicate(timeout=30)
+    assert cli.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "seg-bag-eval: interrupted; no results written"
+    assert not (tmp_path / "out" / "metrics.json").exists()
+    assert node_processes(namespace) == []

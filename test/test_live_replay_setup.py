@@ -1,0 +1,87 @@
+"""How the live replay sets up its node and middleware, and what it refuses before starting anything."""
+
+import sys
+
+import pytest
+import yaml
+
+import ros_helpers as rh
+from seg_perception.bags.reader import BagError
+from seg_perception.ros import node_process
+from seg_perception.ros.live_replay import camera_info_topic_for, node_ros_args, replay_live
+from test_live_replay import write_bag
+
+PROFILE_NAMES = node_process.FASTDDS_PROFILE_VARIABLES
+
+
+def params_of(args: list[str]) -> dict:
+    """{name: value parsed as ROS parses ``-p name:=value`` (YAML)} of a --ros-args list."""
+    pairs = [args[i + 1].split(":=", 1) for i, flag in enumerate(args) if flag == "-p"]
+    return {name: yaml.safe_load(value) for name, value in pairs}
+
+
+def remaps_of(args: list[str]) -> list[str]:
+    return [args[i + 1] for i, flag in enumerate(args) if flag == "-r"]
+
+
+def test_a_raw_bag_remaps_the_nodes_image_input_and_asks_for_reliable_input_and_no_colour():
+    args = node_ros_args("/ns", "/cam/image_raw", False, "/m/best.pt", "cpu", (512, 256), ("road", "traffic light"),
+                         {})
+    assert remaps_of(args) == ["__ns:=/ns", "image:=/cam/image_raw"]
+    assert params_of(args) == {"model_path": "/m/best.pt", "backend": "cpu", "qos_reliability": "reliable",
+                               "publish_color": False, "input_width": 512, "input_height": 256,
+                               "drivable_classes": ["road", "traffic light"]}
+
+
+def test_a_compressed_bag_switches_the_node_to_its_compressed_input_and_extra_parameters_win():
+    args = node_ros_args("/ns", "/cam/image_raw/compressed", True, "m.pt", "auto", None, None,
+                         {"publish_color": "true", "min_confidence": "0.5"})
+    assert remaps_of(args) == ["__ns:=/ns", "image/compressed:=/cam/image_raw/compressed"]
+    params = params_of(args)
+    assert params["image_transport"] == "compressed" and params["publish_color"] is True
+    assert params["min_confidence"] == 0.5 and "input_width" not in params and "drivable_classes" not in params
+
+
+@pytest.mark.parametrize("image_topic", ["/camera/image_raw", "/camera/image_raw/compressed"])
+def test_camera_info_sits_beside_the_image_topic(image_topic):
+    assert camera_info_topic_for(image_topic) == "/camera/camera_info"
+
+
+def test_the_node_is_the_installed_executable_and_the_profile_the_shipped_one():
+    assert node_process.seg_node_command() == [str(rh.SEG_NODE)]
+    assert node_process.fastdds_profile() == rh.FASTDDS_PROFILE
+
+
+@pytest.mark.parametrize("distro, name", [(None, PROFILE_NAMES[0]), ("kilted", PROFILE_NAMES[0]),
+                                          ("humble", PROFILE_NAMES[1]), ("jazzy", PROFILE_NAMES[1])])
+def test_the_large_frame_profile_goes_under_the_name_the_distros_fast_dds_reads(distro, name):
+    env = node_process.large_frames_env({"ROS_DISTRO": distro} if distro else {})
+    assert {key: value for key, value in env.items() if key in PROFILE_NAMES} == {name: str(rh.FASTDDS_PROFILE)}
+
+
+@pytest.mark.parametrize("name", PROFILE_NAMES)
+def test_a_profile_the_user_set_is_left_alone(name):
+    assert node_process.large_frames_env({name: "/mine.xml"}) == {name: "/mine.xml"}
+
+
+def test_a_missing_topic_or_a_bad_rate_fails_before_any_node_starts(tmp_path):
+    bag = write_bag(tmp_path / "bag", count=1)
+    with pytest.raises(BagError, match=r"no topic /other/image_raw; the bag has /camera/camera_info"):
+        replay_live(bag, "/other/image_raw", checkpoint=tmp_path / "unused.pt")
+    with pytest.raises(ValueError, match="rate must be a positive number, got 0"):
+        replay_live(bag, "/camera/image_raw", rate=0, checkpoint=tmp_path / "unused.pt")
+    with pytest.raises(ValueError, match="needs a checkpoint"):
+        replay_live(bag, "/camera/image_raw")
+
+
+def test_the_log_tail_names_the_last_lines(tmp_path):
+    log = tmp_path / "node.log"
+    log.write_text("one\n\ntwo\nthree\nfour\n")
+    assert node_process.last_lines(log) == "two | three | four"
+    assert node_process.last_lines(tmp_path / "missing.log") == ""
+
+
+def test_without_an_installed_executable_the_module_runs(monkeypatch, tmp_path):
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setattr(sys, "argv", [str(tmp_path / "tool")])
+    assert node_process.seg_node_command() == [str(tmp_path / "python"), "-m", "seg_perception.ros.node"]
