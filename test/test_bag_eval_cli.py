@@ -284,3 +284,15 @@ def test_console_scripts(work):
     assert result.stderr.strip() == f"seg-make-bag: error: {bag} already exists; not overwriting it " \
                                     "(remove it or choose another path)"
 
+
+
+def test_input_size_option(work):
+    root, checkpoint, _ = work
+    out = root / "eval_input_size"
+    assert evaluate(make(root, "mcap_rgb8"), checkpoint, out, "--input-size", "96x48", "--pictures", "0") == 0
+    metrics = metrics_of(out)
+    assert metrics["input_size"] == [96, 48] and metrics["frames"] == SCENES
+    assert not (out / "samples.png").exists() and "samples.png" not in (out / "report.md").read_text()
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate(make(root, "mcap_rgb8"), checkpoint, out, "--input-size", "96by48")
+    assert exit_info.value.code == 2

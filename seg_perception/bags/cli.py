@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..checkpoint import CheckpointError, load_checkpoint
 from ..inference import BackendUnavailable, Segmenter
-from ..inference.segmenter import parse_size
+from ..inference.export import size_arg
 from ..reports import METRICS_FILE, REPORT_FILE, write_metrics
 from .evaluation import BagEvaluation
 from .ground_truth import check_stamps, resolve_topics
@@ -40,13 +40,6 @@ class CliError(Exception):
     """Bad arguments or a failed live replay: one line on stderr, exit status 1."""
 
 
-def _size(text: str) -> tuple[int, int]:
-    try:
-        return parse_size(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="seg-bag-eval", description=__doc__.split("\n")[0].split(": ", 1)[1])
     parser.add_argument("bag", type=Path, help="rosbag2 directory (mcap or sqlite3) or a .mcap / .db3 file")
@@ -60,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--gt-label-ids", action="store_true",
                         help="the ground truth holds Cityscapes labelIds (default: trainIds)")
     parser.add_argument("--backend", default="cpu", help="inference backend: auto, tensorrt, cuda, cpu (default cpu)")
-    parser.add_argument("--input-size", type=_size, metavar="WxH", help="model input size (default: the checkpoint's)")
+    parser.add_argument("--input-size", type=size_arg, metavar="WxH", help="model input size (default: the checkpoint's)")
     parser.add_argument("--drivable-classes", metavar="A,B",
                         help="comma-separated drivable class names (default: the checkpoint's)")
     parser.add_argument("--pictures", type=int, default=4, help="sample frames in the strip (default 4)")
