@@ -123,7 +123,7 @@ class AnswerBook:
         self._last_answer = -math.inf
 
     def publishing(self, stamp_ns: int) -> None:
-        """Frame ``stamp_ns`` is published now; a stamp replayed twice raises ValueError (answers would be ambiguous)."""
+        """Frame ``stamp_ns`` is published now; a stamp published twice raises ValueError (ambiguous answers)."""
         with self._lock:
             if stamp_ns in self._published_at:
                 raise ValueError(f"two images share the header stamp {stamp_ns} ns; live replay matches the "

@@ -177,7 +177,7 @@ def replay_live(bag_path: str | os.PathLike, image_topic: str, *, rate: float | 
                 args = node_ros_args(namespace, image_topic, image_type == COMPRESSED_IMAGE, checkpoint, backend,
                                      input_size, drivable_classes, node_params or {})
                 node = NodeProcess(args, log_path)
-                log.info("started seg_node (pid %d) in %s, log %s", node.pid, namespace, log_path)
+                log.info("started seg_node (pid %d, log %s): %s", node.pid, log_path, " ".join(node.command))
             player = _Player(namespace, topics, book)
             try:
                 _wait_connected(player, image_topic, namespace, node, timeout_s)

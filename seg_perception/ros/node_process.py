@@ -74,16 +74,16 @@ def last_lines(path: Path, count: int = 3) -> str:
 
 
 class NodeProcess:
-    """seg_node running with ``ros_args``, stdout and stderr going to ``log_path``; stop() or ``with``."""
+    """seg_node running with ``ros_args``, stdout and stderr going to ``log_path``, until ``stop``."""
 
-    def __init__(self, ros_args: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None):
+    def __init__(self, ros_args: Sequence[str], log_path: Path):
         self.log_path = Path(log_path)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.command = [*seg_node_command(), "--ros-args", *ros_args]
         with open(self.log_path, "wb") as log:
             self._process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, stdout=log,
                                              stderr=subprocess.STDOUT,
-                                             env=large_frames_env(os.environ if env is None else env))
+                                             env=large_frames_env())
 
     @property
     def pid(self) -> int:
@@ -98,17 +98,14 @@ class NodeProcess:
             raise NodeProcessError(f"seg_node exited with code {code}: {reason} (log: {self.log_path})")
 
     def stop(self) -> int:
-        """SIGINT (as Ctrl-C), then SIGKILL after STOP_TIMEOUT_S; returns the exit code."""
+        """SIGINT (as Ctrl-C), then SIGKILL after STOP_TIMEOUT_S (or at once on a second Ctrl-C); the exit code."""
         if self._process.poll() is None:
             self._process.send_signal(signal.SIGINT)
             try:
                 self._process.wait(STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
-                self._process.kill()
+                pass
+            finally:
+                if self._process.poll() is None:
+                    self._process.kill()
         return self._process.wait()
-
-    def __enter__(self) -> NodeProcess:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
