@@ -6,6 +6,8 @@ import pytest
 import yaml
 
 import ros_helpers as rh
+from seg_perception.bags.cli import _parser as bag_eval_parser
+from seg_perception.bags.cli import main as bag_eval
 from seg_perception.bags.reader import BagError
 from seg_perception.ros import node_process
 from seg_perception.ros.live_replay import camera_info_topic_for, node_ros_args, replay_live
@@ -85,3 +87,15 @@ def test_without_an_installed_executable_the_module_runs(monkeypatch, tmp_path):
     monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
     monkeypatch.setattr(sys, "argv", [str(tmp_path / "tool")])
     assert node_process.seg_node_command() == [str(tmp_path / "python"), "-m", "seg_perception.ros.node"]
+
+
+def test_seg_bag_eval_takes_further_node_parameters_for_the_node_it_starts(tmp_path):
+    base = [str(tmp_path / "bag"), "--checkpoint", "c.pt", "--out", str(tmp_path / "out")]
+    args = bag_eval_parser().parse_args(base + ["--live", "--node-param", "min_confidence:=0.5",
+                                                "--node-param", "drivable_classes:=[road, sidewalk]"])
+    assert args.node_param == [("min_confidence", "0.5"), ("drivable_classes", "[road, sidewalk]")]
+    for bad in (["--live", "--node-param", "min_confidence=0.5"], ["--node-param", "a:=1"],
+                ["--live", "--use-running-node", "--node-param", "a:=1"]):
+        with pytest.raises(SystemExit) as exit_info:
+            bag_eval(base + bad)
+        assert exit_info.value.code == 2

@@ -71,7 +71,17 @@ def _parser() -> argparse.ArgumentParser:
                                                "--use-running-node)")
     live.add_argument("--timeout", type=float, default=120.0,
                       help="seconds to wait for the node to come up and to answer (default 120)")
+    live.add_argument("--node-param", type=_node_param, action="append", default=[], metavar="NAME:=VALUE",
+                      help="a further parameter of the node started for the run, as after seg_node's -p "
+                           "(repeatable), e.g. min_confidence:=0.5 or publish_color:=true")
     return parser
+
+
+def _node_param(text: str) -> tuple[str, str]:
+    name, separator, value = text.partition(":=")
+    if not name or not separator:
+        raise argparse.ArgumentTypeError(f"expected NAME:=VALUE, got {text!r}")
+    return name, value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.live and (args.rate is not None or args.speed != 1.0 or args.use_running_node or args.node_namespace):
         parser.error("--rate, --speed, --use-running-node and --node-namespace need --live")
+    if args.node_param and (not args.live or args.use_running_node):
+        parser.error("--node-param is for the node --live starts (not with --use-running-node)")
     if args.rate is not None and args.speed != 1.0:
         parser.error("--rate and --speed exclude each other (a fixed rate ignores the recorded spacing)")
     try:
@@ -156,8 +168,8 @@ def _replay(args: argparse.Namespace, image_topic: str, drivable):
         return replay_live(args.bag, image_topic, rate=args.rate, speed=args.speed,
                            start_node=not args.use_running_node, node_namespace=args.node_namespace,
                            checkpoint=args.checkpoint, backend=args.backend, input_size=args.input_size,
-                           drivable_classes=drivable, timeout_s=args.timeout, node_log=args.out / NODE_LOG_FILE,
-                           progress=not args.quiet)
+                           drivable_classes=drivable, node_params=dict(args.node_param), timeout_s=args.timeout,
+                           node_log=args.out / NODE_LOG_FILE, progress=not args.quiet)
     except (LiveReplayError, ValueError) as error:
         raise CliError(f"live replay of {args.bag}: {error}") from None
 
