@@ -167,7 +167,7 @@ def replay_live(bag_path: str | os.PathLike, image_topic: str, *, rate: float | 
         if info_topic and (camera_info_topic or info_topic in bag.topics):
             topics[info_topic] = _MSG_CLASSES[bag.require(info_topic, (CAMERA_INFO,))]
         # The player publishes camera-sized frames too: same large-frame profile as the node, unless the
-        # user set one. Fast DDS reads it when the process's first participant is created.
+        # user set one. Fast DDS reads it when a participant is created, so before the player's context.
         os.environ.update(large_frames_env())
         node = None
         book = AnswerBook()
@@ -212,9 +212,11 @@ def _wait_connected(player: _Player, image_topic: str, namespace: str, node: Nod
         _check(player, node)
         if time.monotonic() > deadline:
             outputs = " and ".join(player.output_topics.values())
-            hint = ("it did not come up; see its log" if node is not None else
-                    f"start one with `seg_node --ros-args -r __ns:={namespace} -r image:={image_topic} ...` "
-                    "or let seg-bag-eval start it")
+            remap = (f"-p image_transport:=compressed -r image/compressed:={image_topic}"
+                     if player.publishers[image_topic].msg_type is CompressedImage else f"-r image:={image_topic}")
+            hint = (f"it did not come up; see {node.log_path}" if node is not None else
+                    f"start one with `seg_node --ros-args -r __ns:={namespace} {remap} ...` or let seg-bag-eval "
+                    "start it")
             raise LiveReplayError(f"no seg_node subscribing to {image_topic} and publishing {outputs} "
                                   f"after {timeout_s:g} s: {hint}")
         time.sleep(POLL_S)
