@@ -24,6 +24,7 @@ class StatsSnapshot:
     published: int
     rejected: int
     failed: int
+    missed: int  # frames a publisher sent that never reached the node (gaps in its sequence numbers)
     last_error: str
 
 
@@ -43,6 +44,8 @@ class FrameStats:
         self._published = 0
         self._rejected = 0
         self._failed = 0
+        self._missed = 0
+        self._last_sequence: dict[object, int] = {}
         self._last_error = ""
 
     def record_frame(self, latency_s: float, model_ms: float) -> None:
@@ -68,6 +71,18 @@ class FrameStats:
         with self._lock:
             self._failed += 1
             self._last_error = error
+
+    def note_sequence(self, publisher, sequence: int | None) -> None:
+        """A frame numbered ``sequence`` by ``publisher`` (any hashable key) arrived; count the ones skipped
+        since the last from it. None (the middleware gives no numbers) counts nothing; a number that
+        does not increase (the publisher restarted) starts counting afresh."""
+        if sequence is None:
+            return
+        with self._lock:
+            last = self._last_sequence.get(publisher)
+            if last is not None and sequence > last:
+                self._missed += sequence - last - 1
+            self._last_sequence[publisher] = sequence
 
     def note_error(self, error: str) -> None:
         """Remember ``error`` as the last error without counting a frame."""
@@ -96,6 +111,7 @@ class FrameStats:
                 published=self._published,
                 rejected=self._rejected,
                 failed=self._failed,
+                missed=self._missed,
                 last_error=self._last_error,
             )
 

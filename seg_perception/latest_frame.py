@@ -7,6 +7,11 @@ returns at once; one worker thread takes frames from the slot and processes
 them. So at most one frame is in flight and one waits. ``max_rate_hz`` caps how
 often processing starts; frames arriving faster replace each other in the slot
 until the next start is due, so the one processed is always the newest.
+
+``ready`` and ``on_ready`` let a producer that can hold frames back cheaply
+offer one only when it would start at once: the node leaves frames in the
+middleware while the model runs (taking a 6 MB message costs far more than
+receiving it, see docs/BENCHMARKS.md), so it takes only frames it processes.
 """
 
 from __future__ import annotations
@@ -23,11 +28,13 @@ class LatestFrameWorker(Generic[T]):
     """Single-slot worker: ``process(item)`` runs on its own thread for the newest submitted item."""
 
     def __init__(self, process: Callable[[T], None], *, max_rate_hz: float = 0.0,
-                 on_error: Callable[[T, Exception], None] | None = None, name: str = "latest-frame-worker"):
+                 on_error: Callable[[T, Exception], None] | None = None,
+                 on_ready: Callable[[], None] | None = None, name: str = "latest-frame-worker"):
         if max_rate_hz < 0:
             raise ValueError(f"max_rate_hz must be >= 0, got {max_rate_hz}")
         self._process = process
         self._on_error = on_error
+        self._on_ready = on_ready
         self._max_rate_hz = max_rate_hz
         self._cond = threading.Condition()
         self._slot: T | None = None
@@ -67,6 +74,21 @@ class LatestFrameWorker(Generic[T]):
         with self._cond:
             return self._busy
 
+    @property
+    def ready(self) -> bool:
+        """Whether a frame submitted now would start at once: none runs or waits, and max_rate_hz allows it.
+
+        A producer that can hold frames back cheaply (a subscription leaving
+        them in the middleware) offers one only when ready, so every frame it
+        hands over is processed and is the newest it had.
+        """
+        with self._cond:
+            return self._ready_locked()
+
+    def _ready_locked(self) -> bool:
+        return (not self._stopping and not self._busy and not self._has_item
+                and time.monotonic() >= self._last_start + self._period())
+
     def submit(self, item: T) -> bool:
         """Offer ``item``; returns True when it replaced a waiting frame (which is then counted as dropped)."""
         with self._cond:
@@ -94,20 +116,24 @@ class LatestFrameWorker(Generic[T]):
             self._thread.join(timeout)
 
     def _next_item(self) -> tuple[bool, T | None]:
-        with self._cond:
-            while True:
+        announced = False
+        while True:
+            with self._cond:
                 if self._stopping:
                     return False, None
-                if self._has_item:
-                    delay = self._last_start + self._period() - time.monotonic()
-                    if delay <= 0:
-                        item, self._slot, self._has_item = self._slot, None, False
-                        self._busy = True
-                        self._last_start = time.monotonic()
-                        return True, item
-                    self._cond.wait(delay)  # newer frames may replace the waiting one meanwhile
-                else:
-                    self._cond.wait()
+                delay = self._last_start + self._period() - time.monotonic()
+                if self._has_item and delay <= 0:
+                    item, self._slot, self._has_item = self._slot, None, False
+                    self._busy = True
+                    self._last_start = time.monotonic()
+                    return True, item
+                announce = not announced and self._ready_locked() and self._on_ready is not None
+                if not announce:
+                    # newer frames may replace a waiting one meanwhile; a rate wait ends in an announcement
+                    self._cond.wait(delay if delay > 0 else None)
+                    continue
+            announced = True
+            self._on_ready()  # outside the lock: the callback may submit at once
 
     def _period(self) -> float:
         return 1.0 / self._max_rate_hz if self._max_rate_hz > 0 else 0.0

@@ -5,6 +5,7 @@ import threading
 import time
 
 import pytest
+from ros_helpers import wait_for
 
 from seg_perception.frame_stats import FrameStats
 from seg_perception.latest_frame import LatestFrameWorker
@@ -121,6 +122,44 @@ def test_max_rate_can_change_while_running():
     assert len(starts) == 2 and starts[1] - starts[0] < 0.5
 
 
+def test_a_producer_offering_frames_only_when_ready_loses_none_to_the_slot():
+    """The node's gated intake: a frame is handed over only on ``on_ready``, so each one is processed."""
+    ready = threading.Event()
+    processed = []
+    worker = LatestFrameWorker(lambda item: (time.sleep(0.02), processed.append(item)), on_ready=ready.set)
+    try:
+        offered = 0
+        for newest in range(200):  # a camera 10x faster than the worker; frames it may not hand over are skipped
+            if ready.is_set():
+                assert worker.ready and not worker.busy and worker.pending == 0
+                ready.clear()
+                worker.submit(newest)
+                offered += 1
+                assert not worker.ready  # one waits or runs: closed until the worker is done
+            time.sleep(0.002)
+        assert worker.wait_idle(5)
+    finally:
+        worker.stop()
+    assert worker.dropped == 0 and processed == sorted(processed) and len(processed) == offered
+    assert 5 <= offered <= 40  # about 0.4 s of camera / 20 ms per frame
+
+
+def test_ready_waits_for_the_rate_period_and_is_announced_when_it_ends():
+    announced = []
+    worker = LatestFrameWorker(lambda item: None, max_rate_hz=5.0, on_ready=lambda: announced.append(time.monotonic()))
+    try:
+        assert wait_for(lambda: announced, 5)  # ready at start, announced once
+        worker.submit(0)
+        started = time.monotonic()
+        assert wait_for(lambda: len(announced) == 2, 2)
+        assert announced[1] - started >= 0.2 - 0.01  # not before the next start is due
+        assert worker.ready
+        time.sleep(0.3)
+        assert len(announced) == 2  # once per readiness, however long nobody submits
+    finally:
+        worker.stop()
+
+
 def test_stop_discards_the_waiting_frame_and_refuses_new_ones(gated):
     gate, worker = gated
     worker.submit(1)
@@ -181,6 +220,18 @@ def test_stats_early_rate_is_over_the_time_since_the_first_frame():
         stats.record_frame(0.01, 1.0)
     clock.now += 1
     assert stats.snapshot().fps == pytest.approx(40 / 2.95)
+
+
+def test_stats_count_the_frames_missing_from_each_publishers_sequence():
+    stats = FrameStats()
+    for publisher, sequence in [("a", 10), ("a", 11), ("a", 15), ("b", 3), ("a", 16), ("b", 7), ("a", 20)]:
+        stats.note_sequence(publisher, sequence)
+    assert stats.snapshot().missed == 3 + 3 + 3  # a: 12-14, 17-19; b: 4-6
+    stats.note_sequence("a", 1)  # restarted: counts afresh
+    stats.note_sequence("a", 2)
+    stats.note_sequence("c", None)  # no sequence numbers from this middleware
+    stats.note_sequence("c", None)
+    assert stats.snapshot().missed == 9
 
 
 def test_stats_errors():

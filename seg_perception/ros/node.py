@@ -7,6 +7,15 @@ Thin glue (DESIGN.md): parameters come from ``node_params``, frame decoding from
 time and hands the message to the worker thread, which decodes, segments and
 publishes; so the executor never waits on the model and a slow model drops
 old frames instead of queueing them.
+
+Where rclpy passes the middleware's message info (Iron and newer), the input
+subscription is gated (``FrameGate``): the executor takes a frame only when
+the worker would start on it at once. Frames arriving meanwhile stay in the
+middleware's depth-1 history, which keeps the newest; they are counted from
+the gaps in the publisher's sequence numbers. Taking (deserialising) a 6 MB
+frame costs several times what receiving it does, so under a fast camera
+this frees most of a core for the model. On Humble every frame is taken and
+the worker's slot does the dropping.
 """
 
 from __future__ import annotations
@@ -19,9 +28,11 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.subscription import Subscription
 from sensor_msgs.msg import CompressedImage, Image
 
 from .. import labels
@@ -36,6 +47,8 @@ from .qos import OUTPUT_QOS, InputSubscription
 
 NODE_NAME = "seg_node"
 REJECT_WARNING_PERIOD_S = 5.0
+#: rclpy >= 3.4 (Iron and newer) gives two-argument callbacks the message info; Humble's does not.
+MESSAGE_INFO = hasattr(Subscription, "CallbackType")
 
 
 class StartupError(RuntimeError):
@@ -50,6 +63,33 @@ class OutputSettings:
     color_mode: str
     overlay_alpha: float
     publish_confidence: bool
+
+
+class FrameGate(MutuallyExclusiveCallbackGroup):
+    """A callback group whose entities the executor only waits on, and runs, while ``is_open()`` holds.
+
+    rclpy builds its wait set from the entities whose group ``can_execute``, and
+    takes a message only once ``beginning_execution`` agrees, so a closed gate
+    leaves frames in the middleware. Whoever opens it must wake the executor
+    (a guard condition), which then re-reads the gate.
+    """
+
+    def __init__(self, is_open):
+        super().__init__()
+        self._is_open = is_open
+
+    def can_execute(self, entity) -> bool:
+        return self._is_open() and super().can_execute(entity)
+
+    def beginning_execution(self, entity) -> bool:
+        return self._is_open() and super().beginning_execution(entity)
+
+
+def _received_at(info) -> float:
+    """When the middleware received a frame, on ``time.monotonic``'s clock (it stamps the system clock)."""
+    now = time.monotonic()
+    age_s = (time.time_ns() - info["received_timestamp"]) * 1e-9
+    return now - age_s if 0.0 <= age_s < 60.0 else now  # unsupported (0) or a clock step: the callback's time
 
 
 def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
@@ -84,8 +124,11 @@ class SegNode(Node):
         self._outputs = OutputSettings(values["publish_color"], values["color_mode"], values["overlay_alpha"],
                                        values["publish_confidence"])
         self._stats = FrameStats()
+        # Gated intake needs the publishers' sequence numbers to count the frames it leaves behind.
+        gated = MESSAGE_INFO
+        wake = self.create_guard_condition(lambda: None) if gated else None
         self._worker = LatestFrameWorker(self._process, max_rate_hz=values["max_rate_hz"],
-                                         on_error=self._on_frame_error)
+                                         on_error=self._on_frame_error, on_ready=wake.trigger if gated else None)
         self._pub_labels = self.create_publisher(Image, "segmentation/labels", OUTPUT_QOS)
         self._pub_drivable = self.create_publisher(Image, "segmentation/drivable_mask", OUTPUT_QOS)
         self._pub_color = self.create_publisher(Image, "segmentation/color", OUTPUT_QOS)
@@ -98,7 +141,9 @@ class SegNode(Node):
         self._decode = compressed_to_frame if compressed else image_to_frame
         self._input = InputSubscription(
             self, CompressedImage if compressed else Image, "image/compressed" if compressed else "image",
-            self._on_image, values["qos_reliability"], on_incompatible=self._stats.note_error)
+            self._on_frame if gated else self._on_image, values["qos_reliability"],
+            on_incompatible=self._stats.note_error,
+            callback_group=FrameGate(lambda: self._worker.ready) if gated else None)
         self._idle_frames = 0
         self._last_reported = self._stats.snapshot()
         self.create_timer(1.0, self._publish_diagnostics)
@@ -116,6 +161,16 @@ class SegNode(Node):
     def worker(self) -> LatestFrameWorker:
         """The latest-frame-wins worker (counters: submitted, processed, dropped, failed)."""
         return self._worker
+
+    @property
+    def received_frames(self) -> int:
+        """Frames that reached the node: the ones handed to the worker plus those left in the middleware."""
+        return self._worker.submitted + self._stats.snapshot().missed
+
+    @property
+    def dropped_frames(self) -> int:
+        """Frames never processed because a newer one came: replaced in the worker's slot or the middleware."""
+        return self._worker.dropped + self._stats.snapshot().missed
 
     @property
     def stats(self) -> FrameStats:
@@ -162,6 +217,11 @@ class SegNode(Node):
 
     def _on_image(self, msg) -> None:
         self._worker.submit((msg, time.monotonic()))
+
+    def _on_frame(self, msg, info) -> None:
+        gid = info.get("publisher_gid")  # Kilted and newer; before, every publisher counts as one
+        self._stats.note_sequence(bytes(gid["data"]) if gid else None, info["publication_sequence_number"])
+        self._worker.submit((msg, _received_at(info)))
 
     def _process(self, item) -> None:
         msg, received = item
@@ -234,7 +294,6 @@ class SegNode(Node):
             level, message = DiagnosticStatus.OK, "waiting for frames"
         else:
             level, message = DiagnosticStatus.OK, f"{now.fps:.1f} frames/s"
-        worker = self._worker
         values = {
             "backend": self._segmenter.backend_name,
             "model": f"{self._segmenter.spec.name} ({self.get_parameter('model_path').value})",
@@ -247,9 +306,9 @@ class SegNode(Node):
             "model_p50_ms": f"{now.model_p50_ms:.1f}",
             "overhead_p50_ms": f"{now.overhead_p50_ms:.1f}",
             "overhead_p95_ms": f"{now.overhead_p95_ms:.1f}",
-            "received_frames": str(worker.submitted),
+            "received_frames": str(self.received_frames),
             "published_frames": str(now.published),
-            "dropped_frames": str(worker.dropped),
+            "dropped_frames": str(self.dropped_frames),
             "rejected_frames": str(now.rejected),
             "failed_frames": str(now.failed),
             "idle_frames": str(self._idle_frames),

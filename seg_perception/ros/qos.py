@@ -25,8 +25,10 @@ class InputSubscription:
     """Subscribes ``topic`` with depth 1; in ``auto`` mode polls the publishers' reliability and re-subscribes."""
 
     def __init__(self, node: Node, msg_type, topic: str, callback: Callable, setting: str,
-                 recheck_period_s: float = 1.0, on_incompatible: Callable[[str], None] | None = None):
+                 recheck_period_s: float = 1.0, on_incompatible: Callable[[str], None] | None = None,
+                 callback_group=None):
         self._node = node
+        self._callback_group = callback_group
         self._msg_type = msg_type
         self._topic = topic
         self._callback = callback
@@ -73,7 +75,8 @@ class InputSubscription:
         qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=_POLICIES[reliability])
         events = SubscriptionEventCallbacks(incompatible_qos=self._incompatible)
         self._subscription = self._node.create_subscription(
-            self._msg_type, self._topic, self._callback, qos, event_callbacks=events)
+            self._msg_type, self._topic, self._callback, qos, event_callbacks=events,
+            callback_group=self._callback_group)
         self.reliability = reliability
 
     @property
