@@ -43,7 +43,7 @@ DEFAULTS: dict[str, Any] = {
         "warmup_iters": 0,
         "grad_clip": 0.0,  # max gradient norm, 0 = off
         "amp": True,  # CUDA only
-        "channels_last": True,  # CUDA only
+        "channels_last": True,
         "freeze_encoder": False,
         "encoder_lr_mult": 1.0,
         "sync_bn": False,

@@ -21,7 +21,7 @@ class NonFiniteLoss(RuntimeError):
 
 def train_one_epoch(model, loader, criterion, optimizer, scheduler, device, *, epoch: int, epochs: int,
                     grad_clip: float = 0.0, scaler=None, max_iters: int = 0, show_progress: bool = True,
-                    on_step=None) -> dict[str, float]:
+                    channels_last: bool = False, on_step=None) -> dict[str, float]:
     """Train over ``loader`` once; returns mean loss and images/s. Raises NonFiniteLoss on NaN/inf."""
     model.train()
     total = len(loader) if not max_iters else min(max_iters, len(loader))
@@ -34,7 +34,7 @@ def train_one_epoch(model, loader, criterion, optimizer, scheduler, device, *, e
             break
         inputs = inputs.to(device, non_blocking=True)
         targets = targets.to(device, non_blocking=True)
-        if device.type == "cuda":
+        if channels_last:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         with autocast:
             loss = criterion(model(inputs), targets)

@@ -144,7 +144,7 @@ def run(config: dict, data_root: Path, out: Path, resume: bool) -> int:
         options["encoder_weights"] = config["model"]["encoder_weights"]
     torch.manual_seed(train_cfg["seed"])
     model = build_model(spec.name, NUM_CLASSES, **options).to(device)
-    if device.type == "cuda" and train_cfg["channels_last"]:
+    if train_cfg["channels_last"]:  # 1.4x faster training steps on this 2-core CPU too (docs/BENCHMARKS.md)
         model = model.to(memory_format=torch.channels_last)
     if info.enabled and train_cfg["sync_bn"]:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -200,6 +200,7 @@ def run(config: dict, data_root: Path, out: Path, resume: bool) -> int:
             stats = train_one_epoch(train_model, loader, criterion, optimizer, scheduler, device,
                                     epoch=epoch, epochs=train_cfg["epochs"], grad_clip=train_cfg["grad_clip"],
                                     scaler=scaler, max_iters=iters, show_progress=info.is_main,
+                                    channels_last=train_cfg["channels_last"],
                                     on_step=on_step)
         except NonFiniteLoss as exc:
             kept = out / "last.pt"
