@@ -1,31 +1,43 @@
 """seg_node at 2048x1024: the node's own overhead, and latency and memory under a camera faster than the model.
 
-    python benchmarks/bench_node.py [--overhead-frames 40] [--soak-seconds 60] [--soak-model unet_small]
+    python benchmarks/bench_node.py [--overhead-frames 40] [--repeats 2] [--baseline DIR]
+                                    [--soak-seconds 60] [--soak-model unet_small] [--soak-repeats 1]
 
 Everything runs as deployed: the installed ``seg_node`` executable with the
 shipped Fast DDS profile, a camera process publishing 2048x1024 rgb8 frames, and
 this process subscribing every output (so all are computed and published).
-Figures come from the node's /diagnostics (latency = receive to last publish;
-overhead = latency minus the Segmenter's own time) and its /proc status (RSS).
+Node figures come from its /diagnostics (latency = receive to last publish;
+overhead = latency minus the Segmenter's own time) and its /proc status (RSS);
+per-topic figures are end to end: the camera's publish time to the arrival of
+that output here (same clock, the processes share the machine).
 
 1. Overhead: the tiny test model, a 2 Hz camera, all outputs on (labels,
    drivable mask, confidence, colour), with the colour image as an overlay,
-   as a palette, and off.
+   as a palette, and off. ``--baseline DIR`` runs every case a second time
+   with the ``seg_perception`` package of another source tree (e.g. ``git
+   archive`` of an older commit), interleaved, for a before/after comparison
+   under the same machine load.
 2. Soak: a model slower than 30 Hz; first single frames at 2 Hz (the
    single-frame latency), then, on a fresh node, a 30 Hz camera for
    ``--soak-seconds``: rolling latency p95 (sampled each second after 10 s)
    against the single-frame latency, and the node's RSS over time.
+
+The machine's load average is printed with every figure: on a shared machine
+it is what explains the spread.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,11 +50,11 @@ from sensor_msgs.msg import Image  # noqa: E402
 WIDTH, HEIGHT = 2048, 1024
 NAMESPACE = "/bench"
 CAMERA = f"{NAMESPACE}/camera/image_raw"
+TOPICS = ("labels", "drivable_mask", "confidence", "color")
 _sinks = itertools.count()
 #: Overhead runs: labels, drivable mask and confidence always on; the colour image as labelled.
 OVERHEAD_VARIANTS = [("overlay (default)", ()), ("palette", ("-p", "color_mode:=palette")),
                      ("off", ("-p", "publish_color:=false"))]
-OUTPUTS = {f"{NAMESPACE}/segmentation/{name}": Image for name in ("labels", "drivable_mask", "color", "confidence")}
 
 
 def rss_mb(pid: int) -> float:
@@ -53,36 +65,76 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
-class NodeProcess:
-    """seg_node in its own process plus this process's subscriptions to its outputs and diagnostics."""
+def load_text() -> str:
+    """The 1-minute load average, as printed beside every figure."""
+    return f"{os.getloadavg()[0]:.1f}"
 
-    def __init__(self, graph: rh.RosGraph, checkpoint: Path, *extra: str):
+
+def make_sink(graph: rh.RosGraph):
+    """A node here that subscribes every output (as a consumer would: typed, reliable) and keeps only
+    arrival times by frame, plus the newest diagnostics of the benchmarked node."""
+    from rclpy.node import Node
+
+    class Sink(Node):
+        def __init__(self):
+            super().__init__(f"bench_sink_{next(_sinks)}", context=graph.context)
+            self._lock = threading.Lock()
+            self.arrivals: dict[str, dict[int, float]] = defaultdict(dict)
+            self._diagnostics: dict[str, str] = {}
+            for topic in TOPICS:
+                self.create_subscription(Image, f"{NAMESPACE}/segmentation/{topic}", self._arrived(topic),
+                                         rh.qos("reliable", depth=1))
+            self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+
+        def _arrived(self, topic):
+            def keep(msg):
+                at = time.time()
+                with self._lock:
+                    self.arrivals[topic][rh.frame_index(msg.header)] = at
+            return keep
+
+        def _on_diagnostics(self, array):
+            for status in array.status:
+                if status.name.startswith(f"{NAMESPACE}/seg_node"):
+                    with self._lock:
+                        self._diagnostics = {kv.key: kv.value for kv in status.values}
+
+        def diagnostics(self) -> dict[str, str]:
+            with self._lock:
+                return dict(self._diagnostics)
+
+    return graph.add(Sink())
+
+
+class NodeProcess:
+    """seg_node in its own process (optionally from another source tree) plus a sink of its outputs here."""
+
+    def __init__(self, graph: rh.RosGraph, checkpoint: Path, *extra: str, tree: Path | None = None):
         command = [str(rh.SEG_NODE), "--ros-args", "-r", f"__ns:={NAMESPACE}", "-r", f"image:={CAMERA}",
                    "-p", f"model_path:={checkpoint}", "-p", "publish_confidence:=true", *extra]
-        self.process = subprocess.Popen(command, env=rh.large_frames_env(), stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE, text=True)
-        self.sink = rh.make_collector(graph, "/", {**OUTPUTS, "/diagnostics": DiagnosticArray},
-                                      name=f"bench_sink_{next(_sinks)}")
+        env = rh.large_frames_env()
+        if tree is not None:  # its seg_perception comes first on the path: the console script imports it
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tree), env.get("PYTHONPATH")]))
+        self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                        text=True)
+        self.sink = make_sink(graph)
+        outputs = [f"{NAMESPACE}/segmentation/{topic}" for topic in TOPICS]
         if not rh.wait_for(lambda: self.process.poll() is not None
-                           or all(self.sink.count_publishers(t) for t in OUTPUTS), 300):
+                           or all(self.sink.count_publishers(t) for t in outputs), 300):
             raise RuntimeError("seg_node did not start")
         if self.process.poll() is not None:
             raise RuntimeError(f"seg_node failed: {self.process.stderr.read()}")
         self._graph = graph
 
-    def diagnostics(self) -> dict[str, str]:
-        """The node's latest diagnostics values."""
-        for array in reversed(self.sink.received("/diagnostics")):
-            for status in array.status:
-                if status.name.startswith(f"{NAMESPACE}/seg_node"):
-                    return {kv.key: kv.value for kv in status.values}
-        return {}
-
     def settled_diagnostics(self, published: int) -> dict[str, str]:
         """Diagnostics once they count ``published`` frames (they are sent once a second)."""
-        rh.wait_for(lambda: int(self.diagnostics().get("published_frames", 0)) >= published, 30)
+        rh.wait_for(lambda: int(self.sink.diagnostics().get("published_frames", 0)) >= published, 30)
         time.sleep(1.1)
-        return self.diagnostics()
+        return self.sink.diagnostics()
+
+    def topic_latency_ms(self, sent: dict[int, float], topic: str) -> list[float]:
+        """Camera publish -> arrival here of ``topic``, per answered frame, in ms."""
+        return [(at - sent[index]) * 1e3 for index, at in self.sink.arrivals[topic].items() if index in sent]
 
     def close(self) -> None:
         rh.stop_process(self.process)
@@ -93,13 +145,39 @@ def camera(count: int, rate: float) -> subprocess.Popen:
     return rh.start_publisher(CAMERA, WIDTH, HEIGHT, count=count, rate=rate)
 
 
-def overhead(graph: rh.RosGraph, checkpoint: Path, frames: int, *extra: str) -> dict[str, str]:
-    node = NodeProcess(graph, checkpoint, *extra)
+def overhead(graph: rh.RosGraph, checkpoint: Path, frames: int, extra, tree: Path | None) -> dict[str, float]:
+    """One overhead run: the node's diagnostics and the end-to-end latency p50 per output topic."""
+    node = NodeProcess(graph, checkpoint, *extra, tree=tree)
     try:
+        load = load_text()
         sent = rh.published_frames(camera(frames, 2.0), timeout=frames + 60)
-        return node.settled_diagnostics(len(sent) - 1)
+        values = node.settled_diagnostics(len(sent) - 1)
+        row = {key: float(values[key]) for key in ("latency_p50_ms", "latency_p95_ms", "model_p50_ms",
+                                                   "overhead_p50_ms", "overhead_p95_ms")}
+        for topic in TOPICS:
+            latency = node.topic_latency_ms(sent, topic)
+            row[f"{topic}_e2e_p50_ms"] = statistics.median(latency) if latency else float("nan")
+        return {**row, "load": f"{load}-{load_text()}"}
     finally:
         node.close()
+
+
+def overhead_table(graph: rh.RosGraph, checkpoint: Path, frames: int, repeats: int, baseline: Path | None):
+    trees = [("this tree", None)] + ([(f"baseline {baseline}", baseline)] if baseline else [])
+    print(f"## overhead: 2048x1024 rgb8, tiny model, {frames} frames at 2 Hz; ms; node latency = receive to "
+          f"last publish; e2e = camera publish to arrival here (p50)")
+    print("| colour output | code | run | load | latency p50 | latency p95 | Segmenter p50 | overhead p50 | "
+          "overhead p95 | e2e labels | e2e drivable | e2e confidence | e2e colour |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for run in range(1, repeats + 1):
+        for label, extra in OVERHEAD_VARIANTS:
+            for code, tree in trees:  # interleaved, so both see the same machine load
+                row = overhead(graph, checkpoint, frames, extra, tree)
+                figures = [row[k] for k in ("latency_p50_ms", "latency_p95_ms", "model_p50_ms", "overhead_p50_ms",
+                                            "overhead_p95_ms")] + [row[f"{t}_e2e_p50_ms"] for t in TOPICS]
+                print(f"| {label} | {code} | {run} | {row['load']} | "
+                      + " | ".join("-" if value != value else f"{value:.1f}" for value in figures) + " |",
+                      flush=True)
 
 
 def soak(graph: rh.RosGraph, checkpoint: Path, input_size: str, seconds: float) -> dict[str, float]:
@@ -108,6 +186,7 @@ def soak(graph: rh.RosGraph, checkpoint: Path, input_size: str, seconds: float) 
     single = 20
     node = NodeProcess(graph, checkpoint, *size)
     try:
+        single_load = load_text()
         rh.published_frames(camera(single, 2.0), timeout=120)
         alone = node.settled_diagnostics(single - 1)
     finally:
@@ -117,23 +196,29 @@ def soak(graph: rh.RosGraph, checkpoint: Path, input_size: str, seconds: float) 
     try:
         fast = camera(int(seconds * 30), 30.0)
         started = time.monotonic()
-        rolling_p95, rss = [], []
+        rolling_p95, rss, loads = [], [], []
         while fast.poll() is None:
             time.sleep(1.0)
             elapsed = time.monotonic() - started
             rss.append((elapsed, rss_mb(node.process.pid)))
             if elapsed >= 10:  # past start-up transients
-                rolling_p95.append(float(node.diagnostics()["latency_p95_ms"]))
-        rh.published_frames(fast, timeout=60)
+                rolling_p95.append(float(node.sink.diagnostics()["latency_p95_ms"]))
+                loads.append(os.getloadavg()[0])
+        sent = rh.published_frames(fast, timeout=60)
         final = node.settled_diagnostics(0)
         warm_rss = [value for at, value in rss if at >= 10]
+        labels_e2e = node.topic_latency_ms(sent, "labels")
         return {
+            "single_load": single_load, "soak_load": f"{min(loads):.1f}-{max(loads):.1f}",
             "single_p50_ms": float(alone["latency_p50_ms"]), "single_p95_ms": float(alone["latency_p95_ms"]),
             "single_model_p50_ms": float(alone["model_p50_ms"]),
             "soak_p95_max_ms": max(rolling_p95), "soak_p95_median_ms": statistics.median(rolling_p95),
             # a growing queue would show as a rising p95: compare the first and last readings
             "soak_p95_first_ms": rolling_p95[0], "soak_p95_last_ms": rolling_p95[-1],
+            "soak_p50_ms": float(final["latency_p50_ms"]),
             "soak_model_p50_ms": float(final["model_p50_ms"]),
+            "soak_labels_e2e_p50_ms": statistics.median(labels_e2e),
+            "soak_labels_e2e_p95_ms": statistics.quantiles(labels_e2e, n=20)[-1],
             "soak_fps": int(final["published_frames"]) / seconds,
             "received": int(final["received_frames"]), "dropped": int(final["dropped_frames"]),
             "rss_at_10s_mb": warm_rss[0], "rss_end_mb": warm_rss[-1], "rss_max_mb": max(v for _, v in rss),
@@ -153,35 +238,36 @@ def slow_checkpoint(path: Path, name: str, input_size: tuple[int, int]) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--overhead-frames", type=int, default=40, help="0 skips the overhead runs")
+    parser.add_argument("--repeats", type=int, default=2, help="overhead runs per case (default 2)")
+    parser.add_argument("--baseline", type=Path, help="a source tree whose seg_perception to compare with")
     parser.add_argument("--soak-seconds", type=float, default=60.0, help="0 skips the soak")
+    parser.add_argument("--soak-repeats", type=int, default=1)
     parser.add_argument("--soak-model", default="unet_small", help="a model slower than 30 Hz at --soak-input")
     parser.add_argument("--soak-input", default="512x256")
     args = parser.parse_args()
     if not rh.SEG_NODE.is_file():
         sys.exit(f"{rh.SEG_NODE} is missing: pip install -e .")
+    if args.baseline is not None and not (args.baseline / "seg_perception" / "ros" / "node.py").is_file():
+        sys.exit(f"--baseline {args.baseline}: no seg_perception/ros/node.py there")
 
     graph = rh.RosGraph()
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            tiny = rh.tiny_checkpoint(Path(tmp) / "tiny.pt")
             if args.overhead_frames > 0:
-                print(f"## overhead: 2048x1024 rgb8, tiny model, {args.overhead_frames} frames at 2 Hz")
-                print("| colour output | latency p50 | latency p95 | Segmenter p50 | overhead p50 | overhead p95 |")
-                print("|---|---|---|---|---|---|")
-            for label, extra in OVERHEAD_VARIANTS if args.overhead_frames > 0 else []:
-                over = overhead(graph, tiny, args.overhead_frames, *extra)
-                print(f"| {label} | " + " | ".join(over[key] for key in (
-                    "latency_p50_ms", "latency_p95_ms", "model_p50_ms", "overhead_p50_ms", "overhead_p95_ms")) + " |")
+                tiny = rh.tiny_checkpoint(Path(tmp) / "tiny.pt")
+                overhead_table(graph, tiny, args.overhead_frames, args.repeats, args.baseline)
             if args.soak_seconds <= 0:
                 return
             width, height = (int(v) for v in args.soak_input.split("x"))
             slow = slow_checkpoint(Path(tmp) / "slow.pt", args.soak_model, (width, height))
-            result = soak(graph, slow, args.soak_input, args.soak_seconds)
-            print(f"## soak: {args.soak_model} at {args.soak_input}, "
-                  f"30 Hz 2048x1024 camera for {args.soak_seconds:.0f} s")
-            for key, value in result.items():
-                print(f"  {key}: {value:.1f}" if isinstance(value, float) else f"  {key}: {value}")
-            print(f"  p95 / single-frame p50: {result['soak_p95_max_ms'] / result['single_p50_ms']:.2f}")
+            for run in range(1, args.soak_repeats + 1):
+                result = soak(graph, slow, args.soak_input, args.soak_seconds)
+                print(f"## soak run {run}: {args.soak_model} at {args.soak_input}, "
+                      f"30 Hz 2048x1024 camera for {args.soak_seconds:.0f} s")
+                for key, value in result.items():
+                    print(f"  {key}: {value:.1f}" if isinstance(value, float) else f"  {key}: {value}")
+                print(f"  p95 / single-frame p50: {result['soak_p95_max_ms'] / result['single_p50_ms']:.2f}",
+                      flush=True)
         finally:
             graph.close()
 

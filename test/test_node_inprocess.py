@@ -136,13 +136,16 @@ def test_every_encoding_and_row_padding_gives_the_segmenters_outputs_with_the_in
     node = start_node(publish_confidence=True)
     collector = connect(graph, node)
     camera = camera_for(graph, node)
-    for index, (encoding, pad) in enumerate([("rgb8", 0), ("bgr8", 7), ("rgba8", 4), ("bgra8", 0), ("mono8", 3)]):
-        rgb = rh.make_frame(index, 96, 48)
+    # The size changes between frames too: the reused output buffers must follow it.
+    for index, (encoding, pad, size) in enumerate([("rgb8", 0, (96, 48)), ("bgr8", 7, (96, 48)),
+                                                   ("rgba8", 4, (80, 56)), ("bgra8", 0, (96, 48)),
+                                                   ("mono8", 3, (96, 48))]):
+        rgb = rh.make_frame(index, *size)
         msg = rh.image_msg(rgb, encoding, pad, index)
         camera.publish(msg)
         answers = wait_answers(collector, index)
         assert_outputs_equal(answers, expected_outputs(reference, rh.decoded_rgb(rgb, encoding)), msg.header)
-        assert {(m.width, m.height) for m in answers.values()} == {(96, 48)}
+        assert {(m.width, m.height) for m in answers.values()} == {size}
 
 
 def test_compressed_frames_from_another_process_reach_best_effort_and_reliable_subscribers(start_node, graph,
@@ -308,12 +311,19 @@ def test_run_time_parameters_take_effect_on_the_next_frame(start_node, graph, re
     extra = wait_answers(collector, 1, ["segmentation/color", "segmentation/confidence"])
     np.testing.assert_array_equal(rh.as_array(extra["segmentation/color"]), colorize(expected["segmentation/labels"]))
     np.testing.assert_array_equal(rh.as_array(extra["segmentation/confidence"]), expected["segmentation/confidence"])
+    assert all(r.successful for r in node.set_parameters([Parameter("color_mode", value="overlay"),
+                                                          Parameter("overlay_alpha", value=0.7)]))
+    frame(2)
+    overlay = rh.as_array(wait_answers(collector, 2, ["segmentation/color"])["segmentation/color"])
+    unknown = expected["segmentation/labels"] == labels.IGNORE_ID
+    np.testing.assert_array_equal(overlay, colorize_overlay(rgb, expected["segmentation/labels"], alpha=0.7))
+    np.testing.assert_array_equal(overlay[unknown], rgb[unknown])  # unknown pixels show the camera image
     assert all(r.successful for r in node.set_parameters([Parameter("publish_color", value=False),
                                                           Parameter("max_rate_hz", value=2.5)]))
-    frame(2)
+    frame(3)
     assert node.worker.wait_idle(TIMEOUT)
     time.sleep(0.3)  # a colour image, had one been published, would be here by now
-    assert answer(collector, "segmentation/color", 2) is None
+    assert answer(collector, "segmentation/color", 3) is None
     assert node.worker.max_rate_hz == 2.5
 
 
