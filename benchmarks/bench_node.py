@@ -20,7 +20,8 @@ that output here (same clock, the processes share the machine).
 2. Soak: a model slower than 30 Hz; first single frames at 2 Hz (the
    single-frame latency), then, on a fresh node, a 30 Hz camera for
    ``--soak-seconds``: rolling latency p95 (sampled each second after 10 s)
-   against the single-frame latency, and the node's RSS over time.
+   against the single-frame latency, and the node's RSS over time; with
+   ``--baseline`` interleaved with the other tree's node.
 
 The machine's load average is printed with every figure: on a shared machine
 it is what explains the spread.
@@ -162,8 +163,7 @@ def overhead(graph: rh.RosGraph, checkpoint: Path, frames: int, extra, tree: Pat
         node.close()
 
 
-def overhead_table(graph: rh.RosGraph, checkpoint: Path, frames: int, repeats: int, baseline: Path | None):
-    trees = [("this tree", None)] + ([(f"baseline {baseline}", baseline)] if baseline else [])
+def overhead_table(graph: rh.RosGraph, checkpoint: Path, frames: int, repeats: int, trees):
     print(f"## overhead: 2048x1024 rgb8, tiny model, {frames} frames at 2 Hz; ms; node latency = receive to "
           f"last publish; e2e = camera publish to arrival here (p50)")
     print("| colour output | code | run | load | latency p50 | latency p95 | Segmenter p50 | overhead p50 | "
@@ -180,11 +180,12 @@ def overhead_table(graph: rh.RosGraph, checkpoint: Path, frames: int, repeats: i
                       flush=True)
 
 
-def soak(graph: rh.RosGraph, checkpoint: Path, input_size: str, seconds: float) -> dict[str, float]:
+def soak(graph: rh.RosGraph, checkpoint: Path, input_size: str, seconds: float,
+         tree: Path | None) -> dict[str, float]:
     width, height = input_size.split("x")
     size = ("-p", f"input_width:={width}", "-p", f"input_height:={height}")
     single = 20
-    node = NodeProcess(graph, checkpoint, *size)
+    node = NodeProcess(graph, checkpoint, *size, tree=tree)
     try:
         single_load = load_text()
         rh.published_frames(camera(single, 2.0), timeout=120)
@@ -192,7 +193,7 @@ def soak(graph: rh.RosGraph, checkpoint: Path, input_size: str, seconds: float) 
     finally:
         node.close()
     # A fresh node, so that its latency window (the last 300 frames) only ever holds soak frames.
-    node = NodeProcess(graph, checkpoint, *size)
+    node = NodeProcess(graph, checkpoint, *size, tree=tree)
     try:
         fast = camera(int(seconds * 30), 30.0)
         started = time.monotonic()
@@ -227,6 +228,27 @@ def soak(graph: rh.RosGraph, checkpoint: Path, input_size: str, seconds: float) 
         node.close()
 
 
+def soak_table(graph: rh.RosGraph, checkpoint: Path, args, trees) -> None:
+    print(f"## soak: {args.soak_model} at {args.soak_input}, 30 Hz 2048x1024 camera for {args.soak_seconds:.0f} s; "
+          f"ms; loads: single-frame phase / soak (min-max)")
+    print("| code | run | load | single-frame p50 / p95 | Segmenter p50 alone / in soak | soak p50 | "
+          "soak p95 first -> last | soak p95 median / max | max p95 / single p50 | e2e labels p50 / p95 | fps | received / dropped | "
+          "RSS at 10 s -> end (max) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for run in range(1, args.soak_repeats + 1):
+        for code, tree in trees:
+            r = soak(graph, checkpoint, args.soak_input, args.soak_seconds, tree)
+            print(f"| {code} | {run} | {r['single_load']} / {r['soak_load']} | "
+                  f"{r['single_p50_ms']:.0f} / {r['single_p95_ms']:.0f} | "
+                  f"{r['single_model_p50_ms']:.0f} / {r['soak_model_p50_ms']:.0f} | {r['soak_p50_ms']:.0f} | "
+                  f"{r['soak_p95_first_ms']:.0f} -> {r['soak_p95_last_ms']:.0f} | "
+                  f"{r['soak_p95_median_ms']:.0f} / {r['soak_p95_max_ms']:.0f} | "
+                  f"**{r['soak_p95_max_ms'] / r['single_p50_ms']:.2f}** | "
+                  f"{r['soak_labels_e2e_p50_ms']:.0f} / {r['soak_labels_e2e_p95_ms']:.0f} | {r['soak_fps']:.1f} | "
+                  f"{r['received']} / {r['dropped']} | "
+                  f"{r['rss_at_10s_mb']:.0f} -> {r['rss_end_mb']:.0f} MB ({r['rss_max_mb']:.0f}) |", flush=True)
+
+
 def slow_checkpoint(path: Path, name: str, input_size: tuple[int, int]) -> Path:
     from seg_perception.checkpoint import ModelSpec, save_checkpoint
 
@@ -253,21 +275,15 @@ def main() -> None:
     graph = rh.RosGraph()
     with tempfile.TemporaryDirectory() as tmp:
         try:
+            trees = [("this tree", None)] + ([(f"baseline {args.baseline}", args.baseline)] if args.baseline else [])
             if args.overhead_frames > 0:
                 tiny = rh.tiny_checkpoint(Path(tmp) / "tiny.pt")
-                overhead_table(graph, tiny, args.overhead_frames, args.repeats, args.baseline)
+                overhead_table(graph, tiny, args.overhead_frames, args.repeats, trees)
             if args.soak_seconds <= 0:
                 return
             width, height = (int(v) for v in args.soak_input.split("x"))
             slow = slow_checkpoint(Path(tmp) / "slow.pt", args.soak_model, (width, height))
-            for run in range(1, args.soak_repeats + 1):
-                result = soak(graph, slow, args.soak_input, args.soak_seconds)
-                print(f"## soak run {run}: {args.soak_model} at {args.soak_input}, "
-                      f"30 Hz 2048x1024 camera for {args.soak_seconds:.0f} s")
-                for key, value in result.items():
-                    print(f"  {key}: {value:.1f}" if isinstance(value, float) else f"  {key}: {value}")
-                print(f"  p95 / single-frame p50: {result['soak_p95_max_ms'] / result['single_p50_ms']:.2f}",
-                      flush=True)
+            soak_table(graph, slow, args, trees)
         finally:
             graph.close()
 
