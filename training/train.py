@@ -90,7 +90,8 @@ def build_optimizer(model, train_cfg: dict) -> torch.optim.Optimizer:
         return torch.optim.SGD(groups, lr=lr, momentum=train_cfg["momentum"],
                                weight_decay=train_cfg["weight_decay"])
     if train_cfg["optimizer"] == "adamw":
-        return torch.optim.AdamW(groups, lr=lr, weight_decay=train_cfg["weight_decay"])
+        # The fused kernel updates all tensors in one pass: 15 % faster steps on this CPU (docs/BENCHMARKS.md).
+        return torch.optim.AdamW(groups, lr=lr, weight_decay=train_cfg["weight_decay"], fused=True)
     raise ConfigError(f"config key 'train.optimizer' must be sgd or adamw, got {train_cfg['optimizer']!r}")
 
 
