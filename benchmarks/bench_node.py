@@ -17,11 +17,11 @@ that output here (same clock, the processes share the machine).
    with the ``seg_perception`` package of another source tree (e.g. ``git
    archive`` of an older commit), interleaved, for a before/after comparison
    under the same machine load.
-2. Soak: a model slower than 30 Hz; first single frames at 2 Hz (the
-   single-frame latency), then, on a fresh node, a 30 Hz camera for
-   ``--soak-seconds``: rolling latency p95 (sampled each second after 10 s)
-   against the single-frame latency, and the node's RSS over time; with
-   ``--baseline`` interleaved with the other tree's node.
+2. Soak: a model slower than 30 Hz; single frames at 2 Hz (the single-frame
+   latency) before and after, and between them, on a fresh node, a 30 Hz
+   camera for ``--soak-seconds``: rolling latency p95 (sampled each second
+   after 10 s) against the single-frame latency, the node's RSS over time and
+   its CPU use; with ``--baseline`` interleaved with the other tree's node.
 
 The machine's load average is printed with every figure: on a shared machine
 it is what explains the spread.
@@ -64,6 +64,12 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time process ``pid`` has used so far, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def load_text() -> str:
@@ -180,24 +186,28 @@ def overhead_table(graph: rh.RosGraph, checkpoint: Path, frames: int, repeats: i
                       flush=True)
 
 
+def single_frames(graph: rh.RosGraph, checkpoint: Path, size, tree: Path | None, frames: int = 20):
+    """(diagnostics, load) of a fresh node fed ``frames`` frames at 2 Hz: the single-frame latency."""
+    node = NodeProcess(graph, checkpoint, *size, tree=tree)
+    try:
+        load = load_text()
+        rh.published_frames(camera(frames, 2.0), timeout=120)
+        return node.settled_diagnostics(frames - 1), load
+    finally:
+        node.close()
+
+
 def soak(graph: rh.RosGraph, checkpoint: Path, input_size: str, seconds: float,
          tree: Path | None) -> dict[str, float]:
     width, height = input_size.split("x")
     size = ("-p", f"input_width:={width}", "-p", f"input_height:={height}")
-    single = 20
-    node = NodeProcess(graph, checkpoint, *size, tree=tree)
-    try:
-        single_load = load_text()
-        rh.published_frames(camera(single, 2.0), timeout=120)
-        alone = node.settled_diagnostics(single - 1)
-    finally:
-        node.close()
+    before, before_load = single_frames(graph, checkpoint, size, tree)
     # A fresh node, so that its latency window (the last 300 frames) only ever holds soak frames.
     node = NodeProcess(graph, checkpoint, *size, tree=tree)
     try:
         fast = camera(int(seconds * 30), 30.0)
         started = time.monotonic()
-        rolling_p95, rss, loads = [], [], []
+        rolling_p95, rss, loads, cpu = [], [], [], []
         while fast.poll() is None:
             time.sleep(1.0)
             elapsed = time.monotonic() - started
@@ -205,40 +215,48 @@ def soak(graph: rh.RosGraph, checkpoint: Path, input_size: str, seconds: float,
             if elapsed >= 10:  # past start-up transients
                 rolling_p95.append(float(node.sink.diagnostics()["latency_p95_ms"]))
                 loads.append(os.getloadavg()[0])
+                cpu.append((elapsed, cpu_seconds(node.process.pid)))
         sent = rh.published_frames(fast, timeout=60)
         final = node.settled_diagnostics(0)
-        warm_rss = [value for at, value in rss if at >= 10]
         labels_e2e = node.topic_latency_ms(sent, "labels")
-        return {
-            "single_load": single_load, "soak_load": f"{min(loads):.1f}-{max(loads):.1f}",
-            "single_p50_ms": float(alone["latency_p50_ms"]), "single_p95_ms": float(alone["latency_p95_ms"]),
-            "single_model_p50_ms": float(alone["model_p50_ms"]),
-            "soak_p95_max_ms": max(rolling_p95), "soak_p95_median_ms": statistics.median(rolling_p95),
-            # a growing queue would show as a rising p95: compare the first and last readings
-            "soak_p95_first_ms": rolling_p95[0], "soak_p95_last_ms": rolling_p95[-1],
-            "soak_p50_ms": float(final["latency_p50_ms"]),
-            "soak_model_p50_ms": float(final["model_p50_ms"]),
-            "soak_labels_e2e_p50_ms": statistics.median(labels_e2e),
-            "soak_labels_e2e_p95_ms": statistics.quantiles(labels_e2e, n=20)[-1],
-            "soak_fps": int(final["published_frames"]) / seconds,
-            "received": int(final["received_frames"]), "dropped": int(final["dropped_frames"]),
-            "rss_at_10s_mb": warm_rss[0], "rss_end_mb": warm_rss[-1], "rss_max_mb": max(v for _, v in rss),
-        }
     finally:
         node.close()
+    # Single frames again: the machine's load drifts, so the soak is compared with both sides of it.
+    after, after_load = single_frames(graph, checkpoint, size, tree)
+    warm_rss = [value for at, value in rss if at >= 10]
+    return {
+        "single_load": f"{before_load}, {after_load}", "soak_load": f"{min(loads):.1f}-{max(loads):.1f}",
+        "single_p50_ms": statistics.mean(float(d["latency_p50_ms"]) for d in (before, after)),
+        "single_p50_before_ms": float(before["latency_p50_ms"]), "single_p50_after_ms": float(after["latency_p50_ms"]),
+        "single_p95_ms": statistics.mean(float(d["latency_p95_ms"]) for d in (before, after)),
+        "single_model_p50_ms": statistics.mean(float(d["model_p50_ms"]) for d in (before, after)),
+        "soak_p95_max_ms": max(rolling_p95), "soak_p95_median_ms": statistics.median(rolling_p95),
+        # a growing queue would show as a rising p95: compare the first and last readings
+        "soak_p95_first_ms": rolling_p95[0], "soak_p95_last_ms": rolling_p95[-1],
+        "soak_p50_ms": float(final["latency_p50_ms"]),
+        "soak_model_p50_ms": float(final["model_p50_ms"]),
+        "soak_labels_e2e_p50_ms": statistics.median(labels_e2e),
+        "soak_labels_e2e_p95_ms": statistics.quantiles(labels_e2e, n=20)[-1],
+        "soak_fps": int(final["published_frames"]) / seconds,
+        "node_cpu_percent": 100 * (cpu[-1][1] - cpu[0][1]) / (cpu[-1][0] - cpu[0][0]),
+        "received": int(final["received_frames"]), "dropped": int(final["dropped_frames"]),
+        "rss_at_10s_mb": warm_rss[0], "rss_end_mb": warm_rss[-1], "rss_max_mb": max(v for _, v in rss),
+    }
 
 
 def soak_table(graph: rh.RosGraph, checkpoint: Path, args, trees) -> None:
     print(f"## soak: {args.soak_model} at {args.soak_input}, 30 Hz 2048x1024 camera for {args.soak_seconds:.0f} s; "
-          f"ms; loads: single-frame phase / soak (min-max)")
-    print("| code | run | load | single-frame p50 / p95 | Segmenter p50 alone / in soak | soak p50 | "
+          f"ms; single frames before and after the soak (their mean is the reference); loads: single-frame "
+          f"phases / soak (min-max); node CPU in % of one core, and per published frame")
+    print("| code | run | load | single-frame p50 before, after | mean single-frame p50 / p95 | Segmenter p50 alone / in soak | soak p50 | "
           "soak p95 first -> last | soak p95 median / max | max p95 / single p50 | e2e labels p50 / p95 | fps | received / dropped | "
-          "RSS at 10 s -> end (max) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "node CPU | RSS at 10 s -> end (max) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for run in range(1, args.soak_repeats + 1):
         for code, tree in trees:
             r = soak(graph, checkpoint, args.soak_input, args.soak_seconds, tree)
             print(f"| {code} | {run} | {r['single_load']} / {r['soak_load']} | "
+                  f"{r['single_p50_before_ms']:.0f}, {r['single_p50_after_ms']:.0f} | "
                   f"{r['single_p50_ms']:.0f} / {r['single_p95_ms']:.0f} | "
                   f"{r['single_model_p50_ms']:.0f} / {r['soak_model_p50_ms']:.0f} | {r['soak_p50_ms']:.0f} | "
                   f"{r['soak_p95_first_ms']:.0f} -> {r['soak_p95_last_ms']:.0f} | "
@@ -246,6 +264,7 @@ def soak_table(graph: rh.RosGraph, checkpoint: Path, args, trees) -> None:
                   f"**{r['soak_p95_max_ms'] / r['single_p50_ms']:.2f}** | "
                   f"{r['soak_labels_e2e_p50_ms']:.0f} / {r['soak_labels_e2e_p95_ms']:.0f} | {r['soak_fps']:.1f} | "
                   f"{r['received']} / {r['dropped']} | "
+                  f"{r['node_cpu_percent']:.0f} % ({r['node_cpu_percent'] * 10 / r['soak_fps']:.0f} ms/frame) | "
                   f"{r['rss_at_10s_mb']:.0f} -> {r['rss_end_mb']:.0f} MB ({r['rss_max_mb']:.0f}) |", flush=True)
 
 
