@@ -1,6 +1,6 @@
 """seg_node at 2048x1024: the node's own overhead, and latency and memory under a camera faster than the model.
 
-    python benchmarks/bench_node.py [--overhead-frames 40] [--repeats 2] [--baseline DIR]
+    python benchmarks/bench_node.py [--colour-repeats 50] [--overhead-frames 40] [--repeats 2] [--baseline DIR]
                                     [--soak-seconds 60] [--soak-model unet_small] [--soak-repeats 1]
 
 Everything runs as deployed: the installed ``seg_node`` executable with the
@@ -11,6 +11,7 @@ overhead = latency minus the Segmenter's own time) and its /proc status (RSS);
 per-topic figures are end to end: the camera's publish time to the arrival of
 that output here (same clock, the processes share the machine).
 
+0. The colour image in process (no ROS graph): the old and the new way.
 1. Overhead: the tiny test model, a 2 Hz camera, all outputs on (labels,
    drivable mask, confidence, colour), with the colour image as an overlay,
    as a palette, and off. ``--baseline DIR`` runs every case a second time
@@ -268,6 +269,45 @@ def soak_table(graph: rh.RosGraph, checkpoint: Path, args, trees) -> None:
                   f"{r['rss_at_10s_mb']:.0f} -> {r['rss_end_mb']:.0f} MB ({r['rss_max_mb']:.0f}) |", flush=True)
 
 
+def colour_micro(repeats: int) -> None:
+    """In-process timings of the colour image at 2048x1024: from camera-resolution labels into a new array
+    (what the node did before) against model-resolution labels into a reused message buffer (what it does)."""
+    import numpy as np
+
+    from seg_perception.inference import colorize, colorize_overlay
+    from seg_perception.inference.postprocess import resize_nearest
+    from seg_perception.ros.image_msgs import ImageOutput, array_to_image
+
+    rng = np.random.default_rng(0)
+    image = rh.make_frame(0, WIDTH, HEIGHT)
+    small = rng.integers(0, 19, (256, 512), np.uint8)
+    labels = resize_nearest(small, (HEIGHT, WIDTH))
+    output = ImageOutput("rgb8")
+    out = output.pixels(output.message.header, HEIGHT, WIDTH)
+    bgr = np.ascontiguousarray(image[..., ::-1])
+    cases = {
+        "overlay, camera-size labels, new array": lambda: colorize_overlay(image, labels),
+        "overlay, model-size labels, into the message": lambda: colorize_overlay(image, small, out=out),
+        "overlay of a bgr8 frame, model-size labels, into the message":
+            lambda: colorize_overlay(bgr, small, bgr=True, out=out),
+        "palette, camera-size labels, new array": lambda: colorize(labels),
+        "palette, model-size labels, into the message": lambda: colorize(small, (HEIGHT, WIDTH), out=out),
+        "copy of a 6 MB image into a new message (array_to_image)":
+            lambda: array_to_image(image, "rgb8", output.message.header),
+    }
+    times = {name: [] for name in cases}
+    for _ in range(repeats):  # interleaved, so that every case sees the same load
+        for name, case in cases.items():
+            start = time.perf_counter()
+            case()
+            times[name].append((time.perf_counter() - start) * 1e3)
+    print(f"## colour image, in process, 2048x1024, {repeats} runs each (interleaved), load {load_text()}")
+    print("| what | p50 ms | p90 ms |")
+    print("|---|---|---|")
+    for name, values in times.items():
+        print(f"| {name} | {np.percentile(values, 50):.1f} | {np.percentile(values, 90):.1f} |")
+
+
 def slow_checkpoint(path: Path, name: str, input_size: tuple[int, int]) -> Path:
     from seg_perception.checkpoint import ModelSpec, save_checkpoint
 
@@ -278,6 +318,7 @@ def slow_checkpoint(path: Path, name: str, input_size: tuple[int, int]) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--colour-repeats", type=int, default=50, help="0 skips the colour micro-benchmark")
     parser.add_argument("--overhead-frames", type=int, default=40, help="0 skips the overhead runs")
     parser.add_argument("--repeats", type=int, default=2, help="overhead runs per case (default 2)")
     parser.add_argument("--baseline", type=Path, help="a source tree whose seg_perception to compare with")
@@ -294,6 +335,8 @@ def main() -> None:
     graph = rh.RosGraph()
     with tempfile.TemporaryDirectory() as tmp:
         try:
+            if args.colour_repeats > 0:
+                colour_micro(args.colour_repeats)
             trees = [("this tree", None)] + ([(f"baseline {args.baseline}", args.baseline)] if args.baseline else [])
             if args.overhead_frames > 0:
                 tiny = rh.tiny_checkpoint(Path(tmp) / "tiny.pt")

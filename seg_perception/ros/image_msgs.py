@@ -95,7 +95,13 @@ class ImageOutput:
 
 
 def array_to_image(image: np.ndarray, encoding: str, header: Header) -> Image:
-    """An H x W (mono8) or H x W x 3 (rgb8/bgr8) uint8 array copied into a new Image message with ``header``."""
-    output = ImageOutput(encoding)
-    np.copyto(output.pixels(header, *image.shape[:2]), image)
-    return output.message
+    """An H x W (mono8) or H x W x 3 (rgb8/bgr8) uint8 array copied into a new Image message with ``header``
+    (for one-off messages; a topic published every frame reuses an ``ImageOutput``)."""
+    height, width = image.shape[:2]
+    channels = image.shape[2] if image.ndim == 3 else 1
+    data = array.array("B")
+    data.frombytes(np.ascontiguousarray(image, dtype=np.uint8))
+    msg = Image(header=header, height=height, width=width, encoding=encoding, is_bigendian=0,
+                step=width * channels)
+    msg.data = data
+    return msg
