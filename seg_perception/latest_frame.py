@@ -127,7 +127,9 @@ class LatestFrameWorker(Generic[T]):
                     self._busy = True
                     self._last_start = time.monotonic()
                     return True, item
-                announce = not announced and self._ready_locked() and self._on_ready is not None
+                ready = self._ready_locked()
+                announced = announced and ready  # readiness lost (a new rate) is announced again when it returns
+                announce = ready and not announced and self._on_ready is not None
                 if not announce:
                     # newer frames may replace a waiting one meanwhile; a rate wait ends in an announcement
                     self._cond.wait(delay if delay > 0 else None)

@@ -156,6 +156,9 @@ def test_ready_waits_for_the_rate_period_and_is_announced_when_it_ends():
         assert worker.ready
         time.sleep(0.3)
         assert len(announced) == 2  # once per readiness, however long nobody submits
+        worker.max_rate_hz = 1.0  # the next start is now due 1 s after the last: not ready until then
+        assert not worker.ready
+        assert wait_for(lambda: len(announced) == 3, 2) and announced[2] - started >= 1.0 - 0.01
     finally:
         worker.stop()
 
