@@ -62,18 +62,6 @@ def write_bag(path: Path, *, count: int, camera: str = "/camera", encoding: str 
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    return rh.tiny_checkpoint(tmp_path_factory.mktemp("model") / "tiny.pt")
-
-
-@pytest.fixture(scope="module")
-def graph():
-    graph = rh.RosGraph()
-    yield graph
-    graph.close()
-
-
-@pytest.fixture(scope="module")
 def running_node(checkpoint, graph):
     """A seg_node the user started: namespace RUNNING, input remapped to RUNNING/camera/image_raw."""
     command = [str(rh.SEG_NODE), "--ros-args", "-r", f"__ns:={RUNNING}", "-r", f"image:={RUNNING}/camera/image_raw",

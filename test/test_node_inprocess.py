@@ -50,11 +50,6 @@ def graph(module_graph):
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    return rh.tiny_checkpoint(tmp_path_factory.mktemp("model") / "tiny.pt")
-
-
-@pytest.fixture(scope="module")
 def reference(checkpoint):
     """A Segmenter of our own on the node's checkpoint: what every output must equal."""
     return Segmenter.from_checkpoint(checkpoint, with_confidence=True)

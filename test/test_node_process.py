@@ -24,18 +24,6 @@ WIDTH, HEIGHT = 2048, 1024
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    return rh.tiny_checkpoint(tmp_path_factory.mktemp("model") / "tiny.pt")
-
-
-@pytest.fixture(scope="module")
-def graph():
-    graph = rh.RosGraph()
-    yield graph
-    graph.close()
-
-
-@pytest.fixture(scope="module")
 def corrupt_model_run(tmp_path_factory):
     """(model path, process): the executable started on a corrupt model; started before the good node
     so that their (slow) torch imports overlap."""
