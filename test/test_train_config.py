@@ -1,6 +1,7 @@
 """Config loading, overrides and learning-rate schedules."""
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -63,3 +64,27 @@ def test_poly_and_cosine_with_warmup():
     assert lr_factor(25, 100, "cosine") == pytest.approx(0.5 * (1 + math.cos(math.pi / 4)))
     with pytest.raises(ValueError, match="unknown schedule 'step'"):
         lr_factor(0, 10, "step")
+
+
+@pytest.mark.parametrize("name", ["train_tiny.yaml", "train_default.yaml"])
+def test_shipped_configs_load_and_build_their_model_and_loss(name):
+    import numpy as np
+    import torch
+
+    from seg_perception.labels import NUM_CLASSES
+    from seg_perception.models import build_model
+    from training.losses import build_loss
+
+    config = load_config(Path(__file__).resolve().parents[1] / "config" / name)
+    model_cfg = config["model"]
+    options = dict(model_cfg["options"])
+    if model_cfg["encoder_weights"]:
+        options["encoder_weights"] = model_cfg["encoder_weights"]
+    model = build_model(model_cfg["name"], NUM_CLASSES, **options).eval()
+    width, height = config["data"]["input_size"]
+    with torch.no_grad():
+        logits = model(torch.zeros(1, 3, height, width))
+    assert logits.shape == (1, NUM_CLASSES, height, width)
+    histogram = np.arange(1, NUM_CLASSES + 1, dtype=np.float64)  # any counts; weighted terms need some
+    loss = build_loss(config["loss"], class_histogram=histogram)(logits, torch.zeros(1, height, width, dtype=torch.long))
+    assert torch.isfinite(loss) and loss.item() > 0
