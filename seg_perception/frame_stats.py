@@ -74,11 +74,12 @@ class FrameStats:
 
     def note_sequence(self, publisher, sequence: int | None) -> None:
         """A frame numbered ``sequence`` by ``publisher`` (any hashable key) arrived; count the ones skipped
-        since the last from it. None (the middleware gives no numbers) counts nothing; a number that
-        does not increase (the publisher restarted) starts counting afresh."""
-        if sequence is None:
-            return
+        since the last from it. None (no usable number) counts nothing and forgets the last number, so
+        counting starts afresh; so does a number that does not increase (the publisher restarted)."""
         with self._lock:
+            if sequence is None:
+                self._last_sequence.pop(publisher, None)
+                return
             last = self._last_sequence.get(publisher)
             if last is not None and sequence > last:
                 self._missed += sequence - last - 1

@@ -235,6 +235,10 @@ def test_stats_count_the_frames_missing_from_each_publishers_sequence():
     stats.note_sequence("c", None)  # no sequence numbers from this middleware
     stats.note_sequence("c", None)
     assert stats.snapshot().missed == 9
+    stats.note_sequence("a", None)  # a number that cannot be attributed: forget a's last (2)
+    stats.note_sequence("a", 40)
+    stats.note_sequence("a", 42)
+    assert stats.snapshot().missed == 10
 
 
 def test_stats_errors():

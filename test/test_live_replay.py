@@ -192,6 +192,18 @@ def test_live_seg_bag_eval_without_a_node_on_the_topic_fails_in_one_line(checkpo
     assert not (tmp_path / "out" / "metrics.json").exists()
 
 
+@pytest.mark.parametrize("namespace, reason", [("my_ns", "namespace must be absolute"),
+                                               ("/my-ns", "namespace must not contain characters")])
+def test_live_seg_bag_eval_refuses_a_bad_namespace_before_starting_a_node(checkpoint, tmp_path, capfd,
+                                                                          namespace, reason):
+    bag = write_bag(tmp_path / "bag", count=2)
+    code = bag_eval(cli_args(bag, checkpoint, tmp_path / "out", "--live", "--node-namespace", namespace))
+    err = capfd.readouterr().err
+    assert code == 1 and err.count("\n") == 1, err
+    assert f"bad node namespace {namespace!r}: {reason}" in err and "started seg_node" not in err, err
+    assert not (tmp_path / "out" / "metrics.json").exists()
+
+
 def test_live_seg_bag_eval_fails_in_one_line_with_the_reason_when_its_node_cannot_start(tmp_path, capfd):
     bag = write_bag(tmp_path / "bag", count=2)
     # the evaluation itself accepts any class table; seg_node publishes Cityscapes trainIds only

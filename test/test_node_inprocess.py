@@ -254,6 +254,41 @@ def test_a_camera_faster_than_the_model_drops_old_frames_and_latency_stays_flat(
     assert stats.model_p50_ms < stats.latency_p50_ms <= stats.latency_p95_ms <= 3 * stats.model_p50_ms + 100
 
 
+@pytest.mark.skipif(not node_module.MESSAGE_INFO, reason="Humble passes no message info: no sequence numbers")
+def test_sequence_numbers_are_counted_only_where_they_can_be_trusted(start_node, graph):
+    """The message infos are written here to stand for middlewares and rclpy versions not installed:
+    one without sequence numbers, and one without publisher ids (before Kilted) with two cameras."""
+    node = start_node(publish_color=False)
+    connect(graph, node, topics={"segmentation/labels": Image})
+    msg = rh.image_msg(rh.make_frame(0, 64, 32))
+
+    def frame(sequence, gid=None):
+        info = {"publication_sequence_number": sequence, "received_timestamp": time.time_ns()}
+        if gid is not None:
+            info["publisher_gid"] = {"data": gid}
+        node._on_frame(msg, info)
+        assert node.worker.wait_idle(TIMEOUT)
+
+    frame(10, b"a")
+    frame(14, b"a")
+    assert node.stats.snapshot().missed == 3 and node._numbered
+    for sequence in (3, 50):  # publishers told apart by id: numbers from another one are no gap
+        frame(sequence, b"b")
+    frame(15, b"a")
+    assert node.stats.snapshot().missed == 3 + 46
+    # no publisher id, two cameras on the topic: nobody can say whose number it is, so nothing counts
+    for name in ("camera_a", "camera_b"):
+        rh.make_camera(graph, node.get_namespace(), name=name)
+    assert rh.wait_for(lambda: node.count_publishers(node._input.topic_name) == 2, 10)
+    for sequence in (100, 7, 101, 9):
+        frame(sequence)
+    assert node.stats.snapshot().missed == 49
+    # a middleware without numbers (0): nothing counts and the gate stays open for every frame
+    frame(0)
+    frame(0)
+    assert node.stats.snapshot().missed == 49 and not node._numbered
+
+
 def test_no_subscriber_no_inference(start_node, graph):
     node = start_node()
     camera = camera_for(graph, node)

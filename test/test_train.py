@@ -59,12 +59,13 @@ def test_tiny_config_trains_a_checkpoint_the_node_can_use(scenes, tmp_path, caps
     assert (pred[valid] == label[valid]).mean() > 0.3  # chance over 19 classes is ~0.05
 
 
-def test_resume_continues_exactly(scenes, tmp_path):
+@pytest.mark.parametrize("sampling", [[], ["data.rare_class_temperature=0.01"]], ids=["shuffle", "rare-class"])
+def test_resume_continues_exactly(scenes, tmp_path, sampling):
     straight, sliced = tmp_path / "straight", tmp_path / "sliced"
-    assert train(scenes, straight) == 0
-    assert train(scenes, sliced, "train.stop_after_epochs=1") == 0
+    assert train(scenes, straight, *sampling) == 0
+    assert train(scenes, sliced, "train.stop_after_epochs=1", *sampling) == 0
     assert load_checkpoint(sliced / "last.pt").resume["epoch"] == 1
-    assert train(scenes, sliced, resume=True) == 0
+    assert train(scenes, sliced, *sampling, resume=True) == 0
     a, b = load_checkpoint(straight / "last.pt"), load_checkpoint(sliced / "last.pt")
     assert b.resume["epoch"] == 4
     assert states_equal(a.state_dict, b.state_dict)
@@ -84,6 +85,8 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(scenes, tmp_path, capsys)
 def test_bad_config_key_and_missing_data_are_named(scenes, tmp_path, capsys):
     assert train(scenes, tmp_path / "run", "train.learning_rate=0.1") == 2
     assert "unknown config key 'train.learning_rate'" in capsys.readouterr().err
+    assert train(scenes, tmp_path / "run", "data.rare_class_temperature=-1") == 2
+    assert "data.rare_class_temperature must be >= 0" in capsys.readouterr().err
     assert train_main(["--config", str(TINY), "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r")]) == 2
     assert "nowhere" in capsys.readouterr().err
 

@@ -31,6 +31,8 @@ DEFAULTS: dict[str, Any] = {
         "batch_size": 8,
         "workers": 2,
         "histogram_samples": 500,  # label files read to estimate class frequencies
+        "rare_class_temperature": 0.0,  # > 0: rare-class sampling (DAFormer; 0.01 there), 0 = uniform shuffle
+        "rare_class_min_pixels": 16,  # pixels of a class an image needs to count as holding it
     },
     "train": {
         "epochs": 20,

@@ -32,6 +32,7 @@ from .data import CityscapesDataset, DatasetError
 from .distributed import all_reduce_sum, init_distributed, shutdown, weights_agree
 from .engine import NonFiniteLoss, evaluate, train_one_epoch
 from .losses import build_loss
+from .sampling import RareClassSampler, image_weights
 from .schedules import build_scheduler
 from .transforms import ToTensor, train_transforms
 
@@ -136,7 +137,13 @@ def run(config: dict, data_root: Path, out: Path, resume: bool) -> int:
 
     histogram = None
     terms = config["loss"]["terms"]
-    if any(isinstance(term.get(key), str) for term in terms for key in ("class_weights", "alpha")):
+    if data_cfg["rare_class_temperature"] < 0:
+        raise ConfigError("data.rare_class_temperature must be >= 0 (0 = off), "
+                          f"got {data_cfg['rare_class_temperature']}")
+    rare_class_sampling = data_cfg["rare_class_temperature"] > 0
+    if rare_class_sampling:  # sampling weights every image, so it reads every label once
+        histogram = class_histogram(train_set, len(train_set))
+    elif any(isinstance(term.get(key), str) for term in terms for key in ("class_weights", "alpha")):
         histogram = class_histogram(train_set, data_cfg["histogram_samples"])
     criterion = build_loss(config["loss"], class_histogram=histogram).to(device)
 
@@ -150,8 +157,12 @@ def run(config: dict, data_root: Path, out: Path, resume: bool) -> int:
     if info.enabled and train_cfg["sync_bn"]:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     optimizer = build_optimizer(model, train_cfg)
-    sampler = DistributedSampler(train_set, info.world_size, info.rank, seed=train_cfg["seed"]) \
-        if info.enabled else None
+    sampler = None
+    if rare_class_sampling:
+        weights = image_weights(histogram, data_cfg["rare_class_temperature"], data_cfg["rare_class_min_pixels"])
+        sampler = RareClassSampler(weights, len(train_set), train_cfg["seed"], info.rank, info.world_size)
+    elif info.enabled:
+        sampler = DistributedSampler(train_set, info.world_size, info.rank, seed=train_cfg["seed"])
     batches = len(train_set) // (data_cfg["batch_size"] * info.world_size)
     if batches == 0:
         raise ConfigError(f"data.batch_size={data_cfg['batch_size']} x {info.world_size} process(es) "

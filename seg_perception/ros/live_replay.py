@@ -16,6 +16,7 @@ The timing rule and the matching of answers to frames are ROS-free
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -27,9 +28,12 @@ from pathlib import Path
 
 import rclpy
 from rclpy.context import Context
+from rclpy.exceptions import InvalidNamespaceException, InvalidTopicNameException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.validate_full_topic_name import validate_full_topic_name
+from rclpy.validate_namespace import validate_namespace
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from tqdm import tqdm
 
@@ -53,6 +57,34 @@ POLL_S = 0.05
 _MSG_CLASSES = {IMAGE: Image, COMPRESSED_IMAGE: CompressedImage, CAMERA_INFO: CameraInfo}
 _OUTPUT_TOPICS = {"labels": "segmentation/labels", "drivable": "segmentation/drivable_mask"}
 _RELIABLE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=QUEUE_DEPTH, reliability=ReliabilityPolicy.RELIABLE)
+
+
+@contextlib.contextmanager
+def _environment(values: Mapping[str, str]):
+    """Set environment ``values`` for the duration, then put back what was there."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _check_names(namespace: str, image_topic: str, camera_info_topic: str | None) -> None:
+    """Refuse a bad namespace or topic name before a node is started (rclpy would raise deep inside)."""
+    for kind, name, validate in (("node namespace", namespace, validate_namespace),
+                                 ("image topic", image_topic, validate_full_topic_name),
+                                 ("camera_info topic", camera_info_topic, validate_full_topic_name)):
+        try:
+            if name:
+                validate(name)
+        except (InvalidNamespaceException, InvalidTopicNameException) as error:
+            reason = str(error).splitlines()[0].split(": ", 1)[-1].rstrip(":")
+            raise LiveReplayError(f"bad {kind} {name!r}: {reason}") from None
 
 
 class LiveReplayError(RuntimeError):
@@ -160,6 +192,7 @@ def replay_live(bag_path: str | os.PathLike, image_topic: str, *, rate: float | 
         raise ValueError("replay_live(start_node=True) needs a checkpoint")
     schedule = PlaybackSchedule(rate, speed)  # validates rate and speed before anything starts
     namespace = node_namespace or (f"/seg_bag_eval_{os.getpid()}" if start_node else "/")
+    _check_names(namespace, image_topic, camera_info_topic)
     with BagReader(bag_path) as bag:
         image_type = bag.require(image_topic, IMAGE_TYPES)
         topics = {image_topic: _MSG_CLASSES[image_type]}
@@ -168,28 +201,28 @@ def replay_live(bag_path: str | os.PathLike, image_topic: str, *, rate: float | 
             topics[info_topic] = _MSG_CLASSES[bag.require(info_topic, (CAMERA_INFO,))]
         # The player publishes camera-sized frames too: same large-frame profile as the node, unless the
         # user set one. Fast DDS reads it when a participant is created, so before the player's context.
-        os.environ.update(large_frames_env())
         node = None
         book = AnswerBook()
-        try:
-            if start_node:
-                log_path = Path(node_log) if node_log else Path(tempfile.gettempdir()) / f"seg_node-{os.getpid()}.log"
-                args = node_ros_args(namespace, image_topic, image_type == COMPRESSED_IMAGE, checkpoint, backend,
-                                     input_size, drivable_classes, node_params or {})
-                node = NodeProcess(args, log_path)
-                log.info("started seg_node (pid %d, log %s): %s", node.pid, log_path, " ".join(node.command))
-            player = _Player(namespace, topics, book)
+        with _environment(large_frames_env()):
             try:
-                _wait_connected(player, image_topic, namespace, node, timeout_s)
-                _play(bag, topics, image_topic, schedule, player, book, node, progress)
-                _drain(book, player, node, timeout_s)
+                if start_node:
+                    log_path = Path(node_log or Path(tempfile.gettempdir()) / f"seg_node-{os.getpid()}.log")
+                    args = node_ros_args(namespace, image_topic, image_type == COMPRESSED_IMAGE, checkpoint, backend,
+                                         input_size, drivable_classes, node_params or {})
+                    node = NodeProcess(args, log_path)
+                    log.info("started seg_node (pid %d, log %s): %s", node.pid, log_path, " ".join(node.command))
+                player = _Player(namespace, topics, book)
+                try:
+                    _wait_connected(player, image_topic, namespace, node, timeout_s)
+                    _play(bag, topics, image_topic, schedule, player, book, node, progress)
+                    _drain(book, player, node, timeout_s)
+                finally:
+                    player.close()
+            except NodeProcessError as error:
+                raise LiveReplayError(str(error)) from None
             finally:
-                player.close()
-        except NodeProcessError as error:
-            raise LiveReplayError(str(error)) from None
-        finally:
-            if node is not None:
-                node.stop()
+                if node is not None:
+                    node.stop()
     result = book.result(node.log_path if node is not None else None)
     if result.published and not result.answered:
         where = f" (log: {result.node_log})" if result.node_log else ""

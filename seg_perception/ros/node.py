@@ -49,6 +49,8 @@ NODE_NAME = "seg_node"
 REJECT_WARNING_PERIOD_S = 5.0
 #: rclpy >= 3.4 (Iron and newer) gives two-argument callbacks the message info; Humble's does not.
 MESSAGE_INFO = hasattr(Subscription, "CallbackType")
+#: rmw's RMW_MESSAGE_INFO_SEQUENCE_NUMBER_UNSUPPORTED (UINT64_MAX); DDS numbers start at 1, so 0 is none too.
+SEQUENCE_UNSUPPORTED = 2**64 - 1
 
 
 class StartupError(RuntimeError):
@@ -139,11 +141,14 @@ class SegNode(Node):
         self._pub_diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         compressed = values["image_transport"] == "compressed"
         self._decode = compressed_to_frame if compressed else image_to_frame
+        # Without sequence numbers from the middleware nothing could count the frames the gate leaves
+        # behind: it then stays open, and the worker's slot drops (and counts) as on Humble.
+        self._numbered = True
         self._input = InputSubscription(
             self, CompressedImage if compressed else Image, "image/compressed" if compressed else "image",
             self._on_frame if gated else self._on_image, values["qos_reliability"],
             on_incompatible=self._stats.note_error,
-            callback_group=FrameGate(lambda: self._worker.ready) if gated else None)
+            callback_group=FrameGate(lambda: self._worker.ready or not self._numbered) if gated else None)
         self._idle_frames = 0
         self._last_reported = self._stats.snapshot()
         self.create_timer(1.0, self._publish_diagnostics)
@@ -219,8 +224,13 @@ class SegNode(Node):
         self._worker.submit((msg, time.monotonic()))
 
     def _on_frame(self, msg, info) -> None:
-        gid = info.get("publisher_gid")  # Kilted and newer; before, every publisher counts as one
-        self._stats.note_sequence(bytes(gid["data"]) if gid else None, info["publication_sequence_number"])
+        sequence = info.get("publication_sequence_number")
+        if not sequence or sequence >= SEQUENCE_UNSUPPORTED:
+            self._numbered, sequence = False, None
+        gid = info.get("publisher_gid")  # Kilted and newer
+        if gid is None and sequence is not None and self.count_publishers(self._input.topic_name) > 1:
+            sequence = None  # several publishers' numbers, and nothing says whose this one is
+        self._stats.note_sequence(bytes(gid["data"]) if gid else None, sequence)
         self._worker.submit((msg, _received_at(info)))
 
     def _process(self, item) -> None:
@@ -309,6 +319,7 @@ class SegNode(Node):
             "received_frames": str(self.received_frames),
             "published_frames": str(now.published),
             "dropped_frames": str(self.dropped_frames),
+            "missed_frames": str(now.missed),
             "rejected_frames": str(now.rejected),
             "failed_frames": str(now.failed),
             "idle_frames": str(self._idle_frames),
