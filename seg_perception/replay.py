@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .frames import FrameError
+
 #: The node's outputs a frame needs to count as answered (``segmentation/labels``, ``segmentation/drivable_mask``).
 OUTPUTS = ("labels", "drivable")
 #: Without new outputs for this long (or 3 x the slowest answer, if longer), the node is idle.
@@ -56,11 +58,29 @@ class PlaybackSchedule:
 
 @dataclass(frozen=True)
 class LiveAnswer:
-    """The node's outputs for one replayed frame."""
+    """The node's outputs for one replayed frame.
+
+    Answers are held until the replay ends, so the drivable mask is kept as one bit per
+    pixel (non-zero = drivable, as it is scored): a 2048x1024 answer takes 2.25 MB, not 4.
+    """
 
     labels: np.ndarray  # H x W uint8 trainIds (segmentation/labels)
-    drivable: np.ndarray  # H x W uint8, 255 drivable (segmentation/drivable_mask)
+    drivable_bits: np.ndarray  # np.packbits of segmentation/drivable_mask != 0
     latency_ms: float  # publish of the input -> receipt of its labels
+
+    @classmethod
+    def of(cls, labels: np.ndarray, drivable: np.ndarray, latency_ms: float) -> "LiveAnswer":
+        """An answer from the node's labels and drivable mask (H x W uint8 each)."""
+        if labels.shape != drivable.shape:
+            raise FrameError(f"its labels ({labels.shape[1]}x{labels.shape[0]}) and drivable mask "
+                             f"({drivable.shape[1]}x{drivable.shape[0]}) differ in size")
+        return cls(labels, np.packbits(drivable != 0), latency_ms)
+
+    @property
+    def drivable(self) -> np.ndarray:
+        """The drivable mask as the node publishes it: H x W uint8, 255 drivable, 0 not."""
+        bits = np.unpackbits(self.drivable_bits, count=self.labels.size)
+        return (bits * np.uint8(255)).reshape(self.labels.shape)
 
 
 @dataclass(frozen=True)
@@ -77,6 +97,7 @@ class LiveReplay:
     elapsed_s: float  # first publish to the last answer
     unexpected: int  # outputs whose stamp was never replayed (another source on the input topic)
     node_log: Path | None = None  # the started node's log, when the replay started one
+    node_status: Mapping[str, str] | None = None  # the node's last /diagnostics values (backend, model, ...)
 
     @property
     def published(self) -> int:
@@ -146,7 +167,8 @@ class AnswerBook:
             if len(parts) == len(OUTPUTS):
                 del self._partial[stamp_ns]
                 latency_ms = (self._label_at.pop(stamp_ns) - self._published_at[stamp_ns]) * 1e3
-                self._answers[stamp_ns] = LiveAnswer(parts["labels"], parts["drivable"], latency_ms)
+                # A FrameError (sizes differ) leaves the frame unanswered; the caller reports it.
+                self._answers[stamp_ns] = LiveAnswer.of(parts["labels"], parts["drivable"], latency_ms)
                 self._last_answer = now
 
     @property
@@ -167,10 +189,10 @@ class AnswerBook:
             slowest_s = max(answer.latency_ms for answer in self._answers.values()) / 1e3
             return self._clock() - self._last_activity > max(MIN_SETTLE_S, 3 * slowest_s)
 
-    def result(self, node_log: Path | None = None) -> LiveReplay:
+    def result(self, node_log: Path | None = None, node_status: Mapping[str, str] | None = None) -> LiveReplay:
         """Everything collected so far, in publish order."""
         with self._lock:
             stamps = tuple(self._published_at)
             first = min(self._published_at.values(), default=0.0)
             elapsed = self._last_answer - first if self._answers else 0.0
-            return LiveReplay(stamps, dict(self._answers), elapsed, self._unexpected, node_log)
+            return LiveReplay(stamps, dict(self._answers), elapsed, self._unexpected, node_log, node_status)

@@ -26,6 +26,7 @@ from seg_perception.bags import messages
 from seg_perception.bags.cli import main as bag_eval
 from seg_perception.bags.reader import BagReader
 from seg_perception.bags.writer import BagWriter
+from seg_perception.checkpoint import load_checkpoint
 from seg_perception.inference import Segmenter
 from seg_perception.ros.live_replay import replay_live
 
@@ -179,6 +180,10 @@ def test_live_seg_bag_eval_uses_a_node_already_running_in_its_namespace(running_
     assert 0.55 < metrics["wall_s"] < 3  # 3 recorded periods of 100 ms at half speed, plus the last answer
     assert metrics["node_log"] is None and not (tmp_path / "out" / "seg_node.log").exists()
     assert "4 frames" in out and "0 dropped" in out
+    # what answered is described by the node itself (its /diagnostics), not by this command's defaults
+    assert metrics["input_size"] == list(RUNNING_INPUT) != list(load_checkpoint(checkpoint).spec.input_size)
+    assert metrics["backend"] == "cpu" and metrics["node_model"].endswith(f"({checkpoint})")
+    assert metrics["drivable_classes"] == ["road"]
 
 
 def test_live_seg_bag_eval_without_a_node_on_the_topic_fails_in_one_line(checkpoint, tmp_path, capfd):

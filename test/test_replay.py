@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from seg_perception.replay import MIN_SETTLE_S, AnswerBook, PlaybackSchedule
+from seg_perception.frames import FrameError
+from seg_perception.replay import MIN_SETTLE_S, AnswerBook, LiveAnswer, PlaybackSchedule
 
 MS = 1_000_000  # ns
 
@@ -49,8 +50,8 @@ def test_rate_and_speed_must_be_positive(kwargs):
         PlaybackSchedule(**kwargs)
 
 
-def labels(value):
-    return np.full((2, 3), value, np.uint8)
+def labels(value, shape=(2, 3)):
+    return np.full(shape, value, np.uint8)
 
 
 def answer(book, stamp):
@@ -75,6 +76,23 @@ def test_a_frame_is_answered_once_labels_and_drivable_mask_are_back_and_latency_
     np.testing.assert_array_equal(answer.labels, labels(7))
     np.testing.assert_array_equal(answer.drivable, labels(255))
     assert result.elapsed_s == pytest.approx(0.045)
+
+
+def test_an_answer_keeps_the_drivable_mask_as_one_bit_per_pixel_and_gives_it_back_as_published():
+    rng = np.random.default_rng(0)
+    mask = np.where(rng.random((37, 61)) < 0.4, 255, 0).astype(np.uint8)  # a size not a multiple of 8
+    answer = LiveAnswer.of(labels(3, (37, 61)), mask, 12.0)
+    assert answer.drivable_bits.nbytes == -(-37 * 61 // 8)
+    np.testing.assert_array_equal(answer.drivable, mask)
+
+
+def test_labels_and_mask_of_different_sizes_leave_the_frame_unanswered_with_the_sizes_named():
+    book = AnswerBook(FakeClock())
+    book.publishing(5)
+    book.receive("labels", 5, labels(1, (4, 6)))
+    with pytest.raises(FrameError, match=r"labels \(6x4\) and drivable mask \(8x4\) differ"):
+        book.receive("drivable", 5, labels(0, (4, 8)))
+    assert book.result().dropped == 1
 
 
 def test_unanswered_frames_are_dropped_and_foreign_or_repeated_outputs_are_counted_apart():

@@ -51,10 +51,11 @@ def timed_step(name: str, action) -> None:
     print(f"[demo] {name}: done in {time.perf_counter() - started:.0f} s", flush=True)
 
 
-def cached_step(name: str, stamp_dir: Path, key: str, action) -> None:
-    """Run ``action`` unless ``stamp_dir`` holds a stamp for ``key`` (written only after success)."""
+def cached_step(name: str, stamp_dir: Path, key: str, action, output: Path) -> None:
+    """Run ``action`` unless ``stamp_dir`` holds a stamp for ``key`` (written only after success)
+    and ``output`` still exists."""
     stamp = stamp_dir / f".{name}.stamp"
-    if stamp.exists() and stamp.read_text() == key:
+    if stamp.exists() and stamp.read_text() == key and output.exists():
         print(f"[demo] {name}: up to date ({stamp_dir})")
         return
     timed_step(name, action)
@@ -67,20 +68,26 @@ def _remake_bag(bag: Path, data: Path) -> int:
     return make_bag(["--data", str(data), "--split", "val", "--out", str(bag), "--rate", str(BAG_RATE_HZ)])
 
 
+def _figure(value, digits: int) -> str:
+    """A metric as text; metrics.json holds null where a figure is undefined (no drivable pixels, no frames)."""
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
 def summary(checkpoint: Path, offline: dict, live: dict, live_dir: Path) -> str:
     """The lines the demo ends with: accuracy, speed and where the report and pictures are."""
-    latency = live["latency_ms"]
+    latency, offline_latency = live["latency_ms"], offline["latency_ms"]
     return "\n".join([
         "",
         "== seg_perception demo ==",
         f"model           {checkpoint} ({live['backend']}, input {live['input_size'][0]}x{live['input_size'][1]})",
         f"bag             {live['bag']} ({live['frames']} held-out frames at {BAG_RATE_HZ} Hz)",
-        f"live mIoU       {live['miou']:.3f}   drivable IoU {live['drivable_iou']:.3f}   "
-        f"pixel accuracy {live['pixel_accuracy']:.3f}",
-        f"offline mIoU    {offline['miou']:.3f}   (the same frames through the Segmenter in this process)",
-        f"node            {live['fps']:.1f} frames/s answered, end-to-end latency p50 {latency['p50']:.1f} ms, "
-        f"p90 {latency['p90']:.1f} ms, p99 {latency['p99']:.1f} ms, {live['dropped']} dropped",
-        f"offline speed   {offline['fps']:.1f} frames/s, p50 {offline['latency_ms']['p50']:.1f} ms per frame",
+        f"live mIoU       {_figure(live['miou'], 3)}   drivable IoU {_figure(live['drivable_iou'], 3)}   "
+        f"pixel accuracy {_figure(live['pixel_accuracy'], 3)}",
+        f"offline mIoU    {_figure(offline['miou'], 3)}   (the same frames through the Segmenter in this process)",
+        f"node            {_figure(live['fps'], 1)} frames/s answered, end-to-end latency p50 "
+        f"{_figure(latency['p50'], 1)} ms, p90 {_figure(latency['p90'], 1)} ms, p99 {_figure(latency['p99'], 1)} ms, "
+        f"{live['dropped']} dropped",
+        f"offline speed   {_figure(offline['fps'], 1)} frames/s, p50 {_figure(offline_latency['p50'], 1)} ms per frame",
         f"report          {live_dir / 'report.md'}",
         f"pictures        {live_dir / 'samples.png'}, {live_dir / 'confusion.png'}",
     ])
@@ -100,12 +107,15 @@ def main(argv=None) -> int:
         argv_data = [str(data), "--split", split, "--num", str(num), "--size", "512x256", "--seed", "0",
                      "--overwrite"]
         data_keys[split] = fingerprint(*argv_data)
-        cached_step(f"scenes-{split}", data, data_keys[split], lambda a=argv_data: make_data(a))
+        cached_step(f"scenes-{split}", data, data_keys[split], lambda a=argv_data: make_data(a),
+                    output=data / "leftImg8bit" / split)
     train_key = fingerprint(CONFIG.read_text(), data_keys["train"], data_keys["val"])
     cached_step("train", run, train_key,
-                lambda: seg_train(["--config", str(CONFIG), "--data", str(data), "--out", str(run)]))
+                lambda: seg_train(["--config", str(CONFIG), "--data", str(data), "--out", str(run)]),
+                output=run / "best.pt")
     checkpoint = run / "best.pt"
-    cached_step("bag", args.work, fingerprint(data_keys["val"], BAG_RATE_HZ), lambda: _remake_bag(bag, data))
+    cached_step("bag", args.work, fingerprint(data_keys["val"], BAG_RATE_HZ), lambda: _remake_bag(bag, data),
+                output=bag / "metadata.yaml")
 
     timed_step("bag evaluation, offline", lambda: seg_bag_eval(
         [str(bag), "--checkpoint", str(checkpoint), "--out", str(offline_dir), "--quiet"]))

@@ -33,7 +33,7 @@ CONFUSION_FILE = "confusion.png"
 SAMPLES_FILE = "samples.png"
 NODE_LOG_FILE = "seg_node.log"  # --live: the log of the node started for the run
 #: Results of a previous run in --out, removed before this one starts so none of them passes for its output.
-OUTPUT_FILES = (METRICS_FILE, REPORT_FILE, CONFUSION_FILE, SAMPLES_FILE)
+OUTPUT_FILES = (METRICS_FILE, REPORT_FILE, CONFUSION_FILE, SAMPLES_FILE, NODE_LOG_FILE)
 
 
 class CliError(Exception):
@@ -133,21 +133,22 @@ def run(args: argparse.Namespace) -> tuple[Path, dict]:
         out_bag = OutputBag(args.out_bag, reader) if args.out_bag else None
         spec = load_checkpoint(args.checkpoint).spec
         drivable = _drivable_classes(args, spec.class_names) or spec.drivable_classes
-        evaluation = BagEvaluation(spec.class_names, drivable, args.pictures)
         context = {"mode": "live" if args.live else "offline", "bag": str(args.bag), "image_topic": image_topic,
-                   "gt_topic": args.gt_topic, "gt_label_ids": args.gt_label_ids, "checkpoint": str(args.checkpoint),
-                   "drivable_classes": list(drivable)}
+                   "gt_topic": args.gt_topic, "gt_label_ids": args.gt_label_ids, "checkpoint": str(args.checkpoint)}
         if args.live:
             replay = _replay(args, image_topic, drivable)
             predict = _replay_predictor(replay)
-            context.update(backend=args.backend, input_size=list(args.input_size or spec.input_size),
-                           published=replay.published, answered=replay.answered, unexpected=replay.unexpected,
-                           rate=args.rate, speed=args.speed, node_log=replay.node_log)
+            context.update(published=replay.published, answered=replay.answered, unexpected=replay.unexpected,
+                           rate=args.rate, speed=args.speed, node_log=replay.node_log,
+                           **_node_description(args, spec, replay.node_status))
+            drivable = _running_node_drivable(args, drivable, replay.node_status)
         else:
             segmenter = Segmenter.from_checkpoint(args.checkpoint, backend=args.backend, input_size=args.input_size,
                                                   drivable_classes=drivable)
             predict = segmenter_predictor(segmenter)
             context.update(backend=segmenter.backend_name, input_size=list(segmenter.input_size))
+        context["drivable_classes"] = list(drivable)
+        evaluation = BagEvaluation(spec.class_names, drivable, args.pictures)
         start = time.perf_counter()
         with out_bag if out_bag is not None else nullcontext():
             score_bag(reader, evaluation, predict, image_topic, args.gt_topic, frames, args.gt_label_ids, out_bag,
@@ -172,6 +173,29 @@ def _replay(args: argparse.Namespace, image_topic: str, drivable):
                            node_log=args.out / NODE_LOG_FILE, progress=not args.quiet)
     except (LiveReplayError, ValueError) as error:
         raise CliError(f"live replay of {args.bag}: {error}") from None
+
+
+def _node_description(args: argparse.Namespace, spec, status) -> dict:
+    """backend, input_size and model of the node that answered: from its /diagnostics when heard (null
+    when a node already running sent none), else what this run started it with."""
+    if status is None and args.use_running_node:
+        return {"backend": None, "input_size": None, "node_model": None}
+    if status is None:
+        return {"backend": args.backend, "input_size": list(args.input_size or spec.input_size), "node_model": None}
+    width, height = (int(n) for n in status["input_size"].split("x"))
+    return {"backend": status["backend"], "input_size": [width, height], "node_model": status["model"]}
+
+
+def _running_node_drivable(args: argparse.Namespace, drivable: tuple[str, ...], status) -> tuple[str, ...]:
+    """The classes the answering node marks drivable (its drivable mask is scored against them)."""
+    if status is None or not status.get("drivable_classes"):
+        return drivable
+    node_drivable = tuple(status["drivable_classes"].split(","))
+    if args.drivable_classes is not None and node_drivable != drivable:
+        print(f"seg-bag-eval: warning: the node marks {', '.join(node_drivable)} drivable, not "
+              f"{', '.join(drivable)} (--drivable-classes); its drivable mask is scored against its own classes",
+              file=sys.stderr)
+    return node_drivable
 
 
 def _replay_predictor(replay):

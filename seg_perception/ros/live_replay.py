@@ -34,6 +34,7 @@ from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.validate_full_topic_name import validate_full_topic_name
 from rclpy.validate_namespace import validate_namespace
+from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from tqdm import tqdm
 
@@ -54,6 +55,7 @@ QUEUE_DEPTH = 10
 #: it only runs the model for frames whose outputs someone subscribes to.
 SETTLE_S = 0.5
 POLL_S = 0.05
+DIAGNOSTICS_WAIT_S = 1.5  # seg_node publishes /diagnostics every second
 _MSG_CLASSES = {IMAGE: Image, COMPRESSED_IMAGE: CompressedImage, CAMERA_INFO: CameraInfo}
 _OUTPUT_TOPICS = {"labels": "segmentation/labels", "drivable": "segmentation/drivable_mask"}
 _RELIABLE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=QUEUE_DEPTH, reliability=ReliabilityPolicy.RELIABLE)
@@ -122,9 +124,11 @@ def node_ros_args(namespace: str, image_topic: str, compressed: bool, checkpoint
 class _Player:
     """A private rclpy context: the input publishers and the output subscriptions, spun on their own thread."""
 
-    def __init__(self, namespace: str, topics: Mapping[str, type], book: AnswerBook):
+    def __init__(self, namespace: str, topics: Mapping[str, type], book: AnswerBook, image_topic: str):
         self._book = book
+        self._image_topic = image_topic
         self.error: str | None = None  # a malformed output, raised by the publishing thread
+        self.node_status: dict[str, str] | None = None  # the last /diagnostics values of the node on our topic
         self.context = Context()
         rclpy.init(context=self.context)
         self.node = Node(f"seg_bag_player_{os.getpid()}", context=self.context)
@@ -134,6 +138,7 @@ class _Player:
                               for output, relative in _OUTPUT_TOPICS.items()}
         for output, topic in self.output_topics.items():
             self.node.create_subscription(Image, topic, self._receiver(output, topic), _RELIABLE)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
         self._executor = SingleThreadedExecutor(context=self.context)
         self._executor.add_node(self.node)
         self._thread = threading.Thread(target=self._spin, name="live-replay-executor", daemon=True)
@@ -153,6 +158,12 @@ class _Player:
                 self.error = self.error or f"seg_node sent a malformed {topic} stamped " \
                                            f"{format_stamp(stamp_ns(msg.header))}: {error}"
         return receive
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            values = {item.key: item.value for item in status.values}
+            if status.name.endswith(": segmentation") and values.get("input_topic") == self._image_topic:
+                self.node_status = values
 
     def connected(self, image_topic: str) -> bool:
         """Whether something subscribes to the image topic and the node's outputs have publishers."""
@@ -199,10 +210,10 @@ def replay_live(bag_path: str | os.PathLike, image_topic: str, *, rate: float | 
         info_topic = camera_info_topic_for(image_topic) if camera_info_topic is None else camera_info_topic
         if info_topic and (camera_info_topic or info_topic in bag.topics):
             topics[info_topic] = _MSG_CLASSES[bag.require(info_topic, (CAMERA_INFO,))]
-        # The player publishes camera-sized frames too: same large-frame profile as the node, unless the
-        # user set one. Fast DDS reads it when a participant is created, so before the player's context.
         node = None
         book = AnswerBook()
+        # The player publishes camera-sized frames too: same large-frame profile as the node, unless the
+        # user set one. Fast DDS reads it when a participant is created, so before the player's context.
         with _environment(large_frames_env()):
             try:
                 if start_node:
@@ -211,7 +222,7 @@ def replay_live(bag_path: str | os.PathLike, image_topic: str, *, rate: float | 
                                          input_size, drivable_classes, node_params or {})
                     node = NodeProcess(args, log_path)
                     log.info("started seg_node (pid %d, log %s): %s", node.pid, log_path, " ".join(node.command))
-                player = _Player(namespace, topics, book)
+                player = _Player(namespace, topics, book, image_topic)
                 try:
                     _wait_connected(player, image_topic, namespace, node, timeout_s)
                     _play(bag, topics, image_topic, schedule, player, book, node, progress)
@@ -223,7 +234,7 @@ def replay_live(bag_path: str | os.PathLike, image_topic: str, *, rate: float | 
             finally:
                 if node is not None:
                     node.stop()
-    result = book.result(node.log_path if node is not None else None)
+    result = book.result(node.log_path if node is not None else None, player.node_status)
     if result.published and not result.answered:
         where = f" (log: {result.node_log})" if result.node_log else ""
         raise LiveReplayError(f"seg_node in {namespace} answered none of the {result.published} frames "
@@ -283,4 +294,8 @@ def _drain(book: AnswerBook, player: _Player, node: NodeProcess | None, timeout_
     deadline = time.monotonic() + timeout_s
     while not book.drained() and time.monotonic() < deadline:
         _check(player, node)
+        time.sleep(POLL_S)
+    # The node's /diagnostics (once a second) say what answered; a short replay may end before the first.
+    deadline = time.monotonic() + DIAGNOSTICS_WAIT_S
+    while player.node_status is None and time.monotonic() < deadline:
         time.sleep(POLL_S)

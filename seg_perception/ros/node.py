@@ -308,6 +308,7 @@ class SegNode(Node):
             "backend": self._segmenter.backend_name,
             "model": f"{self._segmenter.spec.name} ({self.get_parameter('model_path').value})",
             "input_size": self._size_text(),
+            "drivable_classes": ",".join(self._segmenter.drivable_classes),
             "input_topic": self._input.topic_name,
             "input_reliability": self._input.reliability,
             "fps": f"{now.fps:.2f}",
