@@ -244,6 +244,9 @@ def ctrl_c_when(ready, timeout: float = 60.0):
             sent.set()
             signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
 
+    # A shell starts background jobs with SIGINT ignored, and Python then installs no KeyboardInterrupt
+    # handler: give the block the handler a terminal's Ctrl-C meets.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     try:
@@ -251,6 +254,7 @@ def ctrl_c_when(ready, timeout: float = 60.0):
     finally:
         running.clear()
         watcher.join()
+        signal.signal(signal.SIGINT, previous)
 
 
 def assert_interrupted(code: int, sent, capfd, out: Path) -> None:
