@@ -184,12 +184,9 @@ class RosGraph:
         import rclpy
         from rclpy.context import Context
         from rclpy.executors import SingleThreadedExecutor
-        from rclpy.signals import SignalHandlerOptions
 
         self.context = Context()
-        # As seg-bag-eval's player: no rclpy signal handlers, so a test's Ctrl-C is a plain KeyboardInterrupt
-        # and does not shut this graph down under the other tests.
-        rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
+        rclpy.init(context=self.context)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.nodes = []
         self._thread = threading.Thread(target=self._spin, daemon=True)

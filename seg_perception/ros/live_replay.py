@@ -32,7 +32,6 @@ from rclpy.exceptions import InvalidNamespaceException, InvalidTopicNameExceptio
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from rclpy.signals import SignalHandlerOptions
 from rclpy.validate_full_topic_name import validate_full_topic_name
 from rclpy.validate_namespace import validate_namespace
 from diagnostic_msgs.msg import DiagnosticArray
@@ -131,9 +130,7 @@ class _Player:
         self.error: str | None = None  # a malformed output, raised by the publishing thread
         self.node_status: dict[str, str] | None = None  # the last /diagnostics values of the node on our topic
         self.context = Context()
-        # No rclpy signal handlers: Ctrl-C must stay Python's KeyboardInterrupt, which seg-bag-eval turns
-        # into "interrupted, nothing written" after stopping its node (rclpy's would shut the context down).
-        rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
+        rclpy.init(context=self.context)
         self.node = Node(f"seg_bag_player_{os.getpid()}", context=self.context)
         self.publishers = {topic: self.node.create_publisher(msg_type, topic, _RELIABLE)
                            for topic, msg_type in topics.items()}
