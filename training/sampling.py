@@ -41,6 +41,12 @@ def image_weights(histogram: np.ndarray, temperature: float, min_pixels: int = 1
     return weights / weights.sum()
 
 
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of an epoch's draw, shared by all ranks (and the loader's shuffle), so a resumed
+    run draws what an uninterrupted one would."""
+    return seed * 100_003 + epoch
+
+
 class RareClassSampler(Sampler[int]):
     """Draws ``num_samples`` images per epoch with replacement by ``weights``, split across ranks.
 
@@ -59,7 +65,7 @@ class RareClassSampler(Sampler[int]):
         self.epoch = epoch
 
     def __iter__(self):
-        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        generator = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
         draws = torch.multinomial(self.weights, self.num_samples, replacement=True, generator=generator)
         return iter(draws[self.rank::self.world_size].tolist())
 

@@ -32,7 +32,7 @@ from .data import CityscapesDataset, DatasetError
 from .distributed import all_reduce_sum, init_distributed, shutdown, weights_agree
 from .engine import NonFiniteLoss, evaluate, train_one_epoch
 from .losses import build_loss
-from .sampling import RareClassSampler, image_weights
+from .sampling import RareClassSampler, epoch_seed, image_weights
 from .schedules import build_scheduler
 from .transforms import ToTensor, train_transforms
 
@@ -55,7 +55,7 @@ def seed_epoch(seed: int, epoch: int, rank: int) -> torch.Generator:
     random.seed(value)
     np.random.seed(value % 2**32)
     torch.manual_seed(value)
-    return torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return torch.Generator().manual_seed(epoch_seed(seed, epoch))
 
 
 def class_histogram(dataset: CityscapesDataset, samples: int) -> np.ndarray:

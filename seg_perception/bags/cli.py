@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> tuple[Path, dict]:
             context.update(published=replay.published, answered=replay.answered, unexpected=replay.unexpected,
                            rate=args.rate, speed=args.speed, node_log=replay.node_log,
                            **_node_description(args, spec, replay.node_status))
-            drivable = _running_node_drivable(args, drivable, replay.node_status)
+            drivable = _answering_node_drivable(args, drivable, replay.node_status)
         else:
             segmenter = Segmenter.from_checkpoint(args.checkpoint, backend=args.backend, input_size=args.input_size,
                                                   drivable_classes=drivable)
@@ -186,7 +186,7 @@ def _node_description(args: argparse.Namespace, spec, status) -> dict:
     return {"backend": status["backend"], "input_size": [width, height], "node_model": status["model"]}
 
 
-def _running_node_drivable(args: argparse.Namespace, drivable: tuple[str, ...], status) -> tuple[str, ...]:
+def _answering_node_drivable(args: argparse.Namespace, drivable: tuple[str, ...], status) -> tuple[str, ...]:
     """The classes the answering node marks drivable (its drivable mask is scored against them)."""
     if status is None or not status.get("drivable_classes"):
         return drivable

@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.context import Context
 from rclpy.exceptions import InvalidNamespaceException, InvalidTopicNameException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -34,7 +35,6 @@ from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.validate_full_topic_name import validate_full_topic_name
 from rclpy.validate_namespace import validate_namespace
-from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from tqdm import tqdm
 
@@ -227,6 +227,7 @@ def replay_live(bag_path: str | os.PathLike, image_topic: str, *, rate: float | 
                     _wait_connected(player, image_topic, namespace, node, timeout_s)
                     _play(bag, topics, image_topic, schedule, player, book, node, progress)
                     _drain(book, player, node, timeout_s)
+                    _await_node_status(player)
                 finally:
                     player.close()
             except NodeProcessError as error:
@@ -295,7 +296,10 @@ def _drain(book: AnswerBook, player: _Player, node: NodeProcess | None, timeout_
     while not book.drained() and time.monotonic() < deadline:
         _check(player, node)
         time.sleep(POLL_S)
-    # The node's /diagnostics (once a second) say what answered; a short replay may end before the first.
+
+
+def _await_node_status(player: _Player) -> None:
+    """The node's /diagnostics (once a second) say what answered; a short replay may end before the first."""
     deadline = time.monotonic() + DIAGNOSTICS_WAIT_S
     while player.node_status is None and time.monotonic() < deadline:
         time.sleep(POLL_S)
