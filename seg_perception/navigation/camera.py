@@ -22,6 +22,12 @@ class CameraModelError(ValueError):
     """Intrinsics that cannot describe a camera (zeros or NaN in K, unknown distortion model, bad size)."""
 
 
+def scale_matrix(width: int, height: int, new_width: int, new_height: int) -> np.ndarray:
+    """3 x 3 matrix taking pixel coordinates of a ``width`` x ``height`` image to those of its resize."""
+    sx, sy = new_width / width, new_height / height
+    return np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]])
+
+
 @dataclass(frozen=True)
 class CameraModel:
     """Intrinsics of one image size: K (3 x 3), distortion coefficients D and their model."""
@@ -68,16 +74,12 @@ class CameraModel:
         """True when D has a non-zero coefficient."""
         return bool(self.d.size) and bool(np.any(self.d != 0))
 
-    def scale_matrix(self, width: int, height: int) -> np.ndarray:
-        """3 x 3 matrix taking pixel coordinates of this size to those of a ``width`` x ``height`` resize."""
-        sx, sy = width / self.width, height / self.height
-        return np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]])
-
     def scaled(self, width: int, height: int) -> CameraModel:
         """The same camera for the image resized to ``width`` x ``height`` (D is in normalised units: kept)."""
         if (width, height) == (self.width, self.height):
             return self
-        return CameraModel(width, height, self.scale_matrix(width, height) @ self.k, self.d, self.distortion_model)
+        k = scale_matrix(self.width, self.height, width, height) @ self.k
+        return CameraModel(width, height, k, self.d, self.distortion_model)
 
     def undistort(self, pixels: np.ndarray) -> np.ndarray:
         """Pixel coordinates (N, 2) -> normalised image coordinates (N, 2) (x/z, y/z in the optical frame)."""

@@ -84,5 +84,13 @@ class DrivableGridMaker:
         values = self._projection.occupancy(labels, lut)
         return GridFrame(values, obstacle_points(self.grid, values), None)
 
+    def describe_camera(self) -> str:
+        """One line for logs: the camera the current table projects with, and what it sees."""
+        projection = self._projection
+        if projection is None:
+            return "no camera"
+        return (f"camera {projection.camera.describe()} (label resolution), {projection.cells_in_view} cells "
+                f"in view, table built in {projection.build_ms:.0f} ms")
+
     def _unknown(self, problem: str) -> GridFrame:
         return GridFrame(unknown_grid(self.grid), np.empty((0, 3), np.float32), problem)
