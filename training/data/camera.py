@@ -97,6 +97,26 @@ class Camera:
         """Image size in pixels of ``metres`` seen at camera depth ``depth``."""
         return self.focal * metres / max(depth, NEAR)
 
+    def calibration(self) -> dict:
+        """This camera as a Cityscapes ``*_camera.json`` calibration (metres, radians).
+
+        Extrinsics are in Cityscapes' vehicle frame (ISO 8855: x forward, y left,
+        z up), whose origin is put on the road right below the lens, so x = y = 0
+        and z is the mount height. The camera turns by yaw about the vertical,
+        then tilts by pitch (no roll). Pitch > 0 looks down in both frames; yaw > 0
+        turns left there, so this camera's yaw (> 0 looks right) changes sign. The
+        intrinsics are those the scene is drawn with: ``u0, v0`` = (width / 2,
+        height / 2) with pixel centres at integer coordinates (OpenCV's drawing,
+        and the ROS CameraInfo convention). There is no second (stereo) camera,
+        so the baseline is 0.
+        """
+        return {
+            "extrinsic": {"baseline": 0.0, "pitch": float(self.pitch), "roll": 0.0, "x": 0.0, "y": 0.0,
+                          "yaw": -float(self.yaw), "z": float(self.mount_height)},
+            "intrinsic": {"fx": float(self.focal), "fy": float(self.focal), "u0": self.width / 2,
+                          "v0": self.height / 2},
+        }
+
 
 def _clip_near(cam: np.ndarray, inside: np.ndarray) -> np.ndarray:
     """Sutherland-Hodgman against the single plane z = NEAR (polygons here have a handful of vertices)."""

@@ -2,11 +2,14 @@
 
 ``leftImg8bit/{split}/{city}/*_leftImg8bit.png`` images pair with
 ``gtFine/{split}/{city}/*_gtFine_labelTrainIds.png`` when present, else with
-``*_gtFine_labelIds.png``, whose ids are mapped to trainIds through the class table.
+``*_gtFine_labelIds.png``, whose ids are mapped to trainIds through the class table. A sample's
+camera calibration, when the dataset has one, is ``camera/{split}/{city}/*_camera.json``.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +22,8 @@ from seg_perception.labels import IGNORE_ID, LABEL_ID_TO_TRAIN_ID, NUM_CLASSES
 IMAGE_SUFFIX = "_leftImg8bit.png"
 TRAIN_IDS_SUFFIX = "_gtFine_labelTrainIds.png"
 LABEL_IDS_SUFFIX = "_gtFine_labelIds.png"
+CAMERA_SUFFIX = "_camera.json"
+_INTRINSIC_KEYS = ("fx", "fy", "u0", "v0")
 
 # trainId images may hold 0..18 and 255 only.
 _VALID_TRAIN_ID = np.zeros(256, bool)
@@ -39,6 +44,39 @@ def label_paths_for(image_path: str | Path) -> tuple[Path, Path]:
     city, stem = image_path.parent.name, image_path.name[: -len(IMAGE_SUFFIX)]
     label_dir = split_dir.parent.parent / "gtFine" / split_dir.name / city
     return label_dir / f"{stem}{TRAIN_IDS_SUFFIX}", label_dir / f"{stem}{LABEL_IDS_SUFFIX}"
+
+
+def camera_path_for(image_path: str | Path) -> Path:
+    """The Cityscapes camera calibration path (``camera/{split}/{city}/*_camera.json``) of an image."""
+    image_path = Path(image_path)
+    if not image_path.name.endswith(IMAGE_SUFFIX):
+        raise DatasetError(f"{image_path}: not a Cityscapes image name (*{IMAGE_SUFFIX})")
+    split_dir = image_path.parent.parent
+    stem = image_path.name[: -len(IMAGE_SUFFIX)]
+    return split_dir.parent.parent / "camera" / split_dir.name / image_path.parent.name / f"{stem}{CAMERA_SUFFIX}"
+
+
+def read_intrinsics(path: str | Path) -> tuple[float, float, float, float]:
+    """(fx, fy, u0, v0) in pixels of a Cityscapes ``*_camera.json``; DatasetError naming the file when malformed."""
+    try:
+        calibration = json.loads(Path(path).read_text())
+    except OSError as error:
+        raise DatasetError(f"{path}: unreadable camera calibration ({error.strerror or error})") from None
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
+        raise DatasetError(f"{path}: camera calibration is not valid JSON ({error})") from None
+    intrinsic = calibration.get("intrinsic") if isinstance(calibration, dict) else None
+    if not isinstance(intrinsic, dict):
+        raise DatasetError(f'{path}: camera calibration has no "intrinsic" object with fx, fy, u0, v0')
+    missing = [key for key in _INTRINSIC_KEYS if key not in intrinsic]
+    if missing:
+        raise DatasetError(f"{path}: camera intrinsic lacks {', '.join(missing)}")
+    values = [intrinsic[key] for key in _INTRINSIC_KEYS]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+        raise DatasetError(f"{path}: camera intrinsics must be finite numbers, got fx, fy, u0, v0 = {values}")
+    if values[0] <= 0 or values[1] <= 0:
+        raise DatasetError(f"{path}: camera focal lengths must be > 0, got fx={values[0]}, fy={values[1]}")
+    fx, fy, u0, v0 = (float(v) for v in values)
+    return fx, fy, u0, v0
 
 
 def label_path_for(image_path: str | Path) -> Path:
@@ -108,10 +146,33 @@ class CityscapesDataset(Dataset):
             raise DatasetError(f"{label_path}: label size {label.shape[1]}x{label.shape[0]} does not match "
                                f"its image {image_path} ({image.shape[1]}x{image.shape[0]})")
         if self.scale < 1:
-            size = (max(1, round(image.shape[1] * self.scale)), max(1, round(image.shape[0] * self.scale)))
+            size = self._scaled_size(image.shape[1], image.shape[0])
             image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
             label = cv2.resize(label, size, interpolation=cv2.INTER_NEAREST_EXACT)
         return image, label
+
+    def _scaled_size(self, width: int, height: int) -> tuple[int, int]:
+        """(width, height) of an image of that size after the load-time ``scale``."""
+        return max(1, round(width * self.scale)), max(1, round(height * self.scale))
+
+    def camera_path(self, index: int) -> Path | None:
+        """Sample ``index``'s camera calibration JSON, or None when the dataset has none for it."""
+        path = camera_path_for(self.files[index][0])
+        return path if path.is_file() else None
+
+    def intrinsics(self, index: int) -> tuple[float, float, float, float] | None:
+        """(fx, fy, u0, v0) of sample ``index`` from its camera JSON, for the image ``load`` returns (pixel
+        centres at integer coordinates); None without a JSON. DatasetError naming the file when it is malformed."""
+        path = self.camera_path(index)
+        if path is None:
+            return None
+        fx, fy, u0, v0 = read_intrinsics(path)
+        if self.scale < 1:  # load() resized the image: u' + 0.5 = (u + 0.5) * new_width / width
+            height, width = read_image(self.files[index][0]).shape[:2]
+            new_width, new_height = self._scaled_size(width, height)
+            sx, sy = new_width / width, new_height / height
+            fx, fy, u0, v0 = fx * sx, fy * sy, (u0 + 0.5) * sx - 0.5, (v0 + 0.5) * sy - 0.5
+        return fx, fy, u0, v0
 
     def __getitem__(self, index: int):
         image, label = self.load(index)

@@ -2,7 +2,8 @@
 
 Writes ``OUT/leftImg8bit/{split}/{city}/{city}_{seq:06d}_000019_leftImg8bit.png`` and beside it in
 ``OUT/gtFine/{split}/{city}/`` the ``_gtFine_labelIds``, ``_gtFine_labelTrainIds`` and
-``_gtFine_color`` PNGs, plus ``OUT/class_frequencies_{split}.json``. Scene ``i`` of a split depends
+``_gtFine_color`` PNGs, in ``OUT/camera/{split}/{city}/`` the scene's camera as a Cityscapes
+``_camera.json``, plus ``OUT/class_frequencies_{split}.json``. Scene ``i`` of a split depends
 only on (seed, split, i), so the output is the same for any number of workers, and splits never
 share scenes.
 """
@@ -26,7 +27,7 @@ from tqdm import tqdm
 from seg_perception.labels import COLOR_LUT, TRAIN_ID_TO_LABEL_ID_LUT
 
 from .class_stats import count_pixels, frequencies_path, frequency_report
-from .scene_generator import generate_scene
+from .scene_generator import generate_scene, sample_scene
 
 #: Cityscapes annotates frame 19 of every 30-frame snippet; generated scenes keep that naming.
 FRAME = 19
@@ -45,9 +46,9 @@ def scene_stem(city: str, index: int) -> str:
     return f"{city}_{index:06d}_{FRAME:06d}"
 
 
-def split_dirs(root: Path, split: str, city: str) -> tuple[Path, Path]:
-    """The image and annotation folders of one city of a split."""
-    return root / "leftImg8bit" / split / city, root / "gtFine" / split / city
+def split_dirs(root: Path, split: str, city: str) -> tuple[Path, Path, Path]:
+    """The image, annotation and camera calibration folders of one city of a split."""
+    return root / "leftImg8bit" / split / city, root / "gtFine" / split / city, root / "camera" / split / city
 
 
 def _write_png(path: Path, image: np.ndarray) -> None:
@@ -59,13 +60,16 @@ def _make_scene(job: tuple[str, str, str, int, int, int, int]) -> np.ndarray:
     """Generate and write one scene; returns its label's pixel counts (runs in worker processes)."""
     root, split, city, seed, index, width, height = job
     image, label = generate_scene(scene_rng(seed, split, index), width, height)
-    image_dir, label_dir = split_dirs(Path(root), split, city)
+    # generate_scene samples the scene first, so the same stream gives its camera again
+    camera = sample_scene(scene_rng(seed, split, index), width, height).camera
+    image_dir, label_dir, camera_dir = split_dirs(Path(root), split, city)
     stem = scene_stem(city, index)
     _write_png(image_dir / f"{stem}_leftImg8bit.png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     _write_png(label_dir / f"{stem}_gtFine_labelIds.png", TRAIN_ID_TO_LABEL_ID_LUT[label])
     _write_png(label_dir / f"{stem}_gtFine_labelTrainIds.png", label)
     # Official colour annotations are RGBA.
     _write_png(label_dir / f"{stem}_gtFine_color.png", cv2.cvtColor(COLOR_LUT[label], cv2.COLOR_RGB2BGRA))
+    (camera_dir / f"{stem}_camera.json").write_text(json.dumps(camera.calibration(), indent=4) + "\n")
     return count_pixels(label)
 
 

@@ -29,7 +29,11 @@ _TWO_WHEELER_LENGTH = 1.9
 
 
 def generate_scene(rng: np.random.Generator, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """One random road scene: (H x W x 3 uint8 RGB image, H x W uint8 trainId label with 255 = ignore)."""
+    """One random road scene: (H x W x 3 uint8 RGB image, H x W uint8 trainId label with 255 = ignore).
+
+    The scene is sampled first: ``sample_scene`` on a fresh generator of the same seed gives its
+    camera and street (``seg-make-data`` writes the camera calibration that way).
+    """
     scene = sample_scene(rng, width, height)
     canvas = Canvas(width, height)
     draw_sky(canvas, scene, rng)
