@@ -4,7 +4,7 @@ import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import EnvironmentVariable, LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
@@ -14,23 +14,16 @@ PACKAGE = "seg_perception"
 FASTDDS_PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
 
 
-def generate_launch_description() -> LaunchDescription:
-    share = get_package_share_directory(PACKAGE)
-    arguments = [
-        DeclareLaunchArgument("model_path", default_value="",
-                              description="checkpoint (.pt) or exported engine to load"),
-        DeclareLaunchArgument("backend", default_value="auto",
-                              description="auto | tensorrt | cuda | cpu"),
-        DeclareLaunchArgument("image_topic", default_value="/camera/image_raw",
-                              description="camera topic remapped onto the node's 'image' input"),
-        DeclareLaunchArgument("namespace", default_value="",
-                              description="namespace for the node and its output topics"),
-        DeclareLaunchArgument("params_file", default_value=os.path.join(share, "config", "seg.yaml"),
-                              description="parameter file (every parameter with its default)"),
-        DeclareLaunchArgument("use_sim_time", default_value="false",
-                              description="use /clock, e.g. when replaying a bag with --clock"),
-    ]
-    image_topic = LaunchConfiguration("image_topic")
+def camera_info_beside(image_topic: str) -> str:
+    """The camera_info topic of a camera driver's image topic: /camera/image_raw -> /camera/camera_info."""
+    namespace, slash, _ = image_topic.rpartition("/")
+    return f"{namespace}/camera_info" if slash else "camera_info"
+
+
+def _seg_node(context, share: str) -> list:
+    """The node, built once the arguments are known (the camera_info topic is derived from image_topic)."""
+    image_topic = LaunchConfiguration("image_topic").perform(context)
+    camera_info_topic = LaunchConfiguration("camera_info_topic").perform(context) or camera_info_beside(image_topic)
     # Fast DDS drops best-effort frames larger than its default 512 KB shared-memory segment,
     # and the node publishes camera-sized images: give it the shipped large-segment profile,
     # unless the user already points Fast DDS at a profile (under either name), which then wins.
@@ -40,7 +33,7 @@ def generate_launch_description() -> LaunchDescription:
         first: EnvironmentVariable(first, default_value=EnvironmentVariable(second, default_value=large_frames)),
         second: EnvironmentVariable(second, default_value=EnvironmentVariable(first, default_value=large_frames)),
     }
-    node = Node(
+    return [Node(
         package=PACKAGE,
         executable="seg_node",
         name="seg_node",
@@ -54,9 +47,31 @@ def generate_launch_description() -> LaunchDescription:
                 "use_sim_time": ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool),
             },
         ],
-        remappings=[("image", image_topic), ("image/compressed", [image_topic, "/compressed"])],
+        remappings=[("image", image_topic), ("image/compressed", f"{image_topic}/compressed"),
+                    ("camera_info", camera_info_topic)],
         additional_env=profile_env,
         output="screen",
         emulate_tty=True,
-    )
-    return LaunchDescription(arguments + [node])
+    )]
+
+
+def generate_launch_description() -> LaunchDescription:
+    share = get_package_share_directory(PACKAGE)
+    arguments = [
+        DeclareLaunchArgument("model_path", default_value="",
+                              description="checkpoint (.pt) or exported engine to load"),
+        DeclareLaunchArgument("backend", default_value="auto",
+                              description="auto | tensorrt | cuda | cpu"),
+        DeclareLaunchArgument("image_topic", default_value="/camera/image_raw",
+                              description="camera topic remapped onto the node's 'image' input"),
+        DeclareLaunchArgument("camera_info_topic", default_value="",
+                              description="CameraInfo input for the drivable grid; empty = beside image_topic "
+                                          "(/camera/image_raw -> /camera/camera_info)"),
+        DeclareLaunchArgument("namespace", default_value="",
+                              description="namespace for the node and its output topics"),
+        DeclareLaunchArgument("params_file", default_value=os.path.join(share, "config", "seg.yaml"),
+                              description="parameter file (every parameter with its default)"),
+        DeclareLaunchArgument("use_sim_time", default_value="false",
+                              description="use /clock, e.g. when replaying a bag with --clock"),
+    ]
+    return LaunchDescription(arguments + [OpaqueFunction(function=_seg_node, args=[share])])

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import labels
+from .navigation import CameraMount, GridSpec
 
 BACKENDS = ("auto", "tensorrt", "cuda", "cpu")
 PRECISIONS = ("fp16", "fp32")
@@ -20,6 +21,9 @@ IMAGE_TRANSPORTS = ("raw", "compressed")
 RELIABILITIES = ("auto", "reliable", "best_effort")
 COLOR_MODES = ("palette", "overlay")
 MAX_INPUT_SIDE = 8192
+#: metres: far beyond any camera's useful ground range, and keeps grid arithmetic exact in float32
+MAX_GRID_EXTENT = 1000.0
+_GRID, _MOUNT = GridSpec(), CameraMount()
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,12 @@ class ParamSpec:
         if self.name == "drivable_classes":
             return _drivable_reason(value, tuple(class_names))
         return None
+
+
+def _geometry_param(prefix: str, field: str, description: str, low: float, high: float) -> ParamSpec:
+    """A run-time float ``prefix.field`` whose default is that field of the default GridSpec / CameraMount."""
+    default = getattr(_GRID if prefix == "grid" else _MOUNT, field)
+    return ParamSpec(f"{prefix}.{field}", float(default), description, runtime=True, min_value=low, max_value=high)
 
 
 def _type_name(value: Any) -> str:
@@ -105,8 +115,23 @@ PARAMS: tuple[ParamSpec, ...] = (
               runtime=True),
     ParamSpec("max_rate_hz", 0.0, "upper bound on processed frames per second; 0 = no bound", runtime=True,
               min_value=0.0, max_value=1000.0),
+    ParamSpec("grid.frame_id", _GRID.frame_id, "frame of segmentation/drivable_grid and obstacle_points; the "
+              "camera.* pose is given in it", runtime=True),
+    _geometry_param("grid", "resolution", "grid cell size (m)", 0.01, 10.0),
+    _geometry_param("grid", "x_min", "grid extent: nearest x (m, forward)", -MAX_GRID_EXTENT, MAX_GRID_EXTENT),
+    _geometry_param("grid", "x_max", "grid extent: farthest x (m, forward)", -MAX_GRID_EXTENT, MAX_GRID_EXTENT),
+    _geometry_param("grid", "y_min", "grid extent: rightmost y (m, left positive)", -MAX_GRID_EXTENT, MAX_GRID_EXTENT),
+    _geometry_param("grid", "y_max", "grid extent: leftmost y (m, left positive)", -MAX_GRID_EXTENT, MAX_GRID_EXTENT),
+    _geometry_param("camera", "x", "camera position in grid.frame_id: x (m)", -MAX_GRID_EXTENT, MAX_GRID_EXTENT),
+    _geometry_param("camera", "y", "camera position in grid.frame_id: y (m)", -MAX_GRID_EXTENT, MAX_GRID_EXTENT),
+    _geometry_param("camera", "z", "camera height above the flat ground (m, > 0)", 0.0, 100.0),
+    _geometry_param("camera", "roll", "camera roll about its forward axis (degrees)", -180.0, 180.0),
+    _geometry_param("camera", "pitch", "camera pitch (degrees, > 0 tilts the camera down)", -90.0, 90.0),
+    _geometry_param("camera", "yaw", "camera yaw (degrees, > 0 turns the camera left)", -180.0, 180.0),
 )
 SPECS: dict[str, ParamSpec] = {spec.name: spec for spec in PARAMS}
+#: the parameters that place the drivable grid and the camera (checked together by ``geometry_problem``)
+GEOMETRY_PARAMS: tuple[str, ...] = tuple(spec.name for spec in PARAMS if spec.name.startswith(("grid.", "camera.")))
 
 
 def validate_changes(changes: Mapping[str, Any], class_names: Iterable[str] = labels.CLASS_NAMES) -> str | None:
@@ -118,6 +143,19 @@ def validate_changes(changes: Mapping[str, Any], class_names: Iterable[str] = la
         if reason:
             return reason
     return None
+
+
+def navigation_geometry(values: Mapping[str, Any]) -> tuple[GridSpec, CameraMount]:
+    """The grid and the camera mount named by the ``grid.*`` and ``camera.*`` parameter values."""
+    grid = GridSpec(**{name: values[f"grid.{name}"] for name in GridSpec.__dataclass_fields__})
+    mount = CameraMount(**{name: values[f"camera.{name}"] for name in CameraMount.__dataclass_fields__})
+    return grid, mount
+
+
+def geometry_problem(values: Mapping[str, Any]) -> str | None:
+    """Why the ``grid.*`` / ``camera.*`` values together cannot make a grid (e.g. x_min >= x_max), or None."""
+    grid, mount = navigation_geometry(values)
+    return grid.problem() or mount.problem()
 
 
 def model_input_size(width: int, height: int) -> tuple[int, int] | None:

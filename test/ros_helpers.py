@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import json
 import os
 import shutil
 import signal
@@ -114,6 +115,19 @@ def stamp(msg, index: int) -> None:
     msg.header.stamp.sec = STAMP_SEC + index
     msg.header.stamp.nanosec = 0
     msg.header.frame_id = "camera"
+
+
+def camera_info_msg(width: int, height: int, focal: float, frame_id: str = "camera"):
+    """sensor_msgs/CameraInfo of an undistorted ``width`` x ``height`` camera with its principal point centred."""
+    from sensor_msgs.msg import CameraInfo
+
+    cx, cy = (width - 1) / 2, (height - 1) / 2
+    msg = CameraInfo(width=width, height=height, distortion_model="plumb_bob", d=[0.0] * 5,
+                     k=[focal, 0.0, cx, 0.0, focal, cy, 0.0, 0.0, 1.0],
+                     r=[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+                     p=[focal, 0.0, cx, 0.0, 0.0, focal, cy, 0.0, 0.0, 0.0, 1.0, 0.0])
+    msg.header.frame_id = frame_id
+    return msg
 
 
 def frame_index(header) -> int:
@@ -269,6 +283,46 @@ def make_camera(graph: RosGraph, namespace: str, topic: str = "image", msg_type=
 
 
 # --- processes ------------------------------------------------------------------------------------
+
+# A late joiner (see late_label_info); it must not import this module, which would pick a domain id of
+# its own: it inherits this run's.
+_LATE_LABEL_INFO_SUBSCRIBER = r"""
+import json, sys, time
+import rclpy
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from vision_msgs.msg import LabelInfo
+
+topic, timeout = sys.argv[1], float(sys.argv[2])
+rclpy.init()
+node = rclpy.create_node("late_label_info_subscriber")
+received = []
+qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                 durability=DurabilityPolicy.TRANSIENT_LOCAL)
+node.create_subscription(LabelInfo, topic, received.append, qos)
+deadline = time.monotonic() + timeout
+while not received and time.monotonic() < deadline:
+    rclpy.spin_once(node, timeout_sec=0.05)
+if received:
+    msg = received[0]
+    print(json.dumps({"class_map": [[c.class_id, c.class_name] for c in msg.class_map],
+                      "threshold": msg.threshold, "frame_id": msg.header.frame_id,
+                      "stamp": [msg.header.stamp.sec, msg.header.stamp.nanosec],
+                      "count": len(received)}))
+node.destroy_node()
+rclpy.try_shutdown()
+sys.exit(0 if received else 3)
+"""
+
+
+
+def late_label_info(topic: str, timeout: float = 30.0) -> dict:
+    """Start a process that subscribes to the latched ``topic`` now and return the first LabelInfo it got:
+    {class_map: [[id, name], ...], threshold, frame_id, stamp: [sec, nanosec], count}."""
+    result = subprocess.run([sys.executable, "-c", _LATE_LABEL_INFO_SUBSCRIBER, topic, str(timeout)],
+                            env=dict(os.environ), capture_output=True, text=True, timeout=timeout + 60)
+    assert result.returncode == 0, f"late label_info subscriber got nothing ({result.returncode}):\n{result.stderr}"
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
 
 def start_publisher(topic: str, width: int, height: int, *, encoding: str = "rgb8", pad: int = 0,
                     count: int = 1, rate: float = 5.0, reliability: str = "reliable", subscribers: int = 1,

@@ -18,7 +18,8 @@ from seg_perception.node_params import PARAMS
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH_FILE = ROOT / "launch" / "seg.launch.py"
-ARGUMENTS = {"model_path", "backend", "image_topic", "namespace", "params_file", "use_sim_time"}
+ARGUMENTS = {"model_path", "backend", "image_topic", "camera_info_topic", "namespace", "params_file",
+             "use_sim_time"}
 ROS_OWN_PARAMETERS = {"use_sim_time"}
 
 
@@ -89,9 +90,29 @@ def test_the_default_parameter_file_and_fastdds_profile_are_installed(launch_tre
 
 def test_image_and_compressed_inputs_are_both_remapped_onto_image_topic(node_call):
     remappings = _keyword(node_call, "remappings").elts
-    assert [ast.literal_eval(pair.elts[0]) for pair in remappings] == ["image", "image/compressed"]
-    for pair in remappings:
+    assert [ast.literal_eval(pair.elts[0]) for pair in remappings] == ["image", "image/compressed", "camera_info"]
+    for pair in remappings[:2]:
         assert "image_topic" in ast.unparse(pair.elts[1])
+    assert ast.unparse(remappings[2].elts[1]) == "camera_info_topic"
+
+
+def _launch_function(launch_tree, name: str):
+    """One plain function of the launch file, run without launch (which is not on PyPI)."""
+    (definition,) = [n for n in launch_tree.body if isinstance(n, ast.FunctionDef) and n.name == name]
+    namespace = {}
+    exec(compile(ast.Module(body=[definition], type_ignores=[]), str(LAUNCH_FILE), "exec"), namespace)
+    return namespace[name]
+
+
+@pytest.mark.parametrize(("image_topic", "camera_info"), [
+    ("/camera/image_raw", "/camera/camera_info"),
+    ("/robot/front/image_rect", "/robot/front/camera_info"),
+    ("/image", "/camera_info"),
+    ("image", "camera_info"),
+    ("front/image", "front/camera_info"),
+])
+def test_camera_info_is_taken_from_beside_the_image_topic(launch_tree, image_topic, camera_info):
+    assert _launch_function(launch_tree, "camera_info_beside")(image_topic) == camera_info
 
 
 def test_the_node_gets_the_large_frame_profile_under_both_fastdds_names_unless_the_user_set_one(assigns,

@@ -474,6 +474,7 @@ def bad_models(tmp_path_factory):
     ("good", ["-p", "drivable_classes:=[lava]"], "unknown class(es) ['lava']"),
     ("good", ["-p", "overlay_alpha:=3.0"], "overlay_alpha"),
     ("good", ["-p", "backend:=tensorrt"], "torch-tensorrt"),
+    ("good", ["-p", "grid.x_max:=0.2"], "grid extent is empty: x 0.5..0.2"),
 ])
 def test_bad_set_ups_stop_start_up_with_one_error_line(bad_models, checkpoint, capfd, case, extra, message):
     model = checkpoint if case == "good" else bad_models[case]

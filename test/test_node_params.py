@@ -6,25 +6,41 @@ import pytest
 import yaml
 
 from seg_perception import labels
-from seg_perception.node_params import (PARAMS, SPECS, input_reliability, model_input_size, validate_changes)
+from seg_perception.navigation import CameraMount, GridSpec
+from seg_perception.node_params import (
+    PARAMS, SPECS, geometry_problem, input_reliability, model_input_size, navigation_geometry, validate_changes)
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNTIME = {"drivable_classes", "min_confidence", "publish_color", "color_mode", "overlay_alpha",
-           "publish_confidence", "max_rate_hz"}
+           "publish_confidence", "max_rate_hz", "grid.frame_id", "grid.resolution", "grid.x_min", "grid.x_max",
+           "grid.y_min", "grid.y_max", "camera.x", "camera.y", "camera.z", "camera.roll", "camera.pitch",
+           "camera.yaw"}
+
+
+def _flatten(values: dict, prefix: str = "") -> dict:
+    """Nested YAML keys as ROS parameter names: {"grid": {"resolution": 0.1}} -> {"grid.resolution": 0.1}."""
+    flat = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def test_seg_yaml_lists_every_parameter_with_its_default_and_a_comment():
     text = (ROOT / "config" / "seg.yaml").read_text()
-    values = yaml.safe_load(text)["/**"]["ros__parameters"]
+    values = _flatten(yaml.safe_load(text)["/**"]["ros__parameters"])
     assert list(values) == [spec.name for spec in PARAMS]
     for spec in PARAMS:
         assert values[spec.name] == spec.default, spec.name
         assert type(values[spec.name]) is type(spec.default), spec.name
     lines = text.splitlines()
-    for spec in PARAMS:
-        index = next(i for i, line in enumerate(lines) if line.strip().startswith(f"{spec.name}:"))
+    # every top-level entry (a parameter, or a group such as grid:) has a comment right above it
+    for entry in dict.fromkeys(spec.name.split(".")[0] for spec in PARAMS):
+        index = next(i for i, line in enumerate(lines) if line.strip().startswith(f"{entry}:"))
         above = lines[index - 1].strip()
-        assert above.startswith("#") or lines[index - 2].strip().startswith("#"), f"{spec.name} has no comment"
+        assert above.startswith("#") or lines[index - 2].strip().startswith("#"), f"{entry} has no comment"
 
 
 def test_exactly_the_safe_parameters_change_at_run_time():
@@ -61,6 +77,11 @@ def test_defaults_are_valid_except_the_required_model_path():
     ("drivable_classes", [], "at least one class"),
     ("drivable_classes", ["road", "lava"], "unknown class(es) ['lava']"),
     ("drivable_classes", "road", "must be a list of strings"),
+    ("grid.resolution", 0.0, "grid.resolution must be in 0.01 .. 10.0; got 0.0"),
+    ("grid.x_max", float("inf"), "grid.x_max must be finite"),
+    ("camera.z", -1.0, "camera.z must be in 0.0 .. 100.0"),
+    ("camera.pitch", 95.0, "camera.pitch must be in -90.0 .. 90.0"),
+    ("grid.frame_id", 3, "grid.frame_id must be a string"),
 ])
 def test_invalid_values_are_refused_with_the_reason(name, value, reason):
     assert reason in validate_changes({name: value})
@@ -79,6 +100,28 @@ def test_drivable_classes_are_checked_against_the_models_classes():
 
 def test_foreign_parameters_are_left_to_rclpy():
     assert validate_changes({"use_sim_time": True}) is None
+
+
+def test_grid_and_mount_parameters_make_the_navigation_geometry():
+    values = {spec.name: spec.default for spec in PARAMS}
+    assert navigation_geometry(values) == (GridSpec(), CameraMount())  # defaults in one place: the dataclasses
+    values.update({"grid.frame_id": "odom", "grid.x_max": 30.0, "camera.z": 1.2, "camera.pitch": 5.0})
+    grid, mount = navigation_geometry(values)
+    assert (grid.frame_id, grid.x_max, grid.width, mount.z, mount.pitch) == ("odom", 30.0, 295, 1.2, 5.0)
+    assert geometry_problem(values) is None
+
+
+@pytest.mark.parametrize(("changes", "reason"), [
+    ({"grid.x_min": 25.0}, "grid extent is empty: x 25..20"),
+    ({"grid.y_min": 10.0}, "need x_min < x_max and y_min < y_max"),
+    ({"grid.resolution": 0.01, "grid.x_max": 1000.0}, "exceeds 4000000; use a coarser grid.resolution"),
+    ({"camera.z": 0.0}, "camera.z is 0 m: the camera must be above the ground"),
+    ({"grid.frame_id": ""}, "grid.frame_id must not be empty"),
+])
+def test_grid_and_mount_values_that_cannot_make_a_grid_together_are_refused(changes, reason):
+    values = {spec.name: spec.default for spec in PARAMS} | changes
+    assert validate_changes(changes) is None  # each value is in its range ...
+    assert reason in geometry_problem(values)  # ... but together they cannot make a grid
 
 
 def test_model_input_size():

@@ -6,10 +6,7 @@ The class map is published once, reliable + transient-local, so a subscriber pro
 starts after the publish (a late joiner, like a costmap layer started later) still receives it.
 """
 
-import json
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -25,36 +22,6 @@ except ImportError as error:  # pragma: no cover - a clear message instead of a 
 pytestmark = pytest.mark.ros
 
 THRESHOLD = 0.25  # exact in float32
-
-# The late joiner: subscribes reliable + transient-local depth 1, prints the first LabelInfo as JSON.
-# It must not import ros_helpers (that would pick a domain id of its own); it inherits this run's.
-LATE_SUBSCRIBER = r"""
-import json, sys, time
-import rclpy
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from vision_msgs.msg import LabelInfo
-
-topic, timeout = sys.argv[1], float(sys.argv[2])
-rclpy.init()
-node = rclpy.create_node("late_label_info_subscriber")
-received = []
-qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                 durability=DurabilityPolicy.TRANSIENT_LOCAL)
-node.create_subscription(LabelInfo, topic, received.append, qos)
-deadline = time.monotonic() + timeout
-while not received and time.monotonic() < deadline:
-    rclpy.spin_once(node, timeout_sec=0.05)
-if received:
-    msg = received[0]
-    print(json.dumps({"class_map": [[c.class_id, c.class_name] for c in msg.class_map],
-                      "threshold": msg.threshold, "frame_id": msg.header.frame_id,
-                      "stamp": [msg.header.stamp.sec, msg.header.stamp.nanosec],
-                      "count": len(received)}))
-node.destroy_node()
-rclpy.try_shutdown()
-sys.exit(0 if received else 3)
-"""
-
 
 def label_info() -> LabelInfo:
     msg = LabelInfo(threshold=THRESHOLD)
@@ -85,10 +52,7 @@ def test_label_info_reaches_a_late_subscriber_in_another_process(graph):
     publisher.publish(sent)
     assert publisher.get_subscription_count() == 0  # nobody listened when it was published
 
-    result = subprocess.run([sys.executable, "-c", LATE_SUBSCRIBER, topic, "30"], env=dict(os.environ),
-                            capture_output=True, text=True, timeout=90)
-    assert result.returncode == 0, f"late subscriber got nothing ({result.returncode}):\n{result.stderr}"
-    got = json.loads(result.stdout.strip().splitlines()[-1])
+    got = rh.late_label_info(topic)
     assert got["class_map"] == [[i, name] for i, name in enumerate(CLASS_NAMES)]
     assert got["class_map"][0] == [0, "road"] and got["class_map"][18] == [18, "bicycle"]
     assert got["threshold"] == THRESHOLD

@@ -35,6 +35,7 @@ class CameraFields:
 class GridFrame:
     """One frame's navigation output; ``values`` is None when there is no camera_info yet."""
 
+    grid: GridSpec  # the grid the values are laid out on
     values: np.ndarray | None  # (grid.height, grid.width) int8
     points: np.ndarray | None  # (N, 3) float32 centres of occupied cells
     problem: str | None  # why the grid is missing or all unknown
@@ -44,7 +45,7 @@ class DrivableGridMaker:
     """Keeps the projection table current and turns label images into grids and obstacle points."""
 
     def __init__(self, grid: GridSpec, mount: CameraMount):
-        self.grid, self.mount = grid, mount
+        self._geometry = (grid, mount)  # one reference: set from the parameter thread, read by the worker
         self.camera: CameraFields | None = None
         self._projection: GroundProjection | None = None
         self._key: tuple | None = None
@@ -52,25 +53,33 @@ class DrivableGridMaker:
         self.builds = 0
         self.last_build_ms = 0.0
 
+    @property
+    def grid(self) -> GridSpec:
+        return self._geometry[0]
+
+    @property
+    def mount(self) -> CameraMount:
+        return self._geometry[1]
+
     def set_geometry(self, grid: GridSpec, mount: CameraMount) -> None:
         """New grid and mount (validated by the caller's parameter checks); the table follows on the next frame."""
-        self.grid, self.mount = grid, mount
+        self._geometry = (grid, mount)
 
     def make(self, labels: np.ndarray, lut: np.ndarray, image_size: tuple[int, int]) -> GridFrame:
         """Grid and points for ``labels`` (any resolution of a ``image_size`` = (width, height) camera frame)."""
-        camera = self.camera
+        camera, (grid, mount) = self.camera, self._geometry
         if camera is None:
-            return GridFrame(None, None, "no camera_info received yet: no grid, points or output camera_info")
+            return GridFrame(grid, None, None, "no camera_info received yet: no grid, points or output camera_info")
         if (camera.width, camera.height) != tuple(image_size):
-            return self._unknown(f"camera_info is {camera.width}x{camera.height} but frames are "
+            return _unknown(grid, f"camera_info is {camera.width}x{camera.height} but frames are "
                                  f"{image_size[0]}x{image_size[1]}")
         labels_size = (labels.shape[1], labels.shape[0])
-        key = (camera, self.grid, self.mount, labels_size)
+        key = (camera, grid, mount, labels_size)
         if key != self._key:
             try:
                 model = CameraModel.from_values(camera.width, camera.height, camera.k, camera.d,
                                                 camera.distortion_model)
-                self._projection = GroundProjection(model, self.mount, self.grid, labels_size)
+                self._projection = GroundProjection(model, mount, grid, labels_size)
             except (CameraModelError, ValueError) as exc:
                 self._projection = None
                 self._problem = str(exc)
@@ -80,9 +89,9 @@ class DrivableGridMaker:
                 self.last_build_ms = self._projection.build_ms
             self._key = key
         if self._projection is None or self._problem:
-            return self._unknown(self._problem)
+            return _unknown(grid, self._problem)
         values = self._projection.occupancy(labels, lut)
-        return GridFrame(values, obstacle_points(self.grid, values), None)
+        return GridFrame(grid, values, obstacle_points(grid, values), None)
 
     def describe_camera(self) -> str:
         """One line for logs: the camera the current table projects with, and what it sees."""
@@ -92,5 +101,6 @@ class DrivableGridMaker:
         return (f"camera {projection.camera.describe()} (label resolution), {projection.cells_in_view} cells "
                 f"in view, table built in {projection.build_ms:.0f} ms")
 
-    def _unknown(self, problem: str) -> GridFrame:
-        return GridFrame(unknown_grid(self.grid), np.empty((0, 3), np.float32), problem)
+
+def _unknown(grid: GridSpec, problem: str) -> GridFrame:
+    return GridFrame(grid, unknown_grid(grid), np.empty((0, 3), np.float32), problem)

@@ -88,6 +88,16 @@ class NavigationOutputs:
         return self._input.topic_name
 
     @property
+    def camera_info(self) -> CameraInfo | None:
+        """The latest camera_info received (None before the first)."""
+        return self._camera_info
+
+    @property
+    def has_camera_info(self) -> bool:
+        """Whether a camera_info has arrived (without one, a missing grid is expected, not a fault)."""
+        return self._camera_info is not None
+
+    @property
     def table_builds(self) -> int:
         """How often the pixel -> cell table was built (once per change of camera, mount, grid or size)."""
         return self._maker.builds
@@ -130,7 +140,7 @@ class NavigationOutputs:
         self._note_problem(result.problem)
         if result.values is None:
             return
-        grid = self._maker.grid
+        grid = result.grid
         grid_header = Header(stamp=header.stamp, frame_id=grid.frame_id)
         if want_grid:
             self._pub_grid.publish(self._grid_message(grid_header, grid, result.values))

@@ -41,8 +41,11 @@ from ..frame_stats import FrameStats
 from ..frames import Frame, FrameError
 from ..inference import BackendUnavailable, Segmenter, colorize, colorize_overlay
 from ..latest_frame import LatestFrameWorker
-from ..node_params import PARAMS, SPECS, ParamSpec, model_input_size, validate_changes
+from ..node_params import (
+    GEOMETRY_PARAMS, PARAMS, SPECS, ParamSpec, geometry_problem, model_input_size, navigation_geometry,
+    validate_changes)
 from .image_msgs import ImageOutput, compressed_to_frame, converter_name, image_to_frame
+from .navigation_outputs import NavigationOutputs
 from .qos import OUTPUT_QOS, InputSubscription
 
 NODE_NAME = "seg_node"
@@ -123,6 +126,9 @@ class SegNode(Node):
         values = {spec.name: self.declare_parameter(spec.name, spec.default, _descriptor(spec)).value
                   for spec in PARAMS}
         self._segmenter = self._load_segmenter(values)
+        self._geometry = {name: values[name] for name in GEOMETRY_PARAMS}
+        self._nav = NavigationOutputs(self, self._segmenter.spec.class_names, *navigation_geometry(self._geometry),
+                                      values["min_confidence"])
         self._outputs = OutputSettings(values["publish_color"], values["color_mode"], values["overlay_alpha"],
                                        values["publish_confidence"])
         self._stats = FrameStats()
@@ -163,6 +169,11 @@ class SegNode(Node):
         return self._segmenter
 
     @property
+    def navigation(self) -> NavigationOutputs:
+        """camera_info, label_info, grid and obstacle points (tests read its camera_info and table builds)."""
+        return self._nav
+
+    @property
     def worker(self) -> LatestFrameWorker:
         """The latest-frame-wins worker (counters: submitted, processed, dropped, failed)."""
         return self._worker
@@ -193,7 +204,8 @@ class SegNode(Node):
         return super().destroy_node()
 
     def _load_segmenter(self, values: dict) -> Segmenter:
-        reason = validate_changes({k: v for k, v in values.items() if k != "drivable_classes"})
+        reason = (validate_changes({k: v for k, v in values.items() if k != "drivable_classes"})
+                  or geometry_problem(values))
         if reason:
             raise StartupError(reason)
         try:
@@ -241,6 +253,7 @@ class SegNode(Node):
             "drivable": self._pub_drivable.get_subscription_count() > 0,
             "color": outputs.publish_color and self._pub_color.get_subscription_count() > 0,
             "confidence": outputs.publish_confidence and self._pub_confidence.get_subscription_count() > 0,
+            "navigation": self._nav.wanted(),
         }
         if not any(want.values()):
             self._idle_frames += 1  # nobody listens: skip the model altogether
@@ -257,6 +270,8 @@ class SegNode(Node):
             if wanted:
                 np.copyto(output.pixels(header, height, width), pixels)
                 publisher.publish(output.message)
+        if want["navigation"]:
+            self._nav.publish(header, (width, height), result.model_labels, self._segmenter.drivable_classes)
         if want["color"]:
             _draw_color(self._out_color.pixels(header, height, width), frame, result.model_labels, outputs)
             self._pub_color.publish(self._out_color.message)
@@ -275,13 +290,18 @@ class SegNode(Node):
 
     def _on_set_parameters(self, parameters) -> SetParametersResult:
         changes = {parameter.name: parameter.value for parameter in parameters}
-        reason = validate_changes(changes, self._segmenter.spec.class_names)
+        geometry = {**self._geometry, **{k: v for k, v in changes.items() if k in GEOMETRY_PARAMS}}
+        reason = validate_changes(changes, self._segmenter.spec.class_names) or geometry_problem(geometry)
         if reason:
             return SetParametersResult(successful=False, reason=reason)
+        if geometry != self._geometry:
+            self._geometry = geometry
+            self._nav.set_geometry(*navigation_geometry(geometry))
         if "drivable_classes" in changes:
             self._segmenter.drivable_classes = tuple(changes["drivable_classes"])
         if "min_confidence" in changes:
             self._segmenter.min_confidence = changes["min_confidence"]
+            self._nav.publish_label_info(changes["min_confidence"])
         if "max_rate_hz" in changes:
             self._worker.max_rate_hz = changes["max_rate_hz"]
         output_changes = {k: v for k, v in changes.items() if k in OutputSettings.__dataclass_fields__}
@@ -300,6 +320,8 @@ class SegNode(Node):
             level, message = DiagnosticStatus.ERROR, f"frames failed: {now.last_error}"
         elif now.rejected > previous.rejected:
             level, message = DiagnosticStatus.WARN, f"frames rejected: {now.last_error}"
+        elif self._nav.problem and self._nav.has_camera_info:
+            level, message = DiagnosticStatus.WARN, f"drivable grid all unknown: {self._nav.problem}"
         elif now.published == 0:
             level, message = DiagnosticStatus.OK, "waiting for frames"
         else:
@@ -325,6 +347,10 @@ class SegNode(Node):
             "failed_frames": str(now.failed),
             "idle_frames": str(self._idle_frames),
             "last_error": now.last_error,
+            "navigation": self._nav.problem or "ok",
+            "camera_info_topic": self._nav.camera_info_topic,
+            "grid_ms": f"{self._nav.grid_ms:.2f}",
+            "grid_table_ms": f"{self._nav.table_build_ms:.1f}",
         }
         status = DiagnosticStatus(level=level, name=f"{self.get_fully_qualified_name()}: segmentation",
                                   message=message, hardware_id=self._segmenter.backend_name,
