@@ -130,6 +130,31 @@ def camera_info_msg(width: int, height: int, focal: float, frame_id: str = "came
     return msg
 
 
+def projected_grid(model_labels: np.ndarray, info, mount, grid, drivable_classes) -> tuple[np.ndarray, np.ndarray]:
+    """(grid values, obstacle points) the node must publish for ``model_labels``: the offline projection
+    with camera_info ``info`` (tested against OpenCV in test_navigation_projection.py)."""
+    from seg_perception.labels import CLASS_NAMES
+    from seg_perception.navigation import CameraModel, GroundProjection, obstacle_points, vote_lut
+
+    camera = CameraModel.from_values(info.width, info.height, info.k, info.d, info.distortion_model)
+    projection = GroundProjection(camera, mount, grid, (model_labels.shape[1], model_labels.shape[0]))
+    lut = vote_lut(len(CLASS_NAMES), [CLASS_NAMES.index(name) for name in drivable_classes])
+    values = projection.occupancy(model_labels, lut)
+    return values, obstacle_points(grid, values)
+
+
+def grid_values(msg) -> np.ndarray:
+    """An OccupancyGrid's cells as a (height, width) int8 array."""
+    return np.array(msg.data, np.int8).reshape(msg.info.height, msg.info.width)
+
+
+def cloud_points(msg) -> np.ndarray:
+    """(N, 3) float32 points of an x, y, z float32 PointCloud2 (checking that layout)."""
+    assert [(f.name, f.offset, f.datatype) for f in msg.fields] == [("x", 0, 7), ("y", 4, 7), ("z", 8, 7)]
+    assert (msg.height, msg.point_step, msg.row_step, msg.is_bigendian) == (1, 12, 12 * msg.width, False)
+    return np.frombuffer(bytes(msg.data), np.float32).reshape(-1, 3)
+
+
 def frame_index(header) -> int:
     """The index of the frame a message with ``header`` answers."""
     return header.stamp.sec - STAMP_SEC

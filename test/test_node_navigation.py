@@ -21,7 +21,7 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 import ros_helpers as rh
 from seg_perception.inference import Segmenter
 from seg_perception.labels import CLASS_NAMES
-from seg_perception.navigation import CameraModel, CameraMount, GridSpec, GroundProjection, vote_lut
+from seg_perception.navigation import CameraMount, GridSpec
 from seg_perception.ros.node import SegNode, StartupError
 from test_node_inprocess import camera_for, connect, wait_answers, wait_status
 
@@ -81,20 +81,10 @@ def send_info(node, publisher, msg) -> None:
     assert rh.wait_for(arrived, 10, interval=0.1), "camera_info never reached the node"
 
 
-def expected_grid(reference, rgb, grid=GRID, mount=MOUNT, drivable=DRIVABLE):
-    """The offline grid for ``rgb``: the reference labels projected with the same camera, mount and grid."""
-    model_labels = reference.segment(rgb).model_labels
-    camera = CameraModel.from_values(WIDTH, HEIGHT, rh.camera_info_msg(WIDTH, HEIGHT, FOCAL).k, [0.0] * 5,
-                                     "plumb_bob")
-    projection = GroundProjection(camera, mount, grid, (model_labels.shape[1], model_labels.shape[0]))
-    values = projection.occupancy(model_labels, vote_lut(len(CLASS_NAMES), [CLASS_NAMES.index(c) for c in drivable]))
-    return values, grid.centres[values.reshape(-1) == 100]
-
-
-def points_of(msg: PointCloud2) -> np.ndarray:
-    assert [(f.name, f.offset, f.datatype) for f in msg.fields] == [("x", 0, 7), ("y", 4, 7), ("z", 8, 7)]
-    assert (msg.height, msg.point_step, msg.row_step, msg.is_bigendian) == (1, 12, 12 * msg.width, False)
-    return np.frombuffer(bytes(msg.data), np.float32).reshape(-1, 3)
+def expected_grid(reference, rgb, grid=GRID, mount=MOUNT):
+    """The offline grid and points for ``rgb``: the reference labels projected with the same camera and mount."""
+    return rh.projected_grid(reference.segment(rgb).model_labels, rh.camera_info_msg(WIDTH, HEIGHT, FOCAL), mount,
+                             grid, DRIVABLE)
 
 
 def send_frame(collector, camera, index, topics=tuple(NAV)):
@@ -120,12 +110,12 @@ def test_grid_points_and_camera_info_equal_the_offline_projection_of_the_frames_
         assert (grid_msg.info.width, grid_msg.info.height, grid_msg.info.resolution) == (58, 60, pytest.approx(0.2))
         origin = grid_msg.info.origin
         assert (origin.position.x, origin.position.y, origin.orientation.w) == (0.5, -6.0, 1.0)
-        got = np.array(grid_msg.data, np.int8).reshape(60, 58)
+        got = rh.grid_values(grid_msg)
         np.testing.assert_array_equal(got, values)
         assert {0, 100, -1} <= set(np.unique(got).tolist())  # a real mix, not a trivial grid
         points_msg = answers["segmentation/obstacle_points"]
         assert points_msg.header == grid_msg.header
-        np.testing.assert_array_equal(points_of(points_msg), points)
+        np.testing.assert_array_equal(rh.cloud_points(points_msg), points)
         out_info = answers["segmentation/camera_info"]
         assert out_info.header == header and (out_info.width, out_info.height) == (WIDTH, HEIGHT)
         assert list(out_info.k) == list(sent_info.k) and list(out_info.p) == list(sent_info.p)
@@ -168,12 +158,12 @@ def test_bad_camera_info_gives_an_all_unknown_grid_and_a_warning_then_recovers(s
     _, _, answers = send_frame(collector, camera, 0)
     grid_msg = answers["segmentation/drivable_grid"]
     assert (grid_msg.info.width, grid_msg.info.height) == (58, 60) and set(grid_msg.data) == {-1}
-    assert points_of(answers["segmentation/obstacle_points"]).shape == (0, 3)
+    assert rh.cloud_points(answers["segmentation/obstacle_points"]).shape == (0, 3)
     status, values = wait_status(diagnostics, node, lambda values: values["published_frames"] == "1")
     assert status.level == DiagnosticStatus.WARN and problem in status.message and problem in values["navigation"]
     send_info(node, info, rh.camera_info_msg(WIDTH, HEIGHT, FOCAL))  # a good camera_info: the grid is back
     rgb, _, answers = send_frame(collector, camera, 1)
-    np.testing.assert_array_equal(np.array(answers["segmentation/drivable_grid"].data, np.int8).reshape(60, 58),
+    np.testing.assert_array_equal(rh.grid_values(answers["segmentation/drivable_grid"]),
                                   expected_grid(reference, rgb)[0])
     _, values = wait_status(diagnostics, node, lambda values: values["published_frames"] == "2")
     assert values["navigation"] == "ok"
@@ -194,7 +184,7 @@ def test_grid_and_mount_change_at_run_time_and_impossible_ones_are_refused_with_
     mount = CameraMount(x=0.3, y=-0.2, z=1.5, roll=2.0, pitch=15.0, yaw=5.0)
     grid_msg = answers["segmentation/drivable_grid"]
     assert (grid_msg.header.frame_id, grid_msg.info.width, grid_msg.info.height) == ("odom", 46, 48)
-    np.testing.assert_array_equal(np.array(grid_msg.data, np.int8).reshape(48, 46),
+    np.testing.assert_array_equal(rh.grid_values(grid_msg),
                                   expected_grid(reference, rgb, grid, mount)[0])
     for parameter, reason in [(Parameter("grid.x_min", value=15.0), "grid extent is empty: x 15..12"),
                               (Parameter("camera.z", value=0.0), "the camera must be above the ground"),

@@ -12,13 +12,19 @@ import subprocess
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
-from sensor_msgs.msg import Image
+from nav_msgs.msg import OccupancyGrid
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 import ros_helpers as rh
 from seg_perception.inference import Segmenter, colorize_overlay
+from seg_perception.labels import CLASS_NAMES
+from seg_perception.navigation import CameraMount, GridSpec
 
 NAMESPACE = f"/proc{os.getpid()}"
 CAMERA_TOPIC = f"{NAMESPACE}/camera/image_raw"
+CAMERA_INFO_TOPIC = f"{NAMESPACE}/camera/camera_info"
+GRID_TOPIC, POINTS_TOPIC = f"{NAMESPACE}/segmentation/drivable_grid", f"{NAMESPACE}/segmentation/obstacle_points"
+MOUNT = CameraMount(z=1.6, pitch=6.0)
 OUTPUTS = {f"{NAMESPACE}/segmentation/{name}": Image for name in ("labels", "drivable_mask", "color", "confidence")}
 WIDTH, HEIGHT = 2048, 1024
 
@@ -40,8 +46,10 @@ def seg_node(checkpoint, graph, corrupt_model_run):
     """The seg_node process, remapped onto the camera topic; yields the Popen once its outputs exist."""
     assert rh.SEG_NODE.is_file(), f"{rh.SEG_NODE} missing: pip install -e . to install the console script"
     command = [str(rh.SEG_NODE), "--ros-args", "-r", f"__ns:={NAMESPACE}", "-r", f"image:={CAMERA_TOPIC}",
+               "-r", f"camera_info:={CAMERA_INFO_TOPIC}",
                "--params-file", str(rh.ROOT / "config" / "seg.yaml"),
-               "-p", f"model_path:={checkpoint}", "-p", "publish_confidence:=true"]
+               "-p", f"model_path:={checkpoint}", "-p", "publish_confidence:=true",
+               "-p", f"camera.z:={MOUNT.z}", "-p", f"camera.pitch:={MOUNT.pitch}"]  # after the file, which they override
     process = subprocess.Popen(command, env=rh.large_frames_env(), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     probe = rh.make_collector(graph, "/", {}, name="probe")
@@ -101,6 +109,30 @@ def test_diagnostics_of_the_node_process(seg_node, graph):
     assert report["input_topic"] == CAMERA_TOPIC
     assert int(report["published_frames"]) >= 2 and float(report["latency_p95_ms"]) > 0
     assert report["rejected_frames"] == "0"
+
+
+def test_the_node_process_projects_a_cameras_frames_onto_the_grid_and_latches_label_info(seg_node, graph,
+                                                                                         reference):
+    info = rh.camera_info_msg(WIDTH, HEIGHT, focal=1100.0)
+    info_node, info_publisher = rh.make_camera(graph, "/", CAMERA_INFO_TOPIC, CameraInfo, name="camera_info_pub")
+    info_node.create_timer(0.1, lambda: info_publisher.publish(info))  # as a driver does, beside every frame
+    sink = rh.make_collector(graph, "/", {GRID_TOPIC: OccupancyGrid, POINTS_TOPIC: PointCloud2}, name="grid_sink")
+    camera = rh.start_publisher(CAMERA_TOPIC, WIDTH, HEIGHT, count=4, rate=2, first_index=20)
+    rh.published_frames(camera)
+    assert rh.wait_for(lambda: sink.received(GRID_TOPIC) and sink.received(POINTS_TOPIC), 30), "no grid came"
+    grid_msg = sink.received(GRID_TOPIC)[-1]
+    index = rh.frame_index(grid_msg.header)
+    model_labels = reference.segment(rh.make_frame(index, WIDTH, HEIGHT)).model_labels
+    values, points = rh.projected_grid(model_labels, info, MOUNT, GridSpec(), ["road"])  # config/seg.yaml's grid
+    assert grid_msg.header.frame_id == "base_link" and (grid_msg.info.width, grid_msg.info.height) == (195, 200)
+    np.testing.assert_array_equal(rh.grid_values(grid_msg), values)
+    points_msg = next(m for m in sink.received(POINTS_TOPIC) if rh.frame_index(m.header) == index)
+    np.testing.assert_array_equal(rh.cloud_points(points_msg), points)
+    assert (values == 100).any() and (values == -1).any()
+    late = rh.late_label_info(f"{NAMESPACE}/label_info")  # a process joining long after the node published
+    assert late["class_map"] == [[i, name] for i, name in enumerate(CLASS_NAMES)] and late["threshold"] == 0.0
+    graph.remove(sink)
+    graph.remove(info_node)
 
 
 def test_the_node_process_exits_cleanly_on_sigint(seg_node):

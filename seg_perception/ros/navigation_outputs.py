@@ -67,7 +67,7 @@ class NavigationOutputs:
         self._lut = np.empty(0, np.uint8)
         self.problem = "no camera_info received yet: no grid, points or output camera_info"
         self.grid_ms = 0.0
-        self._logged_problem = ""
+        self._logged_problem: str | None = None  # nothing logged yet: the first outcome is logged either way
         self._input = node.create_subscription(CameraInfo, "camera_info", self._on_camera_info, CAMERA_INFO_QOS)
         self._pub_info = node.create_publisher(CameraInfo, "segmentation/camera_info", OUTPUT_QOS)
         self._pub_grid = node.create_publisher(OccupancyGrid, "segmentation/drivable_grid", OUTPUT_QOS)
