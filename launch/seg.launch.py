@@ -9,15 +9,11 @@ from launch.substitutions import EnvironmentVariable, LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
+from seg_perception.node_params import camera_info_beside
+
 PACKAGE = "seg_perception"
 # Fast DDS 3 (Kilted) reads the first name, Fast DDS 2 (Humble, Jazzy) the second.
 FASTDDS_PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
-
-
-def camera_info_beside(image_topic: str) -> str:
-    """The camera_info topic of a camera driver's image topic: /camera/image_raw -> /camera/camera_info."""
-    namespace, slash, _ = image_topic.rpartition("/")
-    return f"{namespace}/camera_info" if slash else "camera_info"
 
 
 def _seg_node(context, share: str) -> list:

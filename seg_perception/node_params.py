@@ -10,7 +10,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from . import labels
 from .navigation import CameraMount, GridSpec
@@ -156,6 +159,47 @@ def geometry_problem(values: Mapping[str, Any]) -> str | None:
     """Why the ``grid.*`` / ``camera.*`` values together cannot make a grid (e.g. x_min >= x_max), or None."""
     grid, mount = navigation_geometry(values)
     return grid.problem() or mount.problem()
+
+
+def flatten_params(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested parameter YAML as ROS names: {"grid": {"resolution": 0.1}} -> {"grid.resolution": 0.1}."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            flat.update(flatten_params(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def geometry_from_params_file(path: str | Path) -> tuple[GridSpec, CameraMount]:
+    """The grid and mount a seg_node parameter file sets (its ``grid.*`` / ``camera.*``; defaults for the rest).
+
+    The file is what ``--params-file`` takes: ``<node or /**>: ros__parameters: {...}``, the first
+    section with ros__parameters being read. ValueError naming the file and the problem otherwise.
+    """
+    try:
+        document = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise ValueError(f"{path}: cannot read the parameter file: {error}") from None
+    sections = [v["ros__parameters"] for v in document.values() if isinstance(v, Mapping)
+                and isinstance(v.get("ros__parameters"), Mapping)] if isinstance(document, Mapping) else []
+    if not sections:
+        raise ValueError(f"{path}: not a ROS 2 parameter file (no '<node>: ros__parameters:' section)")
+    values = {name: SPECS[name].default for name in GEOMETRY_PARAMS}
+    values |= {k: v for k, v in flatten_params(sections[0]).items() if k in GEOMETRY_PARAMS}
+    reason = validate_changes(values) or geometry_problem(values)
+    if reason:
+        raise ValueError(f"{path}: {reason}")
+    return navigation_geometry(values)
+
+
+def camera_info_beside(image_topic: str) -> str:
+    """The camera_info topic of a camera driver's image topic: /camera/image_raw -> /camera/camera_info
+    (image_transport's /compressed suffix is ignored)."""
+    base = image_topic.removesuffix("/compressed")
+    namespace, slash, _ = base.rpartition("/")
+    return f"{namespace}/camera_info" if slash else "camera_info"
 
 
 def model_input_size(width: int, height: int) -> tuple[int, int] | None:

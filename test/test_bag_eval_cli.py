@@ -7,16 +7,18 @@ import shutil
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import pytest
 
-from ros_helpers import tiny_checkpoint
+from ros_helpers import projected_grid, tiny_checkpoint
 from seg_perception.bags.cli import main
 from seg_perception.bags.messages import IMAGE, image_msg, make_header
 from seg_perception.bags.reader import BagReader
 from seg_perception.bags.writer import BagWriter
 from seg_perception.inference import Segmenter
 from seg_perception.labels import TRAIN_ID_TO_LABEL_ID_LUT
+from seg_perception.navigation import CameraMount, GridSpec
 from test_bags import write_pairs
 from training import make_bag
 from training.data import CityscapesDataset
@@ -140,7 +142,8 @@ def test_output_bag_has_the_predictions_at_the_input_stamps(work):
         stamps = [m.log_time_ns for m in source.messages(["/camera/image_raw"])]
     with BagReader(out_bag) as reader:
         assert set(reader.topics) == {"/camera/image_raw", "/camera/camera_info", "/camera/semantic_gt",
-                                      "/segmentation/labels", "/segmentation/drivable_mask", "/segmentation/color"}
+                                      "/segmentation/labels", "/segmentation/drivable_mask", "/segmentation/color",
+                                      "/segmentation/drivable_grid", "/segmentation/obstacle_points"}
         assert all(info.count == SCENES for info in reader.topics.values())
         received = {}
         for message in reader.messages(["/segmentation/labels", "/segmentation/drivable_mask", "/segmentation/color"]):
@@ -159,11 +162,55 @@ def test_output_bag_has_the_predictions_at_the_input_stamps(work):
         assert received["/segmentation/color"][index][1].shape == (SIZE[1], SIZE[0], 3)
 
 
+def test_grids_of_prediction_and_ground_truth_are_compared_and_written_to_the_output_bag(work, tmp_path):
+    root, checkpoint, _ = work
+    bag, out_bag, out = make(root, "mcap_rgb8"), tmp_path / "with_grid", tmp_path / "eval"
+    params = tmp_path / "robot.yaml"
+    params.write_text("seg_node:\n  ros__parameters:\n    grid: {resolution: 0.25, x_max: 15.0, frame_id: odom}\n"
+                      "    camera: {z: 1.5, pitch: 2.0}\n")
+    assert evaluate(bag, checkpoint, out, "--out-bag", str(out_bag), "--params-file", str(params)) == 0
+    grid, mount = GridSpec("odom", 0.25, 0.5, 15.0, -10.0, 10.0), CameraMount(z=1.5, pitch=2.0)
+    segmenter = Segmenter.from_checkpoint(checkpoint, backend="cpu")
+    dataset = CityscapesDataset(root / "data", "val")
+    with BagReader(out_bag) as reader:
+        infos = [reader.deserialize(m) for m in reader.messages(["/camera/camera_info"])]
+        grids = [reader.deserialize(m) for m in reader.messages(["/segmentation/drivable_grid"])]
+        clouds = [reader.deserialize(m) for m in reader.messages(["/segmentation/obstacle_points"])]
+    confusion = np.zeros((3, 3), np.int64)
+    for index, (image, truth) in enumerate(dataset):
+        values, points = projected_grid(segmenter.segment(image).labels, infos[index], mount, grid, ["road"])
+        truth_values, _ = projected_grid(truth, infos[index], mount, grid, ["road"])
+        message = grids[index]
+        assert (message.header.frame_id, message.info.width, message.info.height) == ("odom", 58, 80)
+        assert message.header.stamp == infos[index].header.stamp
+        np.testing.assert_array_equal(message.data.reshape(80, 58), values)
+        np.testing.assert_array_equal(clouds[index].data.view(np.float32).reshape(-1, 3), points)
+        rows, columns = (np.select([v == 0, v == 100], [0, 1], 2).ravel() for v in (truth_values, values))
+        np.add.at(confusion, (rows, columns), 1)
+    figures = metrics_of(out)["grid"]
+    assert figures["confusion"] == confusion.tolist() and figures["frames"] == SCENES
+    assert figures["agreement"] == pytest.approx(np.trace(confusion[:2, :2]) / confusion[:2].sum())
+    assert figures["free_iou"] == pytest.approx(confusion[0, 0] / (confusion[0].sum() + confusion[:, 0].sum()
+                                                                  - confusion[0, 0]))
+    assert figures["grid"]["cells"] == [58, 80] and figures["mount"]["pitch"] == 2.0 and not figures["problems"]
+    picture = cv2.imread(str(out / "grid.png"))
+    assert picture.shape[1] > SIZE[0] + 2 * 58 and "grid.png" in (out / "report.md").read_text()
+
+
+def test_a_bag_without_camera_info_is_scored_without_a_grid(work, tmp_path):
+    root, checkpoint, _ = work
+    bag = write_pairs(tmp_path / "no_info", [T, T + 1], [T, T + 1])
+    assert evaluate(bag, checkpoint, tmp_path / "eval") == 0
+    assert metrics_of(tmp_path / "eval")["grid"] == {"skipped": "no camera_info: the bag has no /camera/camera_info"}
+    assert not (tmp_path / "eval" / "grid.png").exists()
+
+
 def test_seg_make_bag_writes_topics_stamps_and_pixels(work):
     root, _, _ = work
     bag = make(root, "sqlite3_bgr8_rate4", "--storage", "sqlite3", "--encoding", "bgr8", "--pad", "5",
                "--rate", "4")
-    samples = list(CityscapesDataset(root / "data", "val"))
+    dataset = CityscapesDataset(root / "data", "val")
+    samples = list(dataset)
     with BagReader(bag) as reader:
         assert {t: (i.msgtype, i.count) for t, i in reader.topics.items()} == {
             "/camera/image_raw": (IMAGE, SCENES), "/camera/semantic_gt": (IMAGE, SCENES),
@@ -178,15 +225,17 @@ def test_seg_make_bag_writes_topics_stamps_and_pixels(work):
         assert all(m.header.frame_id == "camera" and m.header.stamp.sec * 10**9 + m.header.stamp.nanosec == t
                    for t, m in messages)
     width, height = SIZE
-    for (_, image), (_, gt), (_, info), (rgb, label) in zip(seen["/camera/image_raw"], seen["/camera/semantic_gt"],
-                                                            seen["/camera/camera_info"], samples):
+    for index, ((_, image), (_, gt), (_, info), (rgb, label)) in enumerate(zip(
+            seen["/camera/image_raw"], seen["/camera/semantic_gt"], seen["/camera/camera_info"], samples)):
         assert (image.encoding, image.step, image.width, image.height) == ("bgr8", 3 * width + 5, width, height)
         pixels = image.data.reshape(height, 3 * width + 5)[:, : 3 * width].reshape(height, width, 3)
         np.testing.assert_array_equal(pixels[..., ::-1], rgb)
         assert (gt.encoding, gt.step) == ("mono8", width)
         np.testing.assert_array_equal(gt.data.reshape(height, width), label)
-        assert (info.width, info.height) == (width, height) and info.k[2] == pytest.approx((width - 1) / 2)
-        assert info.k[0] == pytest.approx(2262.52 / 2048 * width)
+        # the generator's camera, from the scene's camera JSON (training/data/camera.py draws with it)
+        fx, fy, cx, cy = dataset.intrinsics(index)
+        assert (info.width, info.height) == (width, height) and 0.9 * width < fx < 1.3 * width
+        assert list(info.k) == [fx, 0, cx, 0, fy, cy, 0, 0, 1] and list(info.d) == [0.0] * 5
 
 
 def test_seg_make_bag_refuses_to_overwrite_and_bad_options(work, capsys):
@@ -231,6 +280,8 @@ T = 10**18
     ("missing_bag", "nowhere: no such bag"),
     ("missing_checkpoint", "missing.pt"),
     ("out_bag_exists", "already exists; not overwriting it"),
+    ("camera_info_topic", "no topic /camera/nope_info; the bag has /camera/camera_info"),
+    ("params_file", "bad.yaml: grid extent is empty"),
 ])
 def test_errors_are_one_line_exit_1_and_leave_no_metrics(work, capsys, case, message):
     root, checkpoint, _ = work
@@ -244,6 +295,8 @@ def test_errors_are_one_line_exit_1_and_leave_no_metrics(work, capsys, case, mes
         "missing_bag": lambda: root / "nowhere",
         "missing_checkpoint": lambda: make(root, "mcap_rgb8"),
         "out_bag_exists": lambda: make(root, "mcap_rgb8"),
+        "camera_info_topic": lambda: make(root, "mcap_rgb8"),
+        "params_file": lambda: make(root, "mcap_rgb8"),
     }[case]()
     if case == "missing_topic":
         argv = ["--gt-topic", "/camera/nope"]
@@ -251,6 +304,11 @@ def test_errors_are_one_line_exit_1_and_leave_no_metrics(work, capsys, case, mes
         checkpoint = root / "missing.pt"
     elif case == "out_bag_exists":
         argv = ["--out-bag", str(make(root, "mcap_png", "--encoding", "png"))]
+    elif case == "camera_info_topic":
+        argv = ["--camera-info-topic", "/camera/nope_info"]
+    elif case == "params_file":
+        (root / "bad.yaml").write_text("/**:\n  ros__parameters:\n    grid: {x_min: 30.0}\n")
+        argv = ["--params-file", str(root / "bad.yaml")]
     out = root / f"errors_{case}"
     out.mkdir(exist_ok=True)
     (out / "metrics.json").write_text('{"miou": 1.0}')  # a previous run's result must not survive

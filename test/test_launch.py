@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from seg_perception.node_params import PARAMS
+from seg_perception.node_params import PARAMS, camera_info_beside
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH_FILE = ROOT / "launch" / "seg.launch.py"
@@ -96,23 +96,19 @@ def test_image_and_compressed_inputs_are_both_remapped_onto_image_topic(node_cal
     assert ast.unparse(remappings[2].elts[1]) == "camera_info_topic"
 
 
-def _launch_function(launch_tree, name: str):
-    """One plain function of the launch file, run without launch (which is not on PyPI)."""
-    (definition,) = [n for n in launch_tree.body if isinstance(n, ast.FunctionDef) and n.name == name]
-    namespace = {}
-    exec(compile(ast.Module(body=[definition], type_ignores=[]), str(LAUNCH_FILE), "exec"), namespace)
-    return namespace[name]
-
-
 @pytest.mark.parametrize(("image_topic", "camera_info"), [
     ("/camera/image_raw", "/camera/camera_info"),
+    ("/camera/image_raw/compressed", "/camera/camera_info"),
     ("/robot/front/image_rect", "/robot/front/camera_info"),
     ("/image", "/camera_info"),
     ("image", "camera_info"),
     ("front/image", "front/camera_info"),
 ])
 def test_camera_info_is_taken_from_beside_the_image_topic(launch_tree, image_topic, camera_info):
-    assert _launch_function(launch_tree, "camera_info_beside")(image_topic) == camera_info
+    imported = {alias.name for node in ast.walk(launch_tree) if isinstance(node, ast.ImportFrom)
+                and node.module == "seg_perception.node_params" for alias in node.names}
+    assert imported == {"camera_info_beside"}  # the launch file and seg-bag-eval share the rule
+    assert camera_info_beside(image_topic) == camera_info
 
 
 def test_the_node_gets_the_large_frame_profile_under_both_fastdds_names_unless_the_user_set_one(assigns,

@@ -8,7 +8,7 @@ import yaml
 from seg_perception import labels
 from seg_perception.navigation import CameraMount, GridSpec
 from seg_perception.node_params import (
-    PARAMS, SPECS, geometry_problem, input_reliability, model_input_size, navigation_geometry, validate_changes)
+    PARAMS, SPECS, flatten_params, geometry_from_params_file, geometry_problem, input_reliability, model_input_size, navigation_geometry, validate_changes)
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNTIME = {"drivable_classes", "min_confidence", "publish_color", "color_mode", "overlay_alpha",
@@ -17,20 +17,9 @@ RUNTIME = {"drivable_classes", "min_confidence", "publish_color", "color_mode", 
            "camera.yaw"}
 
 
-def _flatten(values: dict, prefix: str = "") -> dict:
-    """Nested YAML keys as ROS parameter names: {"grid": {"resolution": 0.1}} -> {"grid.resolution": 0.1}."""
-    flat = {}
-    for key, value in values.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def test_seg_yaml_lists_every_parameter_with_its_default_and_a_comment():
     text = (ROOT / "config" / "seg.yaml").read_text()
-    values = _flatten(yaml.safe_load(text)["/**"]["ros__parameters"])
+    values = flatten_params(yaml.safe_load(text)["/**"]["ros__parameters"])
     assert list(values) == [spec.name for spec in PARAMS]
     for spec in PARAMS:
         assert values[spec.name] == spec.default, spec.name
@@ -142,3 +131,20 @@ def test_model_input_size():
 ])
 def test_input_reliability_matches_the_publishers_in_auto_mode(setting, offered, expected):
     assert input_reliability(setting, offered) == expected
+
+
+def test_grid_and_mount_are_read_from_a_node_parameter_file(tmp_path):
+    assert geometry_from_params_file(ROOT / "config" / "seg.yaml") == (GridSpec(), CameraMount())
+    path = tmp_path / "robot.yaml"
+    path.write_text("seg_node:\n  ros__parameters:\n    model_path: m.pt\n    grid:\n      resolution: 0.05\n"
+                    "    camera: {z: 1.2, pitch: 7}\n")
+    grid, mount = geometry_from_params_file(path)
+    assert (grid.resolution, grid.x_max, mount.z, mount.pitch) == (0.05, 20.0, 1.2, 7.0)
+    section = "/**:\n  ros__parameters:\n    "
+    for text, reason in [(section + "camera: {z: 0.0}", "camera must be above the ground"),
+                         (section + "grid: {resolution: fine}", "grid.resolution must be a number"),
+                         ("[1, 2]", "not a ROS 2 parameter file"), ("{a: [", "cannot read the parameter file")]:
+        path.write_text(text)
+        with pytest.raises(ValueError, match=reason) as error:
+            geometry_from_params_file(path)
+        assert str(path) in str(error.value)

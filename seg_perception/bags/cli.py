@@ -2,9 +2,11 @@
 
 Offline (default) every image of the bag goes through the deployment
 Segmenter; ``--live`` replays the bag into a seg_node (started for the run,
-or one already running) and scores what it publishes. Both write
-``DIR/metrics.json``, ``DIR/report.md``, ``DIR/confusion.png`` and
-``DIR/samples.png``, only once everything succeeded; bad input exits 1 with
+or one already running) and scores what it publishes. When the bag has a
+camera_info topic, both masks are also projected onto the drivable grid and
+compared cell by cell. Both modes write ``DIR/metrics.json``, ``DIR/report.md``,
+``DIR/confusion.png``, ``DIR/samples.png`` (and ``DIR/grid.png`` with a grid),
+only once everything succeeded; bad input exits 1 with
 one ``seg-bag-eval: error: ...`` line and leaves no metrics.json in DIR.
 """
 
@@ -17,13 +19,17 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from ..checkpoint import CheckpointError, load_checkpoint
+from ..navigation import CameraMount, GridSpec
 from ..inference import BackendUnavailable, Segmenter
 from ..inference.export import size_arg
+from ..node_params import camera_info_beside, geometry_from_params_file
 from ..reports import METRICS_FILE, REPORT_FILE, write_metrics
 from .evaluation import BagEvaluation
+from .grids import BagGrids
 from .ground_truth import check_stamps, resolve_topics
 from .output_bag import OutputBag
-from .pictures import confusion_plot, sample_strip
+from .messages import CAMERA_INFO
+from .pictures import confusion_plot, grid_picture, sample_strip
 from .reader import BagError, BagReader
 from .scoring import Prediction, score_bag, segmenter_predictor
 
@@ -31,9 +37,10 @@ DEFAULT_IMAGE_TOPIC = "/camera/image_raw"
 DEFAULT_GT_TOPIC = "/camera/semantic_gt"
 CONFUSION_FILE = "confusion.png"
 SAMPLES_FILE = "samples.png"
+GRID_FILE = "grid.png"
 NODE_LOG_FILE = "seg_node.log"  # --live: the log of the node started for the run
 #: Results of a previous run in --out, removed before this one starts so none of them passes for its output.
-OUTPUT_FILES = (METRICS_FILE, REPORT_FILE, CONFUSION_FILE, SAMPLES_FILE, NODE_LOG_FILE)
+OUTPUT_FILES = (METRICS_FILE, REPORT_FILE, CONFUSION_FILE, SAMPLES_FILE, GRID_FILE, NODE_LOG_FILE)
 
 
 class CliError(Exception):
@@ -58,7 +65,14 @@ def _parser() -> argparse.ArgumentParser:
                         help="comma-separated drivable class names (default: the checkpoint's)")
     parser.add_argument("--pictures", type=int, default=4, help="sample frames in the strip (default 4)")
     parser.add_argument("--out-bag", type=Path, metavar="PATH",
-                        help="also write an MCAP bag: the input topics plus /segmentation/{labels,drivable_mask,color}")
+                        help="also write an MCAP bag: the input topics plus /segmentation/{labels,drivable_mask,color} "
+                             "and, with a grid, /segmentation/{drivable_grid,obstacle_points}")
+    parser.add_argument("--camera-info-topic", metavar="TOPIC",
+                        help="CameraInfo for the drivable grid (default: beside the image topic, e.g. "
+                             "/camera/camera_info; no grid when the bag has none there)")
+    parser.add_argument("--params-file", type=Path, metavar="YAML",
+                        help="seg_node parameter file whose grid.* and camera.* place the grid and the camera "
+                             "(default: config/seg.yaml's values)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     live = parser.add_argument_group("live mode")
     live.add_argument("--live", action="store_true", help="replay the bag into seg_node instead of running the model here")
@@ -106,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     print(f"mIoU {_fmt(metrics['miou'])}, drivable IoU {_fmt(metrics['drivable_iou'])}, "
           f"{metrics['frames']} frames, {_fmt(metrics['fps'], '.1f')} FPS, latency p50 "
-          f"{_fmt(metrics['latency_ms']['p50'], '.1f')} ms, {metrics['dropped']} dropped -> {json_path}")
+          f"{_fmt(metrics['latency_ms']['p50'], '.1f')} ms, {metrics['dropped']} dropped, grid agreement "
+          f"{_fmt(metrics['grid'].get('agreement'))} -> {json_path}")
     return 0
 
 
@@ -130,9 +145,10 @@ def run(args: argparse.Namespace) -> tuple[Path, dict]:
     with BagReader(args.bag) as reader:
         image_topic, _ = resolve_topics(reader, args.image_topic, args.gt_topic)
         frames = check_stamps(reader, image_topic, args.gt_topic)  # before any model is loaded
-        out_bag = OutputBag(args.out_bag, reader) if args.out_bag else None
         spec = load_checkpoint(args.checkpoint).spec
         drivable = _drivable_classes(args, spec.class_names) or spec.drivable_classes
+        grids, grid_note = _grids(args, reader, image_topic, spec.class_names, drivable)
+        out_bag = OutputBag(args.out_bag, reader, with_grid=grids is not None) if args.out_bag else None
         context = {"mode": "live" if args.live else "offline", "bag": str(args.bag), "image_topic": image_topic,
                    "gt_topic": args.gt_topic, "gt_label_ids": args.gt_label_ids, "checkpoint": str(args.checkpoint)}
         if args.live:
@@ -152,13 +168,29 @@ def run(args: argparse.Namespace) -> tuple[Path, dict]:
         start = time.perf_counter()
         with out_bag if out_bag is not None else nullcontext():
             score_bag(reader, evaluation, predict, image_topic, args.gt_topic, frames, args.gt_label_ids, out_bag,
-                      progress=not args.quiet)
+                      progress=not args.quiet, grids=grids)
         # Offline: the pass over the bag (read, decode, segment, score); live: the replay itself.
         context["wall_s"] = replay.elapsed_s if args.live else time.perf_counter() - start
     metrics = evaluation.result(elapsed_s=replay.elapsed_s if args.live else None)
+    metrics["grid"] = grids.result() if grids is not None else {"skipped": grid_note}
     if out_bag is not None:
         context["out_bag"] = str(out_bag.path)
-    return _write_report(args.out, metrics, context, evaluation), metrics
+    return _write_report(args.out, metrics, context, evaluation, grids), metrics
+
+
+def _grids(args: argparse.Namespace, reader: BagReader, image_topic: str, class_names, drivable):
+    """(BagGrids, None) when the bag has the camera_info to project with, else (None, why not)."""
+    topic = args.camera_info_topic or camera_info_beside(image_topic)
+    if topic not in reader.topics:
+        if args.camera_info_topic:  # asked for by name: a typo must not pass silently
+            reader.require(topic, (CAMERA_INFO,))
+        return None, f"no camera_info: the bag has no {topic}"
+    reader.require(topic, (CAMERA_INFO,))
+    try:
+        grid, mount = geometry_from_params_file(args.params_file) if args.params_file else (GridSpec(), CameraMount())
+    except ValueError as error:
+        raise CliError(f"--params-file: {error}") from None
+    return BagGrids(class_names, drivable, grid, mount, topic), None
 
 
 def _replay(args: argparse.Namespace, image_topic: str, drivable):
@@ -206,12 +238,16 @@ def _replay_predictor(replay):
     return predict
 
 
-def _write_report(out: Path, metrics: dict, context: dict, evaluation: BagEvaluation) -> Path:
-    """confusion.png, samples.png, then metrics.json and report.md (last, so they exist only on success)."""
+def _write_report(out: Path, metrics: dict, context: dict, evaluation: BagEvaluation,
+                  grids: BagGrids | None) -> Path:
+    """confusion.png, samples.png, grid.png, then metrics.json and report.md (last, so they exist only on
+    success)."""
     out.mkdir(parents=True, exist_ok=True)
     images = [confusion_plot(evaluation.classes, out / CONFUSION_FILE)]
     strip = sample_strip(evaluation, out / SAMPLES_FILE)
     images += [strip] if strip else []
+    if grids is not None and grids.example is not None:
+        images.append(grid_picture(*grids.example, out / GRID_FILE))
     core = {key: metrics[key] for key in ("miou", "pixel_accuracy", "per_class_iou")}
     extra = {key: value for key, value in metrics.items() if key not in core} | context
     json_path, _ = write_metrics(out, core, extra, title=f"seg-bag-eval ({context['mode']}): {context['bag']}",

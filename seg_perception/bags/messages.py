@@ -1,4 +1,5 @@
-"""Camera messages as ``rosbags`` objects: build Image / CompressedImage / CameraInfo, decode them to arrays.
+"""Messages as ``rosbags`` objects: build Image / CompressedImage / CameraInfo / OccupancyGrid / PointCloud2,
+decode images to arrays.
 
 One typestore (ROS 2 Humble's definitions) serves every bag: sensor_msgs and
 std_msgs have not changed from Humble to Kilted, so their definitions and
@@ -14,11 +15,14 @@ import numpy as np
 from rosbags.typesys import Stores, get_typestore
 
 from ..frames import Frame, FrameError, check_layout, decode_compressed, decode_raw
+from ..navigation import GridSpec
 
 TYPESTORE = get_typestore(Stores.ROS2_HUMBLE)
 IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
 CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
+OCCUPANCY_GRID = "nav_msgs/msg/OccupancyGrid"
+POINT_CLOUD = "sensor_msgs/msg/PointCloud2"
 IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)
 COMPRESSED_FORMATS = ("jpeg", "png")
 #: Cityscapes' camera: fx = fy = 2262.52 px at 2048 px width; a plausible focal length for any size.
@@ -31,6 +35,13 @@ _Image = TYPESTORE.types[IMAGE]
 _CompressedImage = TYPESTORE.types[COMPRESSED_IMAGE]
 _CameraInfo = TYPESTORE.types[CAMERA_INFO]
 _RegionOfInterest = TYPESTORE.types["sensor_msgs/msg/RegionOfInterest"]
+_OccupancyGrid = TYPESTORE.types[OCCUPANCY_GRID]
+_MapMetaData = TYPESTORE.types["nav_msgs/msg/MapMetaData"]
+_Pose = TYPESTORE.types["geometry_msgs/msg/Pose"]
+_Point = TYPESTORE.types["geometry_msgs/msg/Point"]
+_Quaternion = TYPESTORE.types["geometry_msgs/msg/Quaternion"]
+_PointCloud2 = TYPESTORE.types[POINT_CLOUD]
+_PointField = TYPESTORE.types["sensor_msgs/msg/PointField"]
 
 
 def stamp_ns(header) -> int:
@@ -84,6 +95,27 @@ def camera_info_msg(width: int, height: int, header, intrinsics: tuple[float, fl
     return _CameraInfo(header=header, height=height, width=width, distortion_model="plumb_bob",
                        d=np.zeros(5), k=k, r=np.eye(3).reshape(-1), p=p, binning_x=0, binning_y=0,
                        roi=_RegionOfInterest(x_offset=0, y_offset=0, height=0, width=0, do_rectify=False))
+
+
+def occupancy_grid_msg(header, grid: GridSpec, values: np.ndarray):
+    """nav_msgs/OccupancyGrid of ``values`` laid out on ``grid`` (origin unrotated at x_min, y_min), as seg_node
+    publishes it; ``header`` gives the stamp, the frame is ``grid.frame_id``."""
+    origin = _Pose(position=_Point(x=float(grid.x_min), y=float(grid.y_min), z=0.0),
+                   orientation=_Quaternion(x=0.0, y=0.0, z=0.0, w=1.0))
+    info = _MapMetaData(map_load_time=header.stamp, resolution=float(grid.resolution), width=grid.width,
+                        height=grid.height, origin=origin)
+    return _OccupancyGrid(header=_Header(stamp=header.stamp, frame_id=grid.frame_id), info=info,
+                          data=np.ascontiguousarray(values, np.int8).reshape(-1))
+
+
+def point_cloud_msg(header, frame_id: str, points: np.ndarray):
+    """sensor_msgs/PointCloud2 of (N, 3) float32 x, y, z points in ``frame_id``, stamped as ``header``."""
+    fields = [_PointField(name=name, offset=4 * i, datatype=_PointField.FLOAT32, count=1)
+              for i, name in enumerate("xyz")]
+    data = np.ascontiguousarray(points, np.float32).reshape(-1).view(np.uint8)
+    return _PointCloud2(header=_Header(stamp=header.stamp, frame_id=frame_id), height=1, width=len(points),
+                        fields=fields, is_bigendian=False, point_step=12, row_step=12 * len(points), data=data,
+                        is_dense=True)
 
 
 def frame_of(msg, msgtype: str) -> Frame:

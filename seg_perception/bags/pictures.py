@@ -1,4 +1,4 @@
-"""The report's PNGs: a row-normalised confusion matrix and a strip of sample frames.
+"""The report's PNGs: a row-normalised confusion matrix, a strip of sample frames, and the drivable grid.
 
 matplotlib is imported inside ``confusion_plot`` (Agg backend), so importing
 this module, or the package, stays cheap.
@@ -16,12 +16,15 @@ from ..inference.postprocess import colorize as colorize_labels
 from ..labels import IGNORE_ID
 from ..labels import colorize as colorize_truth
 from ..metrics import ConfusionMatrix
+from ..navigation import FREE, OCCUPIED, GridFrame
 from .evaluation import BagEvaluation
 
 STRIP_TITLES = ("input", "prediction", "ground truth", "drivable")
 LEGEND = "drivable: green = hit, red = false drivable, blue = missed drivable"
 MAX_PANEL_WIDTH = 512  # wider frames are shrunk in the strip, so a 2048-pixel camera stays viewable
 _HIT, _FALSE, _MISSED = (0, 200, 0), (230, 0, 0), (0, 90, 255)  # RGB
+_FREE_CELL, _OCCUPIED_CELL, _UNKNOWN_CELL = (90, 200, 90), (200, 40, 40), (128, 128, 128)  # RGB
+GRID_LEGEND = "green = drivable, red = not drivable, grey = unknown"
 
 
 def confusion_plot(matrix: ConfusionMatrix, path: str | os.PathLike) -> Path:
@@ -106,3 +109,37 @@ def _title_band(width: int, columns: int) -> np.ndarray:
         cv2.putText(band, title, (index * panel + 4, line - 4), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
     cv2.putText(band, LEGEND, (4, 2 * line - 2), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
     return band
+
+
+def top_down(values: np.ndarray, height: int) -> np.ndarray:
+    """An OccupancyGrid's values seen from above, forward up and left to the left, ``height`` pixels tall."""
+    colours = np.empty((256, 3), np.uint8)
+    colours[:] = _UNKNOWN_CELL
+    colours[FREE], colours[OCCUPIED] = _FREE_CELL, _OCCUPIED_CELL
+    # values: rows along y (right to left), columns along x (near to far)
+    view = colours[values.T[::-1, ::-1].view(np.uint8)]
+    width = max(1, round(view.shape[1] * height / view.shape[0]))
+    return cv2.resize(view, (width, height), interpolation=cv2.INTER_NEAREST)
+
+
+def grid_picture(image: np.ndarray, predicted: GridFrame, truth: GridFrame, path: str | os.PathLike) -> Path:
+    """Write the camera frame beside the predicted and the ground-truth grids, seen from above."""
+    height = min(image.shape[0], 2 * MAX_PANEL_WIDTH)
+    scale = height / image.shape[0]
+    frame = cv2.resize(image, (max(1, round(image.shape[1] * scale)), height), interpolation=cv2.INTER_AREA)
+    gap = np.full((height, 6, 3), 255, np.uint8)
+    panels = [frame, gap, top_down(predicted.values, height), gap, top_down(truth.values, height)]
+    picture = np.concatenate(panels, axis=1)
+    titles = ((0, "camera"), (frame.shape[1] + 6, "grid from prediction"),
+              (frame.shape[1] + 12 + panels[2].shape[1], "grid from ground truth"))
+    band = np.full((44, picture.shape[1], 3), 255, np.uint8)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    for x, title in titles:
+        cv2.putText(band, title, (x + 4, 16), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    grid = predicted.grid
+    cv2.putText(band, f"{GRID_LEGEND}; x {grid.x_min:g}..{grid.x_max:g} m up, y {grid.y_min:g}..{grid.y_max:g} m, "
+                f"{grid.resolution:g} m cells", (4, 36), font, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    path = Path(path)
+    if not cv2.imwrite(str(path), cv2.cvtColor(np.concatenate([band, picture]), cv2.COLOR_RGB2BGR)):
+        raise OSError(f"could not write {path}")
+    return path

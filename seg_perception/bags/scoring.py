@@ -14,6 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .evaluation import BagEvaluation
+from .grids import BagGrids
 from .ground_truth import PairedFrame, paired_frames
 from .messages import rgb_of
 from .output_bag import OutputBag
@@ -40,12 +41,23 @@ def segmenter_predictor(segmenter) -> Predictor:
 
 
 def score_bag(reader: BagReader, evaluation: BagEvaluation, predict: Predictor, image_topic: str, gt_topic: str,
-              frames: int, label_ids: bool = False, out: OutputBag | None = None, progress: bool = True) -> None:
+              frames: int, label_ids: bool = False, out: OutputBag | None = None, progress: bool = True,
+              grids: BagGrids | None = None) -> None:
     """Pair the bag's images with their ground truth, predict each, add it to ``evaluation`` (or count it
     dropped when ``predict`` gives None) and, with ``out``, copy the bag and write the predictions.
+    With ``grids``, both masks are also projected onto the drivable grid (with the latest camera_info
+    on ``grids.camera_info_topic``) and compared; ``out`` then gets the predicted grid and points too.
     ``frames`` (from ``ground_truth.check_stamps``) sizes the progress bar."""
-    items = paired_frames(reader, image_topic, gt_topic, label_ids, on_message=out.copy if out else None)
-    for item in tqdm(items, total=frames, desc="seg-bag-eval", unit="frame", disable=not progress):
+    def on_message(message) -> None:
+        if out is not None:
+            out.copy(message)
+        if grids is not None and message.topic == grids.camera_info_topic:
+            grids.camera_info(reader.deserialize(message))
+
+    items = paired_frames(reader, image_topic, gt_topic, label_ids,
+                          on_message=on_message if out is not None or grids is not None else None)
+    for index, item in enumerate(tqdm(items, total=frames, desc="seg-bag-eval", unit="frame",
+                                      disable=not progress)):
         prediction = predict(item)
         if prediction is None:
             evaluation.add_dropped(item.stamp_ns)
@@ -55,5 +67,7 @@ def score_bag(reader: BagReader, evaluation: BagEvaluation, predict: Predictor, 
                            prediction.latency_ms)
         except ValueError as error:
             raise BagError(f"{reader.path}: {image_topic}: {error}") from None
+        grid = None if grids is None else grids.add(rgb_of(item.frame), prediction.labels, item.gt,
+                                                     example=index == frames // 2)
         if out is not None:
-            out.predictions(item, prediction.labels, prediction.drivable)
+            out.predictions(item, prediction.labels, prediction.drivable, grid)

@@ -30,6 +30,12 @@ class CameraFields:
     d: tuple[float, ...]
     distortion_model: str
 
+    @classmethod
+    def of(cls, info) -> CameraFields:
+        """The fields of a sensor_msgs/CameraInfo (an rclpy or a rosbags message alike)."""
+        return cls(int(info.width), int(info.height), tuple(float(v) for v in info.k),
+                   tuple(float(v) for v in info.d), str(info.distortion_model))
+
 
 @dataclass
 class GridFrame:

@@ -123,7 +123,7 @@ class NavigationOutputs:
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self._camera_info = msg  # replaced whole: the worker thread reads one reference
-        self._maker.camera = CameraFields(msg.width, msg.height, tuple(msg.k), tuple(msg.d), msg.distortion_model)
+        self._maker.camera = CameraFields.of(msg)
 
     def publish(self, header: Header, image_size: tuple[int, int], labels: np.ndarray,
                 drivable_classes: Sequence[str]) -> None:
