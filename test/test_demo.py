@@ -24,10 +24,12 @@ def test_a_cached_step_reruns_when_its_inputs_change_or_its_output_is_gone(tmp_p
 def test_the_summary_prints_every_figure_and_n_a_for_undefined_ones():
     latency = {"p50": 31.72, "p90": 39.0, "p99": 42.8}
     live = {"backend": "cpu", "input_size": [256, 128], "bag": "demo_out/val_bag", "frames": 100, "miou": 0.4104,
-            "drivable_iou": None, "pixel_accuracy": 0.8761, "fps": 10.06, "latency_ms": latency, "dropped": 0}
+            "drivable_iou": None, "pixel_accuracy": 0.8761, "fps": 10.06, "latency_ms": latency, "dropped": 0,
+            "grid": {"agreement": 0.9123, "free_iou": None}}
     offline = {"miou": 0.4104, "fps": None, "latency_ms": {"p50": None}}
     text = summary(Path("run/best.pt"), offline, live, Path("demo_out/bag_eval_live"))
     assert "live mIoU       0.410   drivable IoU n/a   pixel accuracy 0.876" in text
     assert "10.1 frames/s answered, end-to-end latency p50 31.7 ms, p90 39.0 ms, p99 42.8 ms, 0 dropped" in text
     assert "offline speed   n/a frames/s, p50 n/a ms per frame" in text
-    assert "demo_out/bag_eval_live/samples.png" in text
+    assert "demo_out/bag_eval_live/samples.png" in text and "demo_out/bag_eval_live/grid.png" in text
+    assert "drivable grid   cell agreement 0.912, free-cell IoU n/a" in text

@@ -34,6 +34,8 @@ from .train import main as seg_train
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config" / "train_default.yaml"
 BAG_RATE_HZ = 10
+#: bump when seg-make-data's output changes without a change of its arguments (2: camera JSON per scene)
+DATA_FORMAT = 2
 
 
 def fingerprint(*parts) -> str:
@@ -75,7 +77,7 @@ def _figure(value, digits: int) -> str:
 
 def summary(checkpoint: Path, offline: dict, live: dict, live_dir: Path) -> str:
     """The lines the demo ends with: accuracy, speed and where the report and pictures are."""
-    latency, offline_latency = live["latency_ms"], offline["latency_ms"]
+    latency, offline_latency, grid = live["latency_ms"], offline["latency_ms"], live["grid"]
     return "\n".join([
         "",
         "== seg_perception demo ==",
@@ -88,8 +90,10 @@ def summary(checkpoint: Path, offline: dict, live: dict, live_dir: Path) -> str:
         f"{_figure(latency['p50'], 1)} ms, p90 {_figure(latency['p90'], 1)} ms, p99 {_figure(latency['p99'], 1)} ms, "
         f"{live['dropped']} dropped",
         f"offline speed   {_figure(offline['fps'], 1)} frames/s, p50 {_figure(offline_latency['p50'], 1)} ms per frame",
+        f"drivable grid   cell agreement {_figure(grid.get('agreement'), 3)}, free-cell IoU "
+        f"{_figure(grid.get('free_iou'), 3)} (grids from the predicted and the true masks)",
         f"report          {live_dir / 'report.md'}",
-        f"pictures        {live_dir / 'samples.png'}, {live_dir / 'confusion.png'}",
+        f"pictures        {live_dir / 'samples.png'}, {live_dir / 'confusion.png'}, {live_dir / 'grid.png'}",
     ])
 
 
@@ -106,7 +110,7 @@ def main(argv=None) -> int:
     for split, num in (("train", args.train_scenes), ("val", args.val_scenes)):
         argv_data = [str(data), "--split", split, "--num", str(num), "--size", "512x256", "--seed", "0",
                      "--overwrite"]
-        data_keys[split] = fingerprint(*argv_data)
+        data_keys[split] = fingerprint(DATA_FORMAT, *argv_data)
         cached_step(f"scenes-{split}", data, data_keys[split], lambda a=argv_data: make_data(a),
                     output=data / "leftImg8bit" / split)
     train_key = fingerprint(CONFIG.read_text(), data_keys["train"], data_keys["val"])
