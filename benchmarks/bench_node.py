@@ -12,9 +12,11 @@ per-topic figures are end to end: the camera's publish time to the arrival of
 that output here (same clock, the processes share the machine).
 
 0. The colour image in process (no ROS graph): the old and the new way.
-1. Overhead: the tiny test model, a 2 Hz camera, all outputs on (labels,
-   drivable mask, confidence, colour), with the colour image as an overlay,
-   as a palette, and off. ``--baseline DIR`` runs every case a second time
+1. Overhead: the tiny test model, a 2 Hz camera (with its camera_info), all
+   outputs on (labels, drivable mask, confidence, colour), with the colour
+   image as an overlay, as a palette, and off; and the overlay case again with
+   the navigation outputs subscribed too (camera_info, drivable grid on the
+   default 195 x 200 cells, obstacle points). ``--baseline DIR`` runs every case a second time
    with the ``seg_perception`` package of another source tree (e.g. ``git
    archive`` of an older commit), interleaved, for a before/after comparison
    under the same machine load.
@@ -47,16 +49,20 @@ sys.path.insert(0, str(ROOT / "test"))
 
 import ros_helpers as rh  # noqa: E402  (shared with the node tests: camera process, isolated ROS graph)
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from sensor_msgs.msg import Image  # noqa: E402
+from nav_msgs.msg import OccupancyGrid  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2  # noqa: E402
 
 WIDTH, HEIGHT = 2048, 1024
 NAMESPACE = "/bench"
 CAMERA = f"{NAMESPACE}/camera/image_raw"
+CAMERA_INFO = f"{NAMESPACE}/camera/camera_info"
 TOPICS = ("labels", "drivable_mask", "confidence", "color")
+NAVIGATION_TOPICS = {"camera_info": CameraInfo, "drivable_grid": OccupancyGrid, "obstacle_points": PointCloud2}
 _sinks = itertools.count()
-#: Overhead runs: labels, drivable mask and confidence always on; the colour image as labelled.
-OVERHEAD_VARIANTS = [("overlay (default)", ()), ("palette", ("-p", "color_mode:=palette")),
-                     ("off", ("-p", "publish_color:=false"))]
+#: Overhead runs: labels, drivable mask and confidence always on; the colour image as labelled; navigation
+#: outputs subscribed or not.
+OVERHEAD_VARIANTS = [("overlay (default)", (), False), ("palette", ("-p", "color_mode:=palette"), False),
+                     ("off", ("-p", "publish_color:=false"), False), ("overlay + navigation", (), True)]
 
 
 def rss_mb(pid: int) -> float:
@@ -78,9 +84,10 @@ def load_text() -> str:
     return f"{os.getloadavg()[0]:.1f}"
 
 
-def make_sink(graph: rh.RosGraph):
-    """A node here that subscribes every output (as a consumer would: typed, reliable) and keeps only
-    arrival times by frame, plus the newest diagnostics of the benchmarked node."""
+def make_sink(graph: rh.RosGraph, navigation: bool = False):
+    """A node here that subscribes every image output, and with ``navigation`` the navigation outputs (as
+    a consumer would: typed, reliable), and keeps only arrival times by frame, plus the newest
+    diagnostics of the benchmarked node."""
     from rclpy.node import Node
 
     class Sink(Node):
@@ -89,8 +96,9 @@ def make_sink(graph: rh.RosGraph):
             self._lock = threading.Lock()
             self.arrivals: dict[str, dict[int, float]] = defaultdict(dict)
             self._diagnostics: dict[str, str] = {}
-            for topic in TOPICS:
-                self.create_subscription(Image, f"{NAMESPACE}/segmentation/{topic}", self._arrived(topic),
+            topics = {topic: Image for topic in TOPICS} | (NAVIGATION_TOPICS if navigation else {})
+            for topic, msg_type in topics.items():
+                self.create_subscription(msg_type, f"{NAMESPACE}/segmentation/{topic}", self._arrived(topic),
                                          rh.qos("reliable", depth=1))
             self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
 
@@ -117,15 +125,17 @@ def make_sink(graph: rh.RosGraph):
 class NodeProcess:
     """seg_node in its own process (optionally from another source tree) plus a sink of its outputs here."""
 
-    def __init__(self, graph: rh.RosGraph, checkpoint: Path, *extra: str, tree: Path | None = None):
+    def __init__(self, graph: rh.RosGraph, checkpoint: Path, *extra: str, tree: Path | None = None,
+                 navigation: bool = False):
         command = [str(rh.SEG_NODE), "--ros-args", "-r", f"__ns:={NAMESPACE}", "-r", f"image:={CAMERA}",
-                   "-p", f"model_path:={checkpoint}", "-p", "publish_confidence:=true", *extra]
+                   "-r", f"camera_info:={CAMERA_INFO}", "-p", f"model_path:={checkpoint}",
+                   "-p", "publish_confidence:=true", *extra]
         env = rh.large_frames_env()
         if tree is not None:  # its seg_perception comes first on the path: the console script imports it
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tree), env.get("PYTHONPATH")]))
         self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                         text=True)
-        self.sink = make_sink(graph)
+        self.sink = make_sink(graph, navigation)
         outputs = [f"{NAMESPACE}/segmentation/{topic}" for topic in TOPICS]
         if not rh.wait_for(lambda: self.process.poll() is not None
                            or all(self.sink.count_publishers(t) for t in outputs), 300):
@@ -150,19 +160,21 @@ class NodeProcess:
 
 
 def camera(count: int, rate: float) -> subprocess.Popen:
-    return rh.start_publisher(CAMERA, WIDTH, HEIGHT, count=count, rate=rate)
+    return rh.start_publisher(CAMERA, WIDTH, HEIGHT, count=count, rate=rate, camera_info=CAMERA_INFO)
 
 
-def overhead(graph: rh.RosGraph, checkpoint: Path, frames: int, extra, tree: Path | None) -> dict[str, float]:
+def overhead(graph: rh.RosGraph, checkpoint: Path, frames: int, extra, tree: Path | None,
+             navigation: bool) -> dict[str, float]:
     """One overhead run: the node's diagnostics and the end-to-end latency p50 per output topic."""
-    node = NodeProcess(graph, checkpoint, *extra, tree=tree)
+    node = NodeProcess(graph, checkpoint, *extra, tree=tree, navigation=navigation)
     try:
         load = load_text()
         sent = rh.published_frames(camera(frames, 2.0), timeout=frames + 60)
         values = node.settled_diagnostics(len(sent) - 1)
         row = {key: float(values[key]) for key in ("latency_p50_ms", "latency_p95_ms", "model_p50_ms",
                                                    "overhead_p50_ms", "overhead_p95_ms")}
-        for topic in TOPICS:
+        row["grid_ms"] = float(values.get("grid_ms", "nan")) if navigation else float("nan")
+        for topic in TOPICS + ("drivable_grid",):
             latency = node.topic_latency_ms(sent, topic)
             row[f"{topic}_e2e_p50_ms"] = statistics.median(latency) if latency else float("nan")
         return {**row, "load": f"{load}-{load_text()}"}
@@ -172,16 +184,17 @@ def overhead(graph: rh.RosGraph, checkpoint: Path, frames: int, extra, tree: Pat
 
 def overhead_table(graph: rh.RosGraph, checkpoint: Path, frames: int, repeats: int, trees):
     print(f"## overhead: 2048x1024 rgb8, tiny model, {frames} frames at 2 Hz; ms; node latency = receive to "
-          f"last publish; e2e = camera publish to arrival here (p50)")
-    print("| colour output | code | run | load | latency p50 | latency p95 | Segmenter p50 | overhead p50 | "
-          "overhead p95 | e2e labels | e2e drivable | e2e confidence | e2e colour |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          f"last publish; e2e = camera publish to arrival here (p50); grid = the node's last grid + points")
+    print("| outputs | code | run | load | latency p50 | latency p95 | Segmenter p50 | overhead p50 | "
+          "overhead p95 | e2e labels | e2e drivable | e2e confidence | e2e colour | e2e grid | grid |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for run in range(1, repeats + 1):
-        for label, extra in OVERHEAD_VARIANTS:
+        for label, extra, navigation in OVERHEAD_VARIANTS:
             for code, tree in trees:  # interleaved, so both see the same machine load
-                row = overhead(graph, checkpoint, frames, extra, tree)
+                row = overhead(graph, checkpoint, frames, extra, tree, navigation)
                 figures = [row[k] for k in ("latency_p50_ms", "latency_p95_ms", "model_p50_ms", "overhead_p50_ms",
                                             "overhead_p95_ms")] + [row[f"{t}_e2e_p50_ms"] for t in TOPICS]
+                figures += [row["drivable_grid_e2e_p50_ms"], row["grid_ms"]]
                 print(f"| {label} | {code} | {run} | {row['load']} | "
                       + " | ".join("-" if value != value else f"{value:.1f}" for value in figures) + " |",
                       flush=True)

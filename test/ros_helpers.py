@@ -351,16 +351,18 @@ def late_label_info(topic: str, timeout: float = 30.0) -> dict:
 
 def start_publisher(topic: str, width: int, height: int, *, encoding: str = "rgb8", pad: int = 0,
                     count: int = 1, rate: float = 5.0, reliability: str = "reliable", subscribers: int = 1,
-                    first_index: int = 0, large_frames: bool = True) -> subprocess.Popen:
+                    first_index: int = 0, large_frames: bool = True, camera_info: str = "") -> subprocess.Popen:
     """A camera process publishing ``count`` frames (0 = until stopped) once ``subscribers`` have matched.
 
     It prints ``published <index> <unix time>`` per frame. ``encoding`` png/jpeg publishes
     CompressedImage on ``topic``. ``large_frames`` gives it the shipped Fast DDS profile.
+    ``camera_info``: a topic on which it publishes ``camera_info_msg`` (focal 1.1 x width) with
+    each frame's header, just before the frame, as camera drivers do.
     """
     command = [sys.executable, str(Path(__file__).resolve()), "--topic", topic, "--width", str(width),
                "--height", str(height), "--encoding", encoding, "--pad", str(pad), "--count", str(count),
                "--rate", str(rate), "--reliability", reliability, "--subscribers", str(subscribers),
-               "--first-index", str(first_index)]
+               "--first-index", str(first_index), "--camera-info", camera_info]
     env = large_frames_env() if large_frames else dict(os.environ)
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -398,15 +400,19 @@ def _publish_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subscribers", type=int, default=1)
     parser.add_argument("--first-index", type=int, default=0)
     parser.add_argument("--match-timeout", type=float, default=60.0)
+    parser.add_argument("--camera-info", default="", help="also publish CameraInfo on this topic")
     args = parser.parse_args(argv)
 
     import rclpy
-    from sensor_msgs.msg import CompressedImage, Image
+    from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
     rclpy.init()
     node = rclpy.create_node("test_camera")
     compressed = args.encoding in COMPRESSED_FORMATS
     publisher = node.create_publisher(CompressedImage if compressed else Image, args.topic, qos(args.reliability))
+    if args.camera_info:
+        info_publisher = node.create_publisher(CameraInfo, args.camera_info, qos(args.reliability))
+        info = camera_info_msg(args.width, args.height, focal=1.1 * args.width)
     # A few distinct frames, built once: publishing then costs only the transport.
     variants = [compressed_msg(make_frame(i, args.width, args.height), args.encoding) if compressed
                 else image_msg(make_frame(i, args.width, args.height), args.encoding, args.pad)
@@ -423,6 +429,9 @@ def _publish_main(argv: list[str] | None = None) -> int:
             index = args.first_index + sent
             msg = variants[index % FRAME_VARIANTS]
             stamp(msg, index)
+            if args.camera_info:
+                info.header = msg.header
+                info_publisher.publish(info)
             publisher.publish(msg)
             print(f"published {index} {time.time():.6f}", flush=True)
             sent += 1

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from nav_msgs.msg import OccupancyGrid
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from sensor_msgs.msg import Image, PointCloud2
 
 import ros_helpers as rh
 from seg_perception.inference import Segmenter, colorize_overlay
@@ -113,16 +113,16 @@ def test_diagnostics_of_the_node_process(seg_node, graph):
 
 def test_the_node_process_projects_a_cameras_frames_onto_the_grid_and_latches_label_info(seg_node, graph,
                                                                                          reference):
-    info = rh.camera_info_msg(WIDTH, HEIGHT, focal=1100.0)
-    info_node, info_publisher = rh.make_camera(graph, "/", CAMERA_INFO_TOPIC, CameraInfo, name="camera_info_pub")
-    info_node.create_timer(0.1, lambda: info_publisher.publish(info))  # as a driver does, beside every frame
     sink = rh.make_collector(graph, "/", {GRID_TOPIC: OccupancyGrid, POINTS_TOPIC: PointCloud2}, name="grid_sink")
-    camera = rh.start_publisher(CAMERA_TOPIC, WIDTH, HEIGHT, count=4, rate=2, first_index=20)
+    # the camera process publishes its camera_info with every frame, as drivers do
+    camera = rh.start_publisher(CAMERA_TOPIC, WIDTH, HEIGHT, count=4, rate=2, first_index=20,
+                                camera_info=CAMERA_INFO_TOPIC)
     rh.published_frames(camera)
     assert rh.wait_for(lambda: sink.received(GRID_TOPIC) and sink.received(POINTS_TOPIC), 30), "no grid came"
     grid_msg = sink.received(GRID_TOPIC)[-1]
     index = rh.frame_index(grid_msg.header)
     model_labels = reference.segment(rh.make_frame(index, WIDTH, HEIGHT)).model_labels
+    info = rh.camera_info_msg(WIDTH, HEIGHT, focal=1.1 * WIDTH)
     values, points = rh.projected_grid(model_labels, info, MOUNT, GridSpec(), ["road"])  # config/seg.yaml's grid
     assert grid_msg.header.frame_id == "base_link" and (grid_msg.info.width, grid_msg.info.height) == (195, 200)
     np.testing.assert_array_equal(rh.grid_values(grid_msg), values)
@@ -132,7 +132,6 @@ def test_the_node_process_projects_a_cameras_frames_onto_the_grid_and_latches_la
     late = rh.late_label_info(f"{NAMESPACE}/label_info")  # a process joining long after the node published
     assert late["class_map"] == [[i, name] for i, name in enumerate(CLASS_NAMES)] and late["threshold"] == 0.0
     graph.remove(sink)
-    graph.remove(info_node)
 
 
 def test_the_node_process_exits_cleanly_on_sigint(seg_node):
