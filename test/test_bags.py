@@ -19,6 +19,7 @@ from seg_perception.bags.messages import (
     CAMERA_INFO,
     COMPRESSED_IMAGE,
     IMAGE,
+    TYPESTORE,
     camera_info_msg,
     compressed_msg,
     format_stamp,
@@ -364,3 +365,118 @@ def test_drivable_panel_colours():
     panel = drivable_panel(image, predicted, truth, ignored)
     assert panel[0, 0, 1] > 100 and panel[0, 1, 0] > 100 and panel[0, 2, 2] > 100  # green hit, red false, blue missed
     np.testing.assert_array_equal(panel[0, 3:], image[0, 3:])  # neither, and ignored
+
+
+def _edit_metadata(bag, old: str, new: str) -> None:
+    """Replace ``old`` by ``new`` in metadata.yaml (e.g. a topic QoS, which the storage keeps its own copy of)."""
+    metadata = bag / "metadata.yaml"
+    text = metadata.read_text()
+    assert old in text
+    metadata.write_text(text.replace(old, new))
+
+
+def _write_with_stored_qos(path, storage, qos):
+    """A 3-frame image bag whose storage records ``qos`` (a list of rosbags Qos) for the topic."""
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    with Writer(path, version=8, storage_plugin={"mcap": StoragePlugin.MCAP,
+                                                 "sqlite3": StoragePlugin.SQLITE3}[storage]) as writer:
+        connection = writer.add_connection("/camera/image_raw", IMAGE, typestore=TYPESTORE, offered_qos_profiles=qos)
+        for index in range(3):
+            msg = image_msg(frame_rgb(index), "rgb8", make_header(T0 + index, "camera"))
+            writer.write(connection, T0 + index, TYPESTORE.serialize_cdr(msg, IMAGE))
+    return path
+
+
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+@pytest.mark.parametrize("case", ["edited_metadata", "unspecified_as_max_seconds", "empty_stored_qos"])
+def test_intact_bags_whose_metadata_qos_differs_from_the_storage_read_in_full(tmp_path, storage, case):
+    from rosbags.interfaces import QosTime
+    from rosbags.rosbag2 import Reader
+
+    from seg_perception.bags.writer import OFFERED_QOS
+
+    bag = tmp_path / case
+    if case == "edited_metadata":  # a user changes playback durability in metadata.yaml
+        write_images(bag, storage)
+        _edit_metadata(bag, "durability: 2", "durability: 1")
+    elif case == "unspecified_as_max_seconds":  # some recorders store rmw's unspecified as 2**31 - 1 s
+        forever = QosTime(2147483647, 4294967295)
+        stored = OFFERED_QOS._replace(deadline=forever, lifespan=forever, liveliness_lease_duration=forever)
+        _write_with_stored_qos(bag, storage, [stored])
+        _edit_metadata(bag, "sec: 2147483647", "sec: 0")
+        _edit_metadata(bag, "nsec: 4294967295", "nsec: 0")
+    else:  # nothing stored; metadata.yaml has the profile
+        _write_with_stored_qos(bag, storage, [])
+        yaml = YAML()
+        metadata = yaml.load((bag / "metadata.yaml").read_text())
+        recorded = yaml.load(write_images(tmp_path / "reference", storage).joinpath("metadata.yaml").read_text())
+        profile = recorded["rosbag2_bagfile_information"]["topics_with_message_count"][0]["topic_metadata"]
+        for topic in metadata["rosbag2_bagfile_information"]["topics_with_message_count"]:
+            topic["topic_metadata"]["offered_qos_profiles"] = profile["offered_qos_profiles"]
+        with (bag / "metadata.yaml").open("w") as stream:
+            yaml.dump(metadata, stream)
+    with Reader(bag) as plain:  # the pitfall itself, so this test keeps meaning something
+        assert not list(plain.messages(connections=plain.connections))
+    with BagReader(bag) as reader:
+        images = [reader.deserialize(m) for m in reader.messages(["/camera/image_raw"])]
+    assert len(images) == 3
+    for index, msg in enumerate(images):
+        np.testing.assert_array_equal(msg.data.reshape(HEIGHT, WIDTH, 3), frame_rgb(index))
+
+
+def _version_1_bag(path):
+    """A Dashing-era (metadata version 1) sqlite3 bag: no QoS in metadata.yaml nor in the storage's topics table."""
+    import sqlite3
+
+    write_images(path, "sqlite3")
+    yaml = YAML()
+    metadata = yaml.load((path / "metadata.yaml").read_text())
+    information = metadata["rosbag2_bagfile_information"]
+    information["version"] = 1
+    for key in ("compression_format", "compression_mode", "custom_data", "files", "ros_distro"):
+        information.pop(key, None)
+    for topic in information["topics_with_message_count"]:
+        for key in ("offered_qos_profiles", "type_description_hash"):
+            topic["topic_metadata"].pop(key, None)
+    with (path / "metadata.yaml").open("w") as stream:
+        yaml.dump(metadata, stream)
+    with sqlite3.connect(path / f"{path.name}.db3") as database:
+        for column in ("offered_qos_profiles", "type_description_hash"):
+            database.execute(f"ALTER TABLE topics DROP COLUMN {column}")
+    return path
+
+
+@pytest.mark.parametrize("version", [1, 10])
+def test_metadata_versions_rosbags_cannot_read_are_named(tmp_path, version):
+    bag = _version_1_bag(tmp_path / "old") if version == 1 else write_images(tmp_path / "new")
+    if version == 10:
+        _edit_metadata(bag, "version: 8", "version: 10")
+    with pytest.raises(BagError) as error:
+        BagReader(bag)
+    assert str(error.value) == (f"{bag}: rosbag2 metadata version {version} is not supported; re-record or convert "
+                                "with `ros2 bag convert`")
+
+
+def test_a_bare_file_of_a_split_bag_warns_naming_the_bag_and_reads_its_part(tmp_path, caplog):
+    bag, second = write_images(tmp_path / "split", count=3), write_images(tmp_path / "second", count=2)
+    os.rename(second / "second.mcap", bag / "split_1.mcap")
+    os.rename(bag / "split.mcap", bag / "split_0.mcap")
+    yaml = YAML()
+    metadata = yaml.load((bag / "metadata.yaml").read_text())
+    information = metadata["rosbag2_bagfile_information"]
+    information["relative_file_paths"] = ["split_0.mcap", "split_1.mcap"]
+    information["files"] = []
+    information["message_count"] = 5
+    information["topics_with_message_count"][0]["message_count"] = 5
+    with (bag / "metadata.yaml").open("w") as stream:
+        yaml.dump(metadata, stream)
+    with BagReader(bag) as reader:
+        assert len(list(reader.messages())) == 5  # the whole split bag
+    assert not caplog.records
+    with BagReader(bag / "split_1.mcap") as reader:
+        assert len(list(reader.messages())) == 2
+    (record,) = caplog.records
+    assert record.levelname == "WARNING" and record.getMessage() == (
+        f"{bag / 'split_1.mcap'}: one of the 2 files of the split bag {bag / 'metadata.yaml'}; reading this file "
+        f"only (open {bag} for the whole bag)")

@@ -7,11 +7,13 @@ metadata or storage) or halfway through (truncated storage), becomes a
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
 from rosbags.rosbag2 import Reader
 
 from .messages import TYPESTORE
@@ -20,6 +22,11 @@ from .messages import TYPESTORE
 # (apsw's CorruptError, OverflowError and struct.error from garbage lengths, ...): inside rosbags'
 # open and read calls, any exception means the bag is unreadable.
 _DAMAGE = Exception
+
+
+#: rosbag2 metadata versions the reader handles: 4 added QoS and per-topic file paths; rosbags reads up to 9
+READABLE_VERSIONS = (4, 9)
+_LOG = logging.getLogger(__name__)
 
 
 class BagError(ValueError):
@@ -53,12 +60,18 @@ class BagReader:
         self.path = Path(path)
         if not self.path.exists():
             raise BagError(f"{self.path}: no such bag (neither a rosbag2 directory nor a .mcap/.db3 file)")
+        if self.path.is_file():
+            _warn_if_split_part(self.path)
         try:
             self._reader = Reader(self.path)
             self._reader.open()
         except FileNotFoundError:  # a directory without metadata.yaml
             raise BagError(f"{self.path}: not a rosbag2 bag (no metadata.yaml)") from None
         except _DAMAGE as error:
+            version = _metadata_version(self.path)
+            if version is not None and not READABLE_VERSIONS[0] <= version <= READABLE_VERSIONS[1]:
+                raise BagError(f"{self.path}: rosbag2 metadata version {version} is not supported; re-record or "
+                               "convert with `ros2 bag convert`") from None
             raise BagError(f"{self.path}: not a readable rosbag2 bag: {_reason(error)}") from None
         self.topics: dict[str, TopicInfo] = {}
         for connection in self._reader.connections:
@@ -102,7 +115,7 @@ class BagReader:
         bag's metadata lists (checked when the stream is read to its end).
         """
         wanted = set(self.topics) if topics is None else set(topics)
-        connections = [c for c in self._reader.connections if c.topic in wanted]
+        connections = [c for c in self._stored_connections() if c.topic in wanted]
         if not connections:
             return
         stream = self._reader.messages(connections=connections)
@@ -121,6 +134,22 @@ class BagReader:
                 raise BagError(f"{self.path}: damaged bag: its metadata lists {self.topics[topic].count} messages "
                                f"on {topic} but the storage holds {count}")
 
+    def _stored_connections(self) -> list:
+        """The connections as the storage files record them.
+
+        rosbags matches the connections it is asked for against each file's own
+        by topic, type *and* QoS, and silently yields nothing for a topic whose
+        QoS in metadata.yaml differs from the file's. Intact real bags differ:
+        recorders that store "unspecified" durations as 2147483647 s where the
+        metadata says 0, an empty stored QoS, or a user's edit of
+        offered_qos_profiles to change playback. Asking with the files' own
+        connections reads every message; the metadata's counts still check them.
+        """
+        files = getattr(self._reader.storage, "storages", None)  # a bag directory: one reader per file
+        if files is None:  # a bare .mcap / .db3: its connections are the file's own
+            return list(self._reader.connections)
+        return [connection for file in files for connection in file.connections]
+
     def deserialize(self, message: BagMessage):
         """The message object of ``message``; BagError naming topic and log time if the bytes do not decode."""
         try:
@@ -128,6 +157,30 @@ class BagReader:
         except _DAMAGE as error:  # the generated deserialisers raise whatever the bad bytes trigger
             raise BagError(f"{self.path}: cannot decode the {message.msgtype} on {message.topic} logged at "
                            f"{message.log_time_ns} ns: {_reason(error)}") from None
+
+
+def _metadata(directory: Path) -> dict | None:
+    """The rosbag2_bagfile_information of ``directory``'s metadata.yaml, or None when it has none that parses."""
+    try:
+        document = yaml.safe_load((directory / "metadata.yaml").read_text())
+        information = document["rosbag2_bagfile_information"]
+    except (OSError, yaml.YAMLError, TypeError, KeyError):
+        return None
+    return information if isinstance(information, dict) else None
+
+
+def _metadata_version(path: Path) -> int | None:
+    version = (_metadata(path) or {}).get("version")
+    return version if isinstance(version, int) else None
+
+
+def _warn_if_split_part(path: Path) -> None:
+    """Warn when a bare storage file is one of several of a split bag: the other parts will be missing."""
+    parts = (_metadata(path.parent) or {}).get("relative_file_paths") or []
+    names = [Path(str(part)).name for part in parts]
+    if len(names) > 1 and path.name in names:
+        _LOG.warning(f"{path}: one of the {len(names)} files of the split bag {path.parent / 'metadata.yaml'}; "
+                     f"reading this file only (open {path.parent} for the whole bag)")
 
 
 def _reason(error: BaseException) -> str:

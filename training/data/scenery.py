@@ -12,7 +12,7 @@ from . import palette
 from .canvas import Canvas
 from .furniture import tree
 from .shapes import box, draw_box, paint
-from .world import ID, LAYER_BEHIND_LINE, LAYER_BUILDINGS, LAYER_LINE, Item, Scene
+from .world import ID, LAYER_BEHIND_LINE, LAYER_BUILDINGS, LAYER_LINE, Item, Scene, Street
 
 SIDES = (-1, 1)
 _START = -20.0  # buildings and walls start behind the camera, so the image edges are covered
@@ -102,6 +102,23 @@ def draw_ground(canvas: Canvas, scene: Scene, rng: np.random.Generator) -> None:
     for side in SIDES:
         _draw_roadside(canvas, scene, rng, side, side_end, paving, grass)
     _draw_markings(canvas, scene, rng)
+
+
+def road_at(street: Street, x, z) -> np.ndarray:
+    """Whether world ground points (x, z) (broadcast) lie on the asphalt ``draw_ground`` paints.
+
+    That is the street, |s| <= half_width for -3 <= z <= end with s the offset across the
+    centre line (which drifts sideways by curvature * z**2), and a closed street's cross street,
+    end - CROSS_STREET <= z <= end. Markings and patches are road too. Curbs and sidewalks stand
+    outside, so from any viewpoint the road in the image ends on the ground at |s| = half_width.
+    Nothing standing on the road (vehicles, people, the far building) is taken into account.
+    """
+    x, z = np.asarray(x, float), np.asarray(z, float)
+    s = x + street.camera_offset - street.curvature * z * z
+    road = (np.abs(s) <= street.half_width) & (z >= -3.0) & (z <= street.end)
+    if street.closed:
+        road |= (np.abs(s) <= 150.0) & (z >= street.end - CROSS_STREET) & (z <= street.end)
+    return road
 
 
 def _draw_roadside(canvas: Canvas, scene: Scene, rng, side: int, end: float, paving, grass) -> None:
