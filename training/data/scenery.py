@@ -109,8 +109,9 @@ def road_at(street: Street, x, z) -> np.ndarray:
 
     That is the street, |s| <= half_width for -3 <= z <= end with s the offset across the
     centre line (which drifts sideways by curvature * z**2), and a closed street's cross street,
-    end - CROSS_STREET <= z <= end. Markings and patches are road too. Curbs and sidewalks stand
-    outside, so from any viewpoint the road in the image ends on the ground at |s| = half_width.
+    end - CROSS_STREET <= z <= end. Markings and patches are road too. Curb faces rise from the
+    ground at |s| = half_width, so that is where the road seen from anywhere ends, though a curb
+    and the raised strips behind it can hide road further on (the cross street past the corners).
     Nothing standing on the road (vehicles, people, the far building) is taken into account.
     """
     x, z = np.asarray(x, float), np.asarray(z, float)
