@@ -34,6 +34,7 @@ setup(
             "seg-bench = seg_perception.inference.bench:main",
             "seg-make-bag = training.make_bag:main",
             "seg-bag-eval = seg_perception.bags.cli:main",
+            "seg-predict = seg_perception.predict.cli:main",
         ],
     },
 )

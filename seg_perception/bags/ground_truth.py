@@ -23,13 +23,19 @@ from .reader import BagError, BagMessage, BagReader
 COMPRESSED_SUFFIX = "/compressed"
 
 
-def resolve_topics(reader: BagReader, image_topic: str, gt_topic: str) -> tuple[str, str]:
-    """(image topic, its type) after checking both topics: ``image_topic`` falls back to
-    ``image_topic/compressed`` (image_transport's name) when only that exists; the ground truth
-    must be a sensor_msgs/Image. BagError naming the topic and listing the bag's topics otherwise."""
+def resolve_image_topic(reader: BagReader, image_topic: str) -> tuple[str, str]:
+    """(image topic, its type): ``image_topic`` falls back to ``image_topic/compressed`` (image_transport's
+    name) when only that exists; BagError naming the topic and listing the bag's topics if neither is an
+    Image or CompressedImage topic."""
     if image_topic not in reader.topics and image_topic + COMPRESSED_SUFFIX in reader.topics:
         image_topic += COMPRESSED_SUFFIX
-    image_type = reader.require(image_topic, IMAGE_TYPES)
+    return image_topic, reader.require(image_topic, IMAGE_TYPES)
+
+
+def resolve_topics(reader: BagReader, image_topic: str, gt_topic: str) -> tuple[str, str]:
+    """(image topic, its type) after checking both topics: the image topic as ``resolve_image_topic``
+    finds it; the ground truth must be a sensor_msgs/Image. BagError naming the topic otherwise."""
+    image_topic, image_type = resolve_image_topic(reader, image_topic)
     reader.require(gt_topic, (IMAGE,))
     return image_topic, image_type
 

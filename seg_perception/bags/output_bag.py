@@ -64,10 +64,12 @@ class OutputBag:
             self._writer.write_raw(message.topic, message.rawdata, message.log_time_ns)
 
     def predictions(self, item: PairedFrame, labels: np.ndarray, drivable: np.ndarray,
-                    grid: GridFrame | None = None) -> None:
+                    grid: GridFrame | None = None, color: np.ndarray | None = None) -> None:
         """Write the three predicted images of one frame, and its grid and points when it has them, with the
-        frame's stamp and log time."""
-        color = colorize_overlay(np.ascontiguousarray(rgb_of(item.frame)), labels, OVERLAY_ALPHA)
+        frame's stamp and log time. ``item`` needs ``frame``, ``header`` and ``log_time_ns`` (a PairedFrame or
+        seg-predict's bag frame); ``color`` is the RGB overlay when the caller has made it already."""
+        if color is None:
+            color = colorize_overlay(np.ascontiguousarray(rgb_of(item.frame)), labels, OVERLAY_ALPHA)
         for topic, pixels, encoding in ((LABELS_TOPIC, labels, "mono8"), (DRIVABLE_TOPIC, drivable, "mono8"),
                                         (COLOR_TOPIC, color, "rgb8")):
             self._writer.write(topic, image_msg(pixels, encoding, item.header), item.log_time_ns)

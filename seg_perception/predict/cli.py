@@ -1,0 +1,171 @@
+"""``seg-predict INPUT --checkpoint C --out DIR``: a model over an image folder, a video or a bag's image topic.
+
+Writes, per frame, PNGs of the kinds ``--outputs`` names under
+``DIR/<kind>/``, mirroring the input's relative paths (see
+``predict.writer``), and for a bag an MCAP output bag with the input's
+topics plus ``/segmentation/{labels,drivable_mask,color}`` at the input's
+stamps. A rerun skips frames whose outputs all exist (``--overwrite`` redoes
+them); the output bag is rewritten whole by every run. Unreadable frames are
+skipped with a warning; when no frame could be done at all, or INPUT, the
+checkpoint or the bag is unusable, one ``seg-predict: error: ...`` line and
+exit 1. Ctrl-C keeps every PNG written so far and exits 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from contextlib import nullcontext
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..bags.output_bag import LABELS_TOPIC, OutputBag
+from ..bags.reader import BagError, BagReader
+from ..checkpoint import CheckpointError
+from ..inference import BackendUnavailable, Segmenter
+from ..inference.export import size_arg
+from .pipeline import Predictor, Stats
+from .sources import BagImages, InputError, open_input
+from .writer import DEFAULT_KINDS, KINDS
+
+DEFAULT_IMAGE_TOPIC = "/camera/image_raw"
+PREDICTED_SUFFIX = "_predicted"  # DIR/<bag name>_predicted, the default output bag
+
+
+class CliError(Exception):
+    """Bad arguments for this input, or nothing could be done: one line on stderr, exit status 1."""
+
+
+def outputs_arg(text: str) -> tuple[str, ...]:
+    """argparse type of --outputs: comma-separated kinds, or ``none`` (a bag's output bag only)."""
+    if text.strip().lower() == "none":
+        return ()
+    kinds = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    unknown = [kind for kind in kinds if kind not in KINDS]
+    if unknown or not kinds:
+        raise argparse.ArgumentTypeError(f"unknown output {unknown[0] if unknown else text!r}; choose from "
+                                         f"{', '.join(KINDS)} (comma-separated), or none")
+    return kinds
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="seg-predict", description=__doc__.split("\n")[0].split(": ", 1)[1])
+    parser.add_argument("input", type=Path, metavar="INPUT",
+                        help="a folder of .png/.jpg/.jpeg images (searched recursively) or one image, a video "
+                             "file, or a rosbag2 (directory, or a .mcap / .db3 file)")
+    parser.add_argument("--checkpoint", type=Path, required=True, help="model checkpoint (.pt)")
+    parser.add_argument("--out", type=Path, required=True, help="output directory")
+    parser.add_argument("--outputs", type=outputs_arg, default=DEFAULT_KINDS, metavar="KINDS",
+                        help=f"PNGs to write per frame, from {', '.join(KINDS)}, or none (bag input: the "
+                             f"output bag only); default {','.join(DEFAULT_KINDS)}")
+    parser.add_argument("--image-topic", default=DEFAULT_IMAGE_TOPIC,
+                        help=f"bag input: Image or CompressedImage topic (default {DEFAULT_IMAGE_TOPIC}, or its "
+                             "/compressed when only that exists)")
+    parser.add_argument("--out-bag", type=Path, metavar="PATH",
+                        help=f"bag input: the output bag (default DIR/<bag name>{PREDICTED_SUFFIX}); rewritten by "
+                             "every run")
+    parser.add_argument("--backend", default="cpu", help="inference backend: auto, tensorrt, cuda, cpu (default cpu)")
+    parser.add_argument("--input-size", type=size_arg, metavar="WxH", help="model input size (default: the checkpoint's)")
+    parser.add_argument("--overwrite", action="store_true", help="redo frames whose outputs already exist")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``seg-predict``; returns the exit status."""
+    args = _parser().parse_args(argv)
+    predictor: Predictor | None = None
+
+    def started(p: Predictor) -> None:
+        nonlocal predictor
+        predictor = p
+
+    try:
+        stats, out_bag, backend = run(args, started)
+    except (InputError, BagError, CheckpointError, BackendUnavailable, CliError, OSError) as error:
+        print(f"seg-predict: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        done = "nothing written" if predictor is None else _interrupted(predictor, args)
+        print(f"seg-predict: interrupted; {done}", file=sys.stderr)
+        return 130
+    print(_summary(stats, args, out_bag, backend))
+    return 0
+
+
+def run(args: argparse.Namespace, started=lambda predictor: None) -> tuple[Stats, Path | None, str]:
+    """Predict as ``args`` say; returns (stats, output bag or None, backend). Raises the errors ``main`` reports.
+    ``started`` gets the Predictor before its pass begins (so Ctrl-C can report its progress)."""
+    source = open_input(args.input, args.out, args.image_topic)
+    is_bag = isinstance(source, BagImages)
+    if not is_bag and args.out_bag is not None:
+        raise CliError(f"--out-bag is for bag input; {args.input} is {source.kind}")
+    if not is_bag and not args.outputs:
+        raise CliError("--outputs none writes nothing for images or a video")
+    bag_path = (args.out_bag or args.out / f"{source.name}{PREDICTED_SUFFIX}") if is_bag else None
+    if bag_path is not None:
+        _check_out_bag(bag_path, args.input)
+    segmenter = Segmenter.from_checkpoint(args.checkpoint, backend=args.backend, input_size=args.input_size)
+    args.out.mkdir(parents=True, exist_ok=True)
+    out_bag = None
+    if bag_path is not None:
+        if bag_path.exists():  # an earlier run's (checked above): bags cannot be appended to, so it is redone
+            shutil.rmtree(bag_path)
+        with BagReader(args.input) as reader:
+            out_bag = OutputBag(bag_path, reader)
+    warn = (lambda line: tqdm.write(line, file=sys.stderr))
+    predictor = Predictor(source, segmenter, args.out, args.outputs, overwrite=args.overwrite, out_bag=out_bag,
+                          progress=not args.quiet, warn=warn)
+    started(predictor)
+    with out_bag if out_bag is not None else nullcontext():  # the bag appears only if the pass completes
+        stats = predictor.run()
+        if not stats.segmented and not stats.skipped:
+            if stats.unreadable:
+                raise CliError(f"none of the {stats.unreadable} frames could be read; the first: "
+                               f"{stats.first_unreadable}")
+            raise CliError(f"{args.input}: no frames")
+    return stats, bag_path, segmenter.backend_name
+
+
+def _check_out_bag(path: Path, source: Path) -> None:
+    """Refuse an output bag that is, holds or lies in the input, or an existing path that is not an earlier
+    output bag (one with the predicted topics): replacing it must never destroy a recording."""
+    resolved, source = path.resolve(), source.resolve()
+    if resolved == source or resolved.is_relative_to(source) or source.is_relative_to(resolved):
+        raise CliError(f"--out-bag {path} would overwrite the input {source}")
+    if not path.exists() and not path.is_symlink():
+        return
+    try:
+        with BagReader(path) as reader:
+            ours = LABELS_TOPIC in reader.topics
+    except BagError:
+        ours = False
+    if not ours or not path.is_dir():
+        raise CliError(f"{path} already exists and is not an output bag (no {LABELS_TOPIC}); not replacing it "
+                       "(remove it or choose another --out-bag)")
+
+
+def _kinds(args: argparse.Namespace) -> str:
+    return f"{args.out}/{{{','.join(args.outputs)}}}" if args.outputs else str(args.out)
+
+
+def _summary(stats: Stats, args: argparse.Namespace, out_bag: Path | None, backend: str) -> str:
+    fps = "n/a" if stats.fps is None else f"{stats.fps:.1f}"
+    bag = f", bag {out_bag}" if out_bag is not None else ""
+    return (f"seg-predict: {stats.frames} frames ({stats.segmented} segmented, {stats.skipped} already done, "
+            f"{stats.unreadable} unreadable) in {stats.elapsed_s:.1f} s, {fps} FPS on {backend} -> "
+            f"{_kinds(args)}{bag}")
+
+
+def _interrupted(predictor: Predictor, args: argparse.Namespace) -> str:
+    stats = predictor.stats
+    bag = "; no output bag (a run writes it only when it gets through the whole bag)" \
+        if predictor.out_bag is not None else ""
+    return (f"outputs of {stats.written} newly segmented frames written ({stats.skipped} were already done) in "
+            f"{_kinds(args)}{bag}; rerun to go on")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,261 @@
+"""The seg-predict pass: read and decode (reader thread) -> segment (this thread) -> write PNGs (writer thread).
+
+The reader thread also decides which frames are already done (every output
+PNG exists): those are not decoded at all, except in a bag, whose output
+bag is rewritten whole by every run and takes their labels back from the
+trainId (or labelId) PNG instead of running the model again. Both queues
+are bounded, so memory stays a few frames deep however long the input.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from ..bags.output_bag import OVERLAY_ALPHA, OutputBag
+from ..frames import Frame, FrameError
+from ..inference import colorize_overlay
+from ..inference.postprocess import drivable_lut_for
+from ..labels import LABEL_ID_TO_TRAIN_ID
+from .sources import CopyMessage, FrameItem
+from .writer import LABEL_KINDS, PngWriter, WriteJob, output_path
+
+
+@dataclass
+class Stats:
+    """What a pass did, and where its time went (seconds), for the closing line and the benchmark."""
+
+    frames: int = 0  # frames met: segmented + skipped + unreadable
+    segmented: int = 0
+    skipped: int = 0  # already done by an earlier run
+    unreadable: int = 0
+    first_unreadable: str | None = None  # "origin: reason" of the first one
+    elapsed_s: float = 0.0  # first frame asked for to last PNG written
+    segment_s: float = 0.0  # in the Segmenter
+    wait_input_s: float = 0.0  # this thread waiting for the reader thread
+    wait_writer_s: float = 0.0  # this thread waiting for room in the writer's queue (and for it to finish)
+    reader_busy_s: float = 0.0
+    writer_busy_s: float = 0.0
+    written: int = 0  # frames whose PNGs are all written
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def fps(self) -> float | None:
+        """Segmented frames per second of the whole pass (reading and writing included)."""
+        return self.segmented / self.elapsed_s if self.segmented and self.elapsed_s > 0 else None
+
+
+class _Ready(NamedTuple):
+    item: FrameItem
+    frame: Frame
+
+
+class _Done(NamedTuple):
+    item: FrameItem
+    frame: Frame | None  # bag frames only
+    labels: np.ndarray | None  # bag frames only: read back from the PNG
+
+
+class _Failed(NamedTuple):
+    item: FrameItem
+    reason: str
+
+
+class _BagFrame(NamedTuple):
+    """What ``OutputBag.predictions`` needs of a frame."""
+
+    frame: Frame
+    header: object
+    log_time_ns: int
+
+
+class Prefetcher:
+    """Iterates ``source`` on a thread, ``prepare``-ing each element; yields the results in order.
+
+    Errors of the source (e.g. a bag damaged halfway) are raised in the iterating thread. The source is
+    iterated and closed on the reader thread (an sqlite3 bag must be read by the thread that opened it).
+    """
+
+    _END = object()
+
+    def __init__(self, source, prepare: Callable, depth: int = 4):
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self.busy_s = 0.0
+        self._thread = threading.Thread(target=self._run, args=(source, prepare), name="seg-predict-reader",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self, source, prepare) -> None:
+        try:
+            with closing(iter(source)) as elements:
+                while True:
+                    start = time.perf_counter()
+                    element = next(elements, self._END)
+                    if element is self._END:
+                        break
+                    prepared = prepare(element)
+                    self.busy_s += time.perf_counter() - start
+                    if not self._put(prepared):
+                        return
+        except BaseException as error:  # noqa: BLE001 - handed to the consuming thread, which raises it
+            self._put(error)
+        finally:
+            self._put(self._END)
+
+    def _put(self, element) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(element, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self):
+        while True:
+            element = self._queue.get()
+            if element is self._END:
+                return
+            if isinstance(element, BaseException):
+                raise element
+            yield element
+
+    def stop(self) -> None:
+        """Stop reading (the source is closed by the reader thread) and wait for the thread."""
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                while True:
+                    self._queue.get_nowait()
+            except queue.Empty:
+                pass
+            self._thread.join(timeout=0.1)
+
+
+def read_back_labels(out_dir: Path, kinds, item: FrameItem, shape: tuple[int, int]) -> np.ndarray | None:
+    """A done frame's trainIds from its trainId or labelId PNG, or None when neither is written or usable."""
+    for kind in LABEL_KINDS:
+        if kind in kinds:
+            labels = cv2.imread(str(output_path(out_dir, kind, item.name)), cv2.IMREAD_UNCHANGED)
+            if labels is None or labels.shape != shape or labels.dtype != np.uint8:
+                return None
+            return labels if kind == "trainIds" else LABEL_ID_TO_TRAIN_ID[labels]
+    return None
+
+
+class Predictor:
+    """One seg-predict pass of ``segmenter`` over ``source`` into ``out_dir``; ``stats`` is current at any
+    time, so a caller that catches Ctrl-C can report what was done."""
+
+    def __init__(self, source, segmenter, out_dir: Path, kinds, overwrite: bool = False,
+                 out_bag: OutputBag | None = None, progress: bool = True, warn: Callable[[str], None] = print):
+        self.source = source
+        self.segmenter = segmenter
+        self.out_dir = out_dir
+        self.kinds = tuple(kinds)
+        self.overwrite = overwrite
+        self.out_bag = out_bag
+        self.progress = progress
+        self.warn = warn
+        self.stats = Stats()
+        # A frame can be skipped only when its outputs say everything: for a bag, its labels too.
+        self._skippable = bool(self.kinds) and (out_bag is None or any(k in self.kinds for k in LABEL_KINDS))
+        self._drivable_lut = drivable_lut_for(segmenter.spec.class_names, segmenter.drivable_classes)
+
+    def _done(self, item: FrameItem) -> bool:
+        return self._skippable and not self.overwrite and all(
+            output_path(self.out_dir, kind, item.name).is_file() for kind in self.kinds)
+
+    def _prepare(self, element):
+        """On the reader thread: decode the frame unless it is done (a bag's: decode and read its labels back)."""
+        if isinstance(element, CopyMessage):
+            return element
+        try:
+            done = self._done(element)
+            if done and self.out_bag is None:
+                return _Done(element, None, None)
+            frame = element.load()
+            if done:
+                labels = read_back_labels(self.out_dir, self.kinds, element, frame.image.shape[:2])
+                if labels is not None:
+                    return _Done(element, frame, labels)
+            return _Ready(element, frame)
+        except FrameError as error:
+            return _Failed(element, str(error))
+
+    def run(self) -> Stats:
+        """Segment every frame not done yet and write its outputs; Ctrl-C (or an error) stops the reading,
+        writes what is already segmented, then propagates."""
+        stats = self.stats
+        bar = tqdm(total=self.source.total, desc="seg-predict", unit="frame", disable=not self.progress)
+        start = time.perf_counter()
+        reader = Prefetcher(self.source, self._prepare)
+        writer = PngWriter(self.out_dir, self.kinds) if self.kinds else None
+        try:
+            events = iter(reader)
+            while True:
+                waited = time.perf_counter()
+                event = next(events, None)
+                stats.wait_input_s += time.perf_counter() - waited
+                if event is None:
+                    break
+                if isinstance(event, CopyMessage):
+                    self.out_bag.copy(event.message)
+                    continue
+                if self.out_bag is not None:  # the input image too, whatever becomes of the frame
+                    self.out_bag.copy(event.item.message)
+                self._handle(event, writer)
+                stats.frames += 1
+                bar.update(1)
+        finally:
+            reader.stop()
+            if writer is not None:
+                waited = time.perf_counter()
+                try:
+                    writer.close()
+                finally:
+                    stats.wait_writer_s += time.perf_counter() - waited
+                    stats.written, stats.writer_busy_s = writer.written, writer.busy_s
+            stats.reader_busy_s = reader.busy_s
+            stats.elapsed_s = time.perf_counter() - start
+            bar.close()
+        return stats
+
+    def _handle(self, event, writer: PngWriter | None) -> None:
+        stats = self.stats
+        if isinstance(event, _Failed):
+            stats.unreadable += 1
+            stats.first_unreadable = stats.first_unreadable or f"{event.item.origin}: {event.reason}"
+            self.warn(f"seg-predict: warning: {event.item.origin}: {event.reason}; skipped")
+            return
+        item, frame = event.item, event.frame
+        if isinstance(event, _Done):
+            stats.skipped += 1
+            if self.out_bag is not None:
+                self.out_bag.predictions(_BagFrame(frame, item.header, item.log_time_ns), event.labels,
+                                         cv2.LUT(event.labels, self._drivable_lut))
+            return
+        started = time.perf_counter()
+        result = self.segmenter.segment(frame.image, bgr=frame.bgr)
+        stats.segment_s += time.perf_counter() - started
+        stats.segmented += 1
+        overlay = None
+        if self.out_bag is not None:  # made once, for the bag's colour topic and the overlay PNG
+            overlay = colorize_overlay(frame.image, result.labels, OVERLAY_ALPHA, bgr=frame.bgr)
+            self.out_bag.predictions(_BagFrame(frame, item.header, item.log_time_ns), result.labels,
+                                     result.drivable, color=overlay)
+        if writer is not None:
+            waited = time.perf_counter()
+            writer.put(WriteJob(item.name, result.labels, frame, overlay))
+            stats.wait_writer_s += time.perf_counter() - waited

@@ -1,0 +1,156 @@
+"""seg-predict's PNG outputs: their names, atomic writes, and the writer thread that overlaps them with inference.
+
+Every kind of output has its own root under DIR (``DIR/labelIds``,
+``DIR/trainIds``, ``DIR/color``, ``DIR/overlay``), each mirroring the input's
+relative paths, and the kind also ends the file name: ``X_leftImg8bit.png``
+gives ``DIR/labelIds/.../X_leftImg8bit_labelIds.png``. Separate roots because
+cityscapesscripts' evaluator refuses a frame with more than one PNG starting
+with ``{city}_{seq}_{frame}`` anywhere under its results folder; the suffix
+because ``seg-eval --pred-dir DIR`` then still picks the labelId file.
+
+A PNG is encoded to memory, written under a hidden temporary name and
+renamed, so no reader ever sees half a file. Encoding and writing happen on
+a thread fed by a bounded queue: OpenCV and file writes release the GIL, so
+the next frame is segmented meanwhile.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import cv2
+import numpy as np
+
+from ..bags.output_bag import OVERLAY_ALPHA
+from ..frames import Frame
+from ..inference import colorize, colorize_overlay
+from ..labels import TRAIN_ID_TO_LABEL_ID_LUT
+
+KINDS = ("labelIds", "trainIds", "color", "overlay")
+DEFAULT_KINDS = ("labelIds", "trainIds", "overlay")
+LABEL_KINDS = ("trainIds", "labelIds")  # either gives back a frame's trainIds (for a rerun's output bag)
+TMP_SUFFIX = ".tmp"
+# Label images are runs of a few values: zlib's run-length strategy is the fastest and as small as any here.
+_LABEL_PNG = [cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
+_PICTURE_PNG: list[int] = []  # OpenCV's defaults (compression 1)
+
+
+def output_path(out_dir: Path, kind: str, name: PurePosixPath) -> Path:
+    """Where the ``kind`` PNG of the frame ``name`` goes: ``out_dir/kind/<name>_<kind>.png``."""
+    return out_dir / kind / f"{name}_{kind}.png"
+
+
+def write_png(path: Path, image: np.ndarray, params=()) -> None:
+    """Write ``image`` (mono or BGR) as a PNG at ``path`` atomically: a temporary name beside it, then a rename."""
+    ok, data = cv2.imencode(".png", image, list(params))
+    if not ok:
+        raise OSError(f"{path}: OpenCV could not encode a {image.shape} image as PNG")
+    # Hidden and not *.png, so even a temporary left by a killed process is never taken for an output.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}{TMP_SUFFIX}")
+    try:
+        with open(tmp, "wb") as file:
+            file.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class WriteJob:
+    """One segmented frame to write: its name, trainIds at the frame's size, the frame, and its RGB overlay
+    when already made (for the output bag)."""
+
+    name: PurePosixPath
+    labels: np.ndarray
+    frame: Frame
+    overlay: np.ndarray | None = None
+
+
+def render(kind: str, job: WriteJob) -> tuple[np.ndarray, list[int]]:
+    """The image of one kind of output (mono, or BGR as cv2 encodes it) and its PNG parameters."""
+    if kind == "labelIds":
+        return cv2.LUT(job.labels, TRAIN_ID_TO_LABEL_ID_LUT), _LABEL_PNG
+    if kind == "trainIds":
+        return job.labels, _LABEL_PNG
+    if kind == "color":
+        return cv2.cvtColor(colorize(job.labels), cv2.COLOR_RGB2BGR), _PICTURE_PNG
+    overlay = job.overlay
+    if overlay is None:
+        overlay = colorize_overlay(job.frame.image, job.labels, OVERLAY_ALPHA, bgr=job.frame.bgr)
+    return cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR), _PICTURE_PNG
+
+
+class PngWriter:
+    """A thread writing each job's PNGs (``kinds``) under ``out_dir``; ``put`` blocks while ``depth`` jobs wait.
+
+    A write error stops the writing and is raised by the next ``put`` or by ``close``. ``close`` writes
+    what is queued; a Ctrl-C during it abandons the queue after the file in progress.
+    """
+
+    _STOP = object()
+
+    def __init__(self, out_dir: Path, kinds, depth: int = 4):
+        self.out_dir = out_dir
+        self.kinds = tuple(kinds)
+        self.written = 0  # frames whose PNGs are all written
+        self.busy_s = 0.0  # seconds spent rendering, encoding and writing
+        self.error: BaseException | None = None
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._abandon = threading.Event()
+        self._directories: set[Path] = set()
+        self._thread = threading.Thread(target=self._run, name="seg-predict-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, job: WriteJob) -> None:
+        """Queue a frame's outputs (waits while the queue is full); raises the writer's error if it failed."""
+        self._raise()
+        self._queue.put(job)
+
+    def close(self) -> None:
+        """Write everything queued and stop; raises the writer's error if it failed."""
+        while True:
+            try:
+                self._queue.put(self._STOP)
+                break
+            except KeyboardInterrupt:  # a second Ctrl-C: stop after the file being written
+                self._abandon.set()
+        while self._thread.is_alive():
+            try:
+                self._thread.join()
+            except KeyboardInterrupt:  # a second Ctrl-C: stop after the file being written
+                self._abandon.set()
+        self._raise()
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise OSError(f"writing the outputs failed: {self.error}") from self.error
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is self._STOP:
+                return
+            if self.error is not None or self._abandon.is_set():
+                continue  # keep taking jobs, so a waiting put never blocks forever
+            start = time.perf_counter()
+            try:
+                self._write(job)
+                self.written += 1
+            except Exception as error:  # noqa: BLE001 - reported to the main thread, which raises it
+                self.error = error
+            self.busy_s += time.perf_counter() - start
+
+    def _write(self, job: WriteJob) -> None:
+        for kind in self.kinds:
+            path = output_path(self.out_dir, kind, job.name)
+            if path.parent not in self._directories:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._directories.add(path.parent)
+            image, params = render(kind, job)
+            write_png(path, image, params)
