@@ -10,8 +10,6 @@ previous file intact.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ import torch
 from torch import nn
 
 from . import labels
+from .files import atomic_path
 from .models import build_model
 
 FORMAT = "seg_perception.checkpoint/1"
@@ -80,22 +79,6 @@ class ModelSpec:
         )
 
 
-def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to a temporary file in the same directory, fsync, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_checkpoint(path: str | Path, spec: ModelSpec, model: nn.Module,
                     training: dict[str, Any] | None = None, resume: dict[str, Any] | None = None) -> None:
     """Write ``model``'s weights with ``spec``; ``training`` is metadata, ``resume`` optimizer/RNG state."""
@@ -109,7 +92,8 @@ def save_checkpoint(path: str | Path, spec: ModelSpec, model: nn.Module,
     }
     if resume is not None:
         payload["resume"] = resume
-    atomic_torch_save(payload, path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
 
 
 @dataclass

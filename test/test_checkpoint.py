@@ -1,5 +1,7 @@
 """Checkpoints rebuild their model alone, load with weights_only=True, and are written atomically."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -74,8 +76,8 @@ def test_a_crash_during_save_keeps_the_previous_file(tmp_path, monkeypatch):
     save_checkpoint(path, SPEC, trained_model(), training={"epoch": 1})
     before = path.read_bytes()
 
-    def dying_save(obj, handle):
-        handle.write(b"half a checkpoint")
+    def dying_save(obj, file):
+        Path(file).write_bytes(b"half a checkpoint")
         raise KeyboardInterrupt  # e.g. Ctrl-C or SIGTERM mid-write
 
     monkeypatch.setattr(ckpt.torch, "save", dying_save)
