@@ -277,11 +277,12 @@ def colour_micro(repeats: int) -> None:
     from seg_perception.inference import colorize, colorize_overlay
     from seg_perception.inference.postprocess import resize_nearest
     from seg_perception.ros.image_msgs import ImageOutput, array_to_image
+    from seg_perception.size import Size
 
     rng = np.random.default_rng(0)
     image = rh.make_frame(0, WIDTH, HEIGHT)
     small = rng.integers(0, 19, (256, 512), np.uint8)
-    labels = resize_nearest(small, (HEIGHT, WIDTH))
+    labels = resize_nearest(small, Size(WIDTH, HEIGHT))
     output = ImageOutput("rgb8")
     out = output.pixels(output.message.header, HEIGHT, WIDTH)
     bgr = np.ascontiguousarray(image[..., ::-1])
@@ -291,7 +292,7 @@ def colour_micro(repeats: int) -> None:
         "overlay of a bgr8 frame, model-size labels, into the message":
             lambda: colorize_overlay(bgr, small, bgr=True, out=out),
         "palette, camera-size labels, new array": lambda: colorize(labels),
-        "palette, model-size labels, into the message": lambda: colorize(small, (HEIGHT, WIDTH), out=out),
+        "palette, model-size labels, into the message": lambda: colorize(small, Size(WIDTH, HEIGHT), out=out),
         "copy of a 6 MB image into a new message (array_to_image)":
             lambda: array_to_image(image, "rgb8", output.message.header),
     }

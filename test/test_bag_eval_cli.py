@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ros_helpers import tiny_checkpoint
-from seg_perception.bags.cli import main
+from seg_perception.ros.bag_eval import main
 from seg_perception.bags.messages import IMAGE, image_msg, make_header
 from seg_perception.bags.reader import BagReader
 from seg_perception.bags.writer import BagWriter
@@ -163,7 +163,8 @@ def test_seg_make_bag_writes_topics_stamps_and_pixels(work):
     root, _, _ = work
     bag = make(root, "sqlite3_bgr8_rate4", "--storage", "sqlite3", "--encoding", "bgr8", "--pad", "5",
                "--rate", "4")
-    samples = list(CityscapesDataset(root / "data", "val"))
+    dataset = CityscapesDataset(root / "data", "val")
+    samples = list(dataset)
     with BagReader(bag) as reader:
         assert {t: (i.msgtype, i.count) for t, i in reader.topics.items()} == {
             "/camera/image_raw": (IMAGE, SCENES), "/camera/semantic_gt": (IMAGE, SCENES),
@@ -178,15 +179,16 @@ def test_seg_make_bag_writes_topics_stamps_and_pixels(work):
         assert all(m.header.frame_id == "camera" and m.header.stamp.sec * 10**9 + m.header.stamp.nanosec == t
                    for t, m in messages)
     width, height = SIZE
-    for (_, image), (_, gt), (_, info), (rgb, label) in zip(seen["/camera/image_raw"], seen["/camera/semantic_gt"],
-                                                            seen["/camera/camera_info"], samples):
+    for index, ((_, image), (_, gt), (_, info), (rgb, label)) in enumerate(zip(
+            seen["/camera/image_raw"], seen["/camera/semantic_gt"], seen["/camera/camera_info"], samples)):
         assert (image.encoding, image.step, image.width, image.height) == ("bgr8", 3 * width + 5, width, height)
         pixels = image.data.reshape(height, 3 * width + 5)[:, : 3 * width].reshape(height, width, 3)
         np.testing.assert_array_equal(pixels[..., ::-1], rgb)
         assert (gt.encoding, gt.step) == ("mono8", width)
         np.testing.assert_array_equal(gt.data.reshape(height, width), label)
-        assert (info.width, info.height) == (width, height) and info.k[2] == pytest.approx((width - 1) / 2)
-        assert info.k[0] == pytest.approx(2262.52 / 2048 * width)
+        assert (info.width, info.height) == (width, height)
+        fx, fy, u0, v0 = dataset.intrinsics(index)  # the scene's own camera, from its camera JSON
+        assert (info.k[0], info.k[4], info.k[2], info.k[5]) == pytest.approx((fx, fy, u0, v0))
 
 
 def test_seg_make_bag_refuses_to_overwrite_and_bad_options(work, capsys):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from seg_perception.node_params import PARAMS
+from seg_perception.node.params import PARAMS
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH_FILE = ROOT / "launch" / "seg.launch.py"

@@ -23,7 +23,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 import ros_helpers as rh
 from seg_perception.bags import messages
-from seg_perception.bags.cli import main as bag_eval
+from seg_perception.ros.bag_eval import main as bag_eval
 from seg_perception.bags.reader import BagReader
 from seg_perception.bags.writer import BagWriter
 from seg_perception.checkpoint import load_checkpoint

@@ -23,7 +23,7 @@ from sensor_msgs.msg import CompressedImage, Image
 import ros_helpers as rh
 from seg_perception import labels
 from seg_perception.inference import Segmenter, colorize, colorize_overlay
-from seg_perception.node_params import PARAMS
+from seg_perception.node.params import PARAMS
 from seg_perception.ros import node as node_module
 from seg_perception.ros.node import SegNode, main
 

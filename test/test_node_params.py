@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from seg_perception import labels
-from seg_perception.node_params import (PARAMS, SPECS, input_reliability, model_input_size, validate_changes)
+from seg_perception.node.params import (PARAMS, SPECS, input_reliability, model_input_size, validate_changes)
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNTIME = {"drivable_classes", "min_confidence", "publish_color", "color_mode", "overlay_alpha",

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from rosbags.typesys import Stores, get_typestore
 
-from ..frames import Frame, FrameError, check_layout, decode_compressed, decode_raw
+from ..node.frames import Frame, FrameError, check_layout, decode_compressed, decode_raw
 
 TYPESTORE = get_typestore(Stores.ROS2_HUMBLE)
 IMAGE = "sensor_msgs/msg/Image"

@@ -1,9 +1,10 @@
 """``OutputBag``: the input bag's topics plus the predictions, at the input's stamps, for Foxglove or RViz.
 
-The predicted topics are what seg_node publishes (absolute names here):
-``/segmentation/labels`` (mono8 trainIds), ``/segmentation/drivable_mask``
-(mono8, 255 drivable) and ``/segmentation/color`` (rgb8, the palette blended
-over the frame as the node's default overlay mode does). Each carries its
+The predicted topics are what seg_node publishes (``node.contract``'s names,
+absolute here): ``/segmentation/labels`` (mono8 trainIds),
+``/segmentation/drivable_mask`` (mono8, 255 drivable) and
+``/segmentation/color`` (rgb8, the palette blended over the frame as the
+node's default overlay mode does). Each carries its
 image's header and log time. Input topics with those names (a bag that is
 itself an output) are replaced, not copied. Always MCAP, which Foxglove
 opens directly.
@@ -16,16 +17,18 @@ import os
 import numpy as np
 
 from ..inference import colorize_overlay
+from ..node import contract
+from ..node.params import SPECS
 from .ground_truth import PairedFrame
 from .messages import IMAGE, image_msg, rgb_of
 from .reader import BagMessage, BagReader
 from .writer import BagWriter
 
-LABELS_TOPIC = "/segmentation/labels"
-DRIVABLE_TOPIC = "/segmentation/drivable_mask"
-COLOR_TOPIC = "/segmentation/color"
+LABELS_TOPIC = "/" + contract.LABELS
+DRIVABLE_TOPIC = "/" + contract.DRIVABLE_MASK
+COLOR_TOPIC = "/" + contract.COLOR
 PREDICTED_TOPICS = (LABELS_TOPIC, DRIVABLE_TOPIC, COLOR_TOPIC)
-OVERLAY_ALPHA = 0.5  # seg_node's default overlay_alpha
+OVERLAY_ALPHA = SPECS["overlay_alpha"].default
 
 
 class OutputBag:

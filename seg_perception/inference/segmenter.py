@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ..checkpoint import ModelSpec, file_sha256, load_checkpoint
+from ..size import Size
 from .backends import PRECISIONS, choose_backend, create_backend, probe_platform
 from .engine_cache import EngineCache, default_cache_dir
 from .postprocess import Postprocessor, confidence_threshold, drivable_lut_for
@@ -30,17 +31,6 @@ class SegmentationResult:
     confidence: np.ndarray | None  # H x W uint8 max class probability x 255, when asked for
     model_labels: np.ndarray  # h x w uint8 trainIds at model resolution, which ``labels`` is resized from
     timings: dict[str, float] = field(default_factory=dict)  # preprocess_ms, inference_ms, postprocess_ms, total_ms
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """"WxH" -> (width, height) of positive ints; ValueError with the expected form otherwise."""
-    try:
-        width, height = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise ValueError(f"size must look like WIDTHxHEIGHT (e.g. 1024x512), got {text!r}") from None
-    if width < 1 or height < 1:
-        raise ValueError(f"size must be positive, got {text!r}")
-    return width, height
 
 
 def state_dict_sha256(model: nn.Module) -> str:
@@ -77,9 +67,10 @@ class Segmenter:
         if spec.num_classes >= 255:
             raise ValueError(f"at most 254 classes fit uint8 labels with 255 = unknown, got {spec.num_classes}")
         self.spec = spec
-        self.input_size = tuple(input_size or spec.input_size)
-        if len(self.input_size) != 2 or min(self.input_size) < 1:
+        size = tuple(input_size or spec.input_size)
+        if len(size) != 2 or min(size) < 1:
             raise ValueError(f"input_size must be (width, height) of positive ints, got {input_size}")
+        self.input_size = Size(*size)
         self.bgr = bgr
         self._post = Postprocessor(spec.class_names, spec.drivable_classes)
         self.drivable_classes = drivable_classes if drivable_classes is not None else spec.drivable_classes
@@ -163,7 +154,7 @@ class Segmenter:
         preprocessed = time.perf_counter()
         model_labels, confidence = self._backend.run(self._needs_confidence)
         inferred = time.perf_counter()
-        labels, drivable, confidence = self._post(model_labels, confidence, image.shape[:2], self._threshold,
+        labels, drivable, confidence = self._post(model_labels, confidence, Size.of(image), self._threshold,
                                                   self.with_confidence)
         model_labels = model_labels.copy()  # the backend's buffer, overwritten by the next run
         end = time.perf_counter()

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import labels
+from .. import labels
 
 BACKENDS = ("auto", "tensorrt", "cuda", "cpu")
 PRECISIONS = ("fp16", "fp32")

@@ -16,16 +16,17 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
+from ..bags.evaluation import BagEvaluation
+from ..bags.ground_truth import check_stamps, resolve_topics
+from ..bags.output_bag import OutputBag
+from ..bags.pictures import confusion_plot, sample_strip
+from ..bags.reader import BagError, BagReader
+from ..bags.scoring import Prediction, score_bag, segmenter_predictor
 from ..checkpoint import CheckpointError, load_checkpoint
 from ..inference import BackendUnavailable, Segmenter
-from ..inference.export import size_arg
+from ..node.contract import NodeStatus
 from ..reports import METRICS_FILE, REPORT_FILE, write_metrics
-from .evaluation import BagEvaluation
-from .ground_truth import check_stamps, resolve_topics
-from .output_bag import OutputBag
-from .pictures import confusion_plot, sample_strip
-from .reader import BagError, BagReader
-from .scoring import Prediction, score_bag, segmenter_predictor
+from ..size import size_arg
 
 DEFAULT_IMAGE_TOPIC = "/camera/image_raw"
 DEFAULT_GT_TOPIC = "/camera/semantic_gt"
@@ -53,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--gt-label-ids", action="store_true",
                         help="the ground truth holds Cityscapes labelIds (default: trainIds)")
     parser.add_argument("--backend", default="cpu", help="inference backend: auto, tensorrt, cuda, cpu (default cpu)")
-    parser.add_argument("--input-size", type=size_arg, metavar="WxH", help="model input size (default: the checkpoint's)")
+    parser.add_argument("--input-size", type=size_arg(), metavar="WxH", help="model input size (default: the checkpoint's)")
     parser.add_argument("--drivable-classes", metavar="A,B",
                         help="comma-separated drivable class names (default: the checkpoint's)")
     parser.add_argument("--pictures", type=int, default=4, help="sample frames in the strip (default 4)")
@@ -162,8 +163,8 @@ def run(args: argparse.Namespace) -> tuple[Path, dict]:
 
 
 def _replay(args: argparse.Namespace, image_topic: str, drivable):
-    # The one import from ros/: only --live needs rclpy.
-    from ..ros.live_replay import LiveReplayError, replay_live
+    # Imported here: only --live needs rclpy.
+    from .live_replay import LiveReplayError, replay_live
 
     try:
         return replay_live(args.bag, image_topic, rate=args.rate, speed=args.speed,
@@ -175,22 +176,22 @@ def _replay(args: argparse.Namespace, image_topic: str, drivable):
         raise CliError(f"live replay of {args.bag}: {error}") from None
 
 
-def _node_description(args: argparse.Namespace, spec, status) -> dict:
+def _node_description(args: argparse.Namespace, spec, status: NodeStatus | None) -> dict:
     """backend, input_size and model of the node that answered: from its /diagnostics when heard (null
     when a node already running sent none), else what this run started it with."""
     if status is None and args.use_running_node:
         return {"backend": None, "input_size": None, "node_model": None}
     if status is None:
         return {"backend": args.backend, "input_size": list(args.input_size or spec.input_size), "node_model": None}
-    width, height = (int(n) for n in status["input_size"].split("x"))
-    return {"backend": status["backend"], "input_size": [width, height], "node_model": status["model"]}
+    return {"backend": status.backend, "input_size": list(status.input_size), "node_model": status.model}
 
 
-def _answering_node_drivable(args: argparse.Namespace, drivable: tuple[str, ...], status) -> tuple[str, ...]:
+def _answering_node_drivable(args: argparse.Namespace, drivable: tuple[str, ...],
+                             status: NodeStatus | None) -> tuple[str, ...]:
     """The classes the answering node marks drivable (its drivable mask is scored against them)."""
-    if status is None or not status.get("drivable_classes"):
+    if status is None or not status.drivable_classes:
         return drivable
-    node_drivable = tuple(status["drivable_classes"].split(","))
+    node_drivable = status.drivable_classes
     if args.drivable_classes is not None and node_drivable != drivable:
         print(f"seg-bag-eval: warning: the node marks {', '.join(node_drivable)} drivable, not "
               f"{', '.join(drivable)} (--drivable-classes); its drivable mask is scored against its own classes",

@@ -22,7 +22,7 @@ import numpy as np
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from ..frames import SUPPORTED_ENCODINGS, Frame, FrameError, check_layout, decode_compressed, decode_raw
+from ..node.frames import SUPPORTED_ENCODINGS, Frame, FrameError, check_layout, decode_compressed, decode_raw
 
 
 def _working_cv_bridge():
