@@ -1,5 +1,7 @@
 """seg_node's parameter table without ROS: it matches config/seg.yaml and refuses bad values with a reason."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,9 +35,17 @@ def test_exactly_the_safe_parameters_change_at_run_time():
 
 
 def test_backend_choices_are_the_ones_the_inference_engine_accepts():
-    from seg_perception.inference import backends
-    assert SPECS["backend"].choices == ("auto",) + backends.DEPLOYMENT_BACKENDS
-    assert SPECS["precision"].choices == backends.PRECISIONS
+    from seg_perception.inference import backend_table
+    assert SPECS["backend"].choices == ("auto",) + backend_table.DEPLOYMENT_BACKENDS
+    assert SPECS["precision"].choices == backend_table.PRECISIONS
+    assert SPECS["backend"].description.endswith("auto picks tensorrt, then cuda, then cpu")
+
+
+def test_the_parameter_table_and_the_contract_import_without_torch():
+    code = ("import sys, seg_perception.node.params, seg_perception.node.contract; "
+            "sys.exit(any(m in sys.modules for m in ('torch', 'rclpy')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
 
 
 def test_defaults_are_valid_except_the_required_model_path():

@@ -26,7 +26,8 @@ import torch
 
 from ..checkpoint import CheckpointError, ModelSpec, file_sha256, load_checkpoint
 from ..size import Size, size_arg
-from .backends import BACKENDS, REFERENCE_BACKENDS, BackendUnavailable, available_backends, cpu_threads
+from .backend_table import BACKENDS, PRECISIONS, REFERENCE_BACKENDS
+from .backends import BackendUnavailable, available_backends, cpu_threads
 from .engine_cache import default_cache_dir
 from .export import versions
 from .samples import synthetic_frame
@@ -108,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backends", default=None,
                         help=f"comma-separated rows from {', '.join(BACKENDS)} "
                              f"(default: every available backend plus {', '.join(REFERENCE_BACKENDS)})")
-    parser.add_argument("--precision", choices=("fp16", "fp32"), default="fp16", help="GPU backends' precision")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp16", help="GPU backends' precision")
     parser.add_argument("--with-confidence", action="store_true", help="also compute the confidence map")
     parser.add_argument("--frames", type=int, default=20, help="measured frames per backend (default 20)")
     parser.add_argument("--warmup", type=int, default=3, help="unmeasured frames per backend first (default 3)")

@@ -28,6 +28,7 @@ import torch
 
 from ..checkpoint import CheckpointError, file_sha256, load_checkpoint
 from ..size import size_arg
+from .backend_table import PRECISIONS
 from .backends import (BackendUnavailable, OnnxRuntimeBackend, TorchBackend, create_backend, missing_for,
                        ort_session, probe_platform)
 from .engine_cache import EngineCache, default_cache_dir
@@ -143,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", choices=("onnx", "tensorrt"), required=True)
     parser.add_argument("--input-size", type=size_arg(), default=None,
                         help="static engine input WIDTHxHEIGHT (default: the checkpoint's)")
-    parser.add_argument("--precision", choices=("fp16", "fp32"), default="fp16",
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp16",
                         help="TensorRT precision (ONNX engines are FP32)")
     parser.add_argument("--out", type=Path, required=True, help="output directory")
     parser.add_argument("--images", type=Path, default=None,

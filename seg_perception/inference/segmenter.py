@@ -14,7 +14,8 @@ from torch import nn
 
 from ..checkpoint import ModelSpec, file_sha256, load_checkpoint
 from ..size import Size
-from .backends import PRECISIONS, choose_backend, create_backend, probe_platform
+from .backend_table import PRECISIONS, effective_precision
+from .backends import choose_backend, create_backend, probe_platform
 from .engine_cache import EngineCache, default_cache_dir
 from .postprocess import Postprocessor, confidence_threshold, drivable_lut_for
 from .preprocess import Preprocessor, check_image
@@ -78,14 +79,13 @@ class Segmenter:
         self.with_confidence = with_confidence
 
         name, reason = choose_backend(backend, probe_platform())
-        # Half precision only exists on the GPU backends; everything else runs FP32.
-        effective_precision = precision if name in ("tensorrt", "cuda") else "fp32"
+        runs_at = effective_precision(name, precision)
         width, height = self.input_size
-        self._backend = create_backend(name, model, (1, 3, height, width), precision=effective_precision,
+        self._backend = create_backend(name, model, (1, 3, height, width), precision=runs_at,
                                        cache=EngineCache(cache_dir),
                                        weights_sha256=weights_sha256 or self._weights_id(model, cache_dir))
         self._pre = Preprocessor(self.input_size, spec.mean, spec.std)
-        log.info("inference backend: %s, %s, input %dx%d (%s)", name, effective_precision, width, height, reason)
+        log.info("inference backend: %s, %s, input %dx%d (%s)", name, runs_at, width, height, reason)
         self.warm_up()
 
     @staticmethod

@@ -13,9 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import labels
-
-BACKENDS = ("auto", "tensorrt", "cuda", "cpu")
-PRECISIONS = ("fp16", "fp32")
+from ..inference.backend_table import AUTO, BACKEND_CHOICES, DEPLOYMENT_BACKENDS, PRECISIONS
 IMAGE_TRANSPORTS = ("raw", "compressed")
 RELIABILITIES = ("auto", "reliable", "best_effort")
 COLOR_MODES = ("palette", "overlay")
@@ -82,7 +80,8 @@ def _drivable_reason(names: list, class_names: tuple[str, ...]) -> str | None:
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("model_path", "", "checkpoint (.pt from seg-train) to load; engines built from it are cached; "
               "required"),
-    ParamSpec("backend", "auto", "inference backend: auto picks tensorrt, then cuda, then cpu", choices=BACKENDS),
+    ParamSpec("backend", AUTO, f"inference backend: {AUTO} picks {', then '.join(DEPLOYMENT_BACKENDS)}",
+              choices=BACKEND_CHOICES),
     ParamSpec("precision", "fp16", "numeric precision on the GPU (the CPU always runs fp32)", choices=PRECISIONS),
     ParamSpec("input_width", 0, "model input width in pixels; 0 = the checkpoint's", min_value=0,
               max_value=MAX_INPUT_SIDE),

@@ -24,6 +24,7 @@ from ..bags.reader import BagError, BagReader
 from ..bags.scoring import Prediction, score_bag, segmenter_predictor
 from ..checkpoint import CheckpointError, load_checkpoint
 from ..inference import BackendUnavailable, Segmenter
+from ..inference.backend_table import backend_help
 from ..node.contract import NodeStatus
 from ..reports import METRICS_FILE, REPORT_FILE, write_metrics
 from ..size import size_arg
@@ -53,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"mono8 ground-truth topic, same stamps as the images (default {DEFAULT_GT_TOPIC})")
     parser.add_argument("--gt-label-ids", action="store_true",
                         help="the ground truth holds Cityscapes labelIds (default: trainIds)")
-    parser.add_argument("--backend", default="cpu", help="inference backend: auto, tensorrt, cuda, cpu (default cpu)")
+    parser.add_argument("--backend", default="cpu", help=backend_help("cpu"))
     parser.add_argument("--input-size", type=size_arg(), metavar="WxH", help="model input size (default: the checkpoint's)")
     parser.add_argument("--drivable-classes", metavar="A,B",
                         help="comma-separated drivable class names (default: the checkpoint's)")
