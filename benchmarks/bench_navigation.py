@@ -63,7 +63,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--frames", type=int, default=200)
     parser.add_argument("--camera", type=size_arg(), default=Size(2048, 1024), metavar="WxH")
-    parser.add_argument("--labels", type=size_arg(), nargs="+", default=[Size(512, 256), Size(256, 128), Size(2048, 1024)],
+    parser.add_argument("--labels", type=size_arg(), nargs="+",
+                        default=[Size(512, 256), Size(256, 128), Size(2048, 1024)],
                         metavar="WxH")
     args = parser.parse_args()
     camera = _camera(*args.camera)

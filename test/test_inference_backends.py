@@ -23,7 +23,7 @@ from seg_perception.inference.backends import (FACTORIES, MISSING, Platform, Ten
                                                engine_key_fields, tensorrt_versions)
 from seg_perception.inference.engine_cache import EngineCache, cache_key
 from seg_perception.inference.graph import export_program, label_head
-from test_inference_segmenter import engine_cache, tiny_checkpoint, tiny_model  # noqa: F401 (fixtures)
+from tiny_models import tiny_model
 
 SHAPE = (1, 3, 64, 96)
 EVERYTHING = Platform(cuda=True, tensorrt=True, onnxruntime=True)

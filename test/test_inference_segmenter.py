@@ -1,7 +1,4 @@
-"""Segmenter on the real CPU backends (ONNX Runtime and eager torch): values, sizes, flags, LUTs, bad input.
-
-The other test_inference_* files import ``tiny_checkpoint`` and ``engine_cache`` from here.
-"""
+"""Segmenter on the real CPU backends (ONNX Runtime and eager torch): values, sizes, flags, LUTs, bad input."""
 
 import subprocess
 import sys
@@ -12,44 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from seg_perception.checkpoint import ModelSpec, load_checkpoint, save_checkpoint
+from seg_perception.checkpoint import load_checkpoint
 from seg_perception.inference import SegmentationResult, Segmenter, colorize, colorize_overlay
 from seg_perception.inference.samples import synthetic_frame
 from seg_perception.labels import CLASS_NAMES, COLOR_LUT
-from seg_perception.models import build_model
 from seg_perception.size import Size
+from tiny_models import INPUT_SIZE
 
-SPEC = ModelSpec("unet", {"base_channels": 4, "depth": 2}, input_size=(96, 64))
 CAMERA = Size(301, 203)  # deliberately no multiple of the input size
-
-
-def tiny_model() -> torch.nn.Module:
-    """The smallest U-Net, with weights perturbed so predictions vary over the image (an untrained one predicts one class)."""
-    torch.manual_seed(0)
-    model = build_model("unet", 19, base_channels=4, depth=2)
-    with torch.no_grad():
-        for param in model.parameters():
-            param.add_(torch.randn_like(param) * 0.2)
-    return model.eval()
-
-
-# The other test modules import these fixtures, which makes pytest instantiate them once per module;
-# fixed paths under the session's base temp dir let them share one checkpoint and one engine cache.
-
-@pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory):
-    path = tmp_path_factory.getbasetemp() / "inference_tiny.pt"
-    if not path.exists():
-        save_checkpoint(path, SPEC, tiny_model())
-    return path
-
-
-@pytest.fixture(scope="session")
-def engine_cache(tmp_path_factory):
-    """One engine cache for the session: each ONNX graph variant is exported once."""
-    path = tmp_path_factory.getbasetemp() / "inference_engines"
-    path.mkdir(exist_ok=True)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +47,7 @@ def eager_reference(checkpoint_path, image):
 @pytest.mark.parametrize("backend", ["cpu", "torch-cpu"])
 def test_segment_matches_eager_argmax_at_camera_size(backend, tiny_checkpoint, engine_cache):
     segmenter = Segmenter.from_checkpoint(tiny_checkpoint, backend=backend, cache_dir=engine_cache)
-    assert segmenter.backend_name == backend and segmenter.input_size == (96, 64)
+    assert segmenter.backend_name == backend and segmenter.input_size == INPUT_SIZE
     image = camera_image()
     result = segmenter.segment(image)
     expected, _ = eager_reference(tiny_checkpoint, image)
@@ -131,7 +98,7 @@ def test_confidence_and_min_confidence(tiny_checkpoint, engine_cache):
     assert np.all(masked.labels[low] == 255) and np.all(masked.drivable[low] == 0)
     np.testing.assert_array_equal(masked.labels[~low], plain.labels[~low])
 
-    assert masked.model_labels.shape == (64, 96)  # the masked labels at model resolution, resized into labels
+    assert masked.model_labels.shape == INPUT_SIZE.shape  # the masked labels at model resolution, resized into labels
     np.testing.assert_array_equal(
         cv2.resize(masked.model_labels, CAMERA, interpolation=cv2.INTER_NEAREST_EXACT), masked.labels)
 
@@ -176,7 +143,7 @@ def test_steady_state_frames_allocate_only_their_results(cpu_segmenter):
     finally:
         tracemalloc.stop()
     results = 2 * CAMERA.width * CAMERA.height  # labels + drivable
-    model_input = 3 * 64 * 96 * 4
+    model_input = 3 * INPUT_SIZE.width * INPUT_SIZE.height * 4
     assert peak < results + model_input // 4
 
 

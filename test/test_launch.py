@@ -104,14 +104,15 @@ def test_the_node_gets_the_large_frame_profile_under_both_fastdds_names_unless_t
     assert env.count("EnvironmentVariable(") == 4 and env.count("default_value=large_frames") == 2
 
 
-def test_the_launch_description_runs_and_starts_a_working_node(tmp_path):
+@pytest.mark.ros
+def test_the_launch_description_runs_and_starts_a_working_node(tmp_path, tiny_checkpoint):
     pytest.importorskip("launch_ros", reason="launch_ros is not on PyPI; this runs on a ROS 2 install")
     from sensor_msgs.msg import Image
 
     import ros_helpers as rh
 
     namespace = f"/launched{os.getpid()}"
-    arguments = {"model_path": str(rh.tiny_checkpoint(tmp_path / "tiny.pt")), "namespace": namespace,
+    arguments = {"model_path": str(tiny_checkpoint), "namespace": namespace,
                  "image_topic": f"{namespace}/cam"}
     # LaunchService wants the main thread (signal handling), so it gets a process of its own.
     script = (

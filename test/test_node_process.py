@@ -17,6 +17,8 @@ from sensor_msgs.msg import Image
 import ros_helpers as rh
 from seg_perception.inference import Segmenter, colorize_overlay
 
+pytestmark = pytest.mark.ros
+
 NAMESPACE = f"/proc{os.getpid()}"
 CAMERA_TOPIC = f"{NAMESPACE}/camera/image_raw"
 OUTPUTS = {f"{NAMESPACE}/segmentation/{name}": Image for name in ("labels", "drivable_mask", "color", "confidence")}
@@ -36,12 +38,12 @@ def corrupt_model_run(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def seg_node(checkpoint, graph, corrupt_model_run):
+def seg_node(tiny_checkpoint, graph, corrupt_model_run):
     """The seg_node process, remapped onto the camera topic; yields the Popen once its outputs exist."""
     assert rh.SEG_NODE.is_file(), f"{rh.SEG_NODE} missing: pip install -e . to install the console script"
     command = [str(rh.SEG_NODE), "--ros-args", "-r", f"__ns:={NAMESPACE}", "-r", f"image:={CAMERA_TOPIC}",
                "--params-file", str(rh.ROOT / "config" / "seg.yaml"),
-               "-p", f"model_path:={checkpoint}", "-p", "publish_confidence:=true"]
+               "-p", f"model_path:={tiny_checkpoint}", "-p", "publish_confidence:=true"]
     process = subprocess.Popen(command, env=rh.large_frames_env(), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     probe = rh.make_collector(graph, "/", {}, name="probe")
@@ -55,8 +57,8 @@ def seg_node(checkpoint, graph, corrupt_model_run):
 
 
 @pytest.fixture(scope="module")
-def reference(checkpoint):
-    return Segmenter.from_checkpoint(checkpoint, with_confidence=True)
+def reference(tiny_checkpoint):
+    return Segmenter.from_checkpoint(tiny_checkpoint, with_confidence=True)
 
 
 @pytest.mark.parametrize("camera_reliability", ["reliable", "best_effort"])

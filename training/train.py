@@ -141,10 +141,10 @@ class Optimisation:
 
 
 def model_spec(config: dict) -> ModelSpec:
-    """What the checkpoints will say about the model (its inputs, classes and drivable classes)."""
+    """What the checkpoints will say about the model (its inputs, classes and drivable classes, checked)."""
     return ModelSpec(name=config["model"]["name"], options=dict(config["model"]["options"]),
-                     mean=IMAGENET_MEAN, std=IMAGENET_STD, input_size=Size(*config["data"]["input_size"]),
-                     drivable_classes=tuple(config["eval"]["drivable_classes"]))
+                     mean=IMAGENET_MEAN, std=IMAGENET_STD, input_size=config["data"]["input_size"],
+                     drivable_classes=config["eval"]["drivable_classes"])
 
 
 def build_data(run: Run, spec: ModelSpec) -> Data:

@@ -13,22 +13,12 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from ..labels import COLOR_LUT, PALETTE
+from ..labels import COLOR_LUT, PALETTE, drivable_lut
 from ..size import Size
 
 #: trainId -> RGB as cv2.LUT wants a 3-channel table; BGR is the same table reversed.
 _COLOR_LUT_RGB = np.ascontiguousarray(COLOR_LUT.reshape(256, 1, 3))
 _COLOR_LUT_BGR = np.ascontiguousarray(_COLOR_LUT_RGB[..., ::-1])
-
-
-def drivable_lut_for(class_names: Sequence[str], drivable_classes: Sequence[str]) -> np.ndarray:
-    """label -> 255 if its class is drivable else 0, as a 256-entry uint8 table (unknown, 255, is never drivable)."""
-    lut = np.zeros(256, np.uint8)
-    for name in drivable_classes:
-        if name not in class_names:
-            raise ValueError(f"unknown drivable class {name!r}; valid names: {', '.join(class_names)}")
-        lut[list(class_names).index(name)] = 255
-    return lut
 
 
 def confidence_threshold(min_confidence: float) -> int:
@@ -125,7 +115,7 @@ class Postprocessor:
 
     def __init__(self, class_names: Sequence[str], drivable_classes: Sequence[str]):
         self.class_names = tuple(class_names)
-        self.drivable_lut = drivable_lut_for(self.class_names, drivable_classes)
+        self.drivable_lut = drivable_lut(drivable_classes, self.class_names)
         self._scratch: np.ndarray | None = None
 
     def __call__(self, labels: np.ndarray, confidence: np.ndarray | None, size: Size,

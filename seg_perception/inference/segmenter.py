@@ -13,11 +13,12 @@ import torch
 from torch import nn
 
 from ..checkpoint import ModelSpec, file_sha256, load_checkpoint
+from ..labels import drivable_lut
 from ..size import Size
 from .backend_table import PRECISIONS, effective_precision
 from .backends import choose_backend, create_backend, probe_platform
 from .engine_cache import EngineCache, default_cache_dir
-from .postprocess import Postprocessor, confidence_threshold, drivable_lut_for
+from .postprocess import Postprocessor, confidence_threshold
 from .preprocess import Preprocessor, check_image
 
 log = logging.getLogger("seg_perception.inference")
@@ -74,7 +75,7 @@ class Segmenter:
         self.input_size = Size(*size)
         self.bgr = bgr
         self._post = Postprocessor(spec.class_names, spec.drivable_classes)
-        self.drivable_classes = drivable_classes if drivable_classes is not None else spec.drivable_classes
+        self.drivable_classes = drivable_classes
         self.min_confidence = min_confidence
         self.with_confidence = with_confidence
 
@@ -118,12 +119,13 @@ class Segmenter:
 
     @property
     def drivable_classes(self) -> tuple[str, ...]:
+        """The classes marked drivable; setting None (or no class at all) gives the checkpoint's own."""
         return self._drivable_classes
 
     @drivable_classes.setter
     def drivable_classes(self, names) -> None:
-        names = (names,) if isinstance(names, str) else tuple(names)
-        self._post.drivable_lut = drivable_lut_for(self.spec.class_names, names)
+        names = (names,) if isinstance(names, str) else tuple(names or ()) or self.spec.drivable_classes
+        self._post.drivable_lut = drivable_lut(names, self.spec.class_names)
         self._drivable_classes = names
 
     @property

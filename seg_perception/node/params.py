@@ -14,10 +14,10 @@ from typing import Any
 
 from .. import labels
 from ..inference.backend_table import AUTO, BACKEND_CHOICES, DEPLOYMENT_BACKENDS, PRECISIONS
+from ..size import MAX_SIDE
 IMAGE_TRANSPORTS = ("raw", "compressed")
 RELIABILITIES = ("auto", "reliable", "best_effort")
 COLOR_MODES = ("palette", "overlay")
-MAX_INPUT_SIDE = 8192
 
 
 @dataclass(frozen=True)
@@ -67,13 +67,12 @@ def _type_name(value: Any) -> str:
 
 
 def _drivable_reason(names: list, class_names: tuple[str, ...]) -> str | None:
-    if not names:
-        return "drivable_classes must name at least one class"
-    if not all(isinstance(name, str) for name in names):
-        return f"drivable_classes must be class names, got {names!r}"
-    unknown = [name for name in names if name not in class_names]
-    if unknown:
-        return f"drivable_classes has unknown class(es) {unknown}; the model's classes: {', '.join(class_names)}"
+    if not names:  # unset: the checkpoint's own
+        return None
+    try:
+        labels.check_drivable_classes(names, class_names)
+    except ValueError as error:
+        return f"drivable_classes: {error}"
     return None
 
 
@@ -84,15 +83,15 @@ PARAMS: tuple[ParamSpec, ...] = (
               choices=BACKEND_CHOICES),
     ParamSpec("precision", "fp16", "numeric precision on the GPU (the CPU always runs fp32)", choices=PRECISIONS),
     ParamSpec("input_width", 0, "model input width in pixels; 0 = the checkpoint's", min_value=0,
-              max_value=MAX_INPUT_SIDE),
+              max_value=MAX_SIDE),
     ParamSpec("input_height", 0, "model input height in pixels; 0 = the checkpoint's", min_value=0,
-              max_value=MAX_INPUT_SIDE),
+              max_value=MAX_SIDE),
     ParamSpec("image_transport", "raw", "raw: sensor_msgs/Image on 'image'; compressed: CompressedImage on "
               "'image/compressed'", choices=IMAGE_TRANSPORTS),
     ParamSpec("qos_reliability", "auto", "input reliability; auto matches the publishers on the topic",
               choices=RELIABILITIES),
-    ParamSpec("drivable_classes", ["road"], "class names that count as drivable in segmentation/drivable_mask",
-              runtime=True),
+    ParamSpec("drivable_classes", [], "class names that count as drivable in segmentation/drivable_mask; "
+              "empty (the default): the checkpoint's own", runtime=True),
     ParamSpec("min_confidence", 0.0, "pixels whose top class probability is lower become 255 (unknown), "
               "not drivable; 0 = off", runtime=True, min_value=0.0, max_value=1.0),
     ParamSpec("publish_color", True, "publish segmentation/color", runtime=True),

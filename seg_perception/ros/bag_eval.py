@@ -25,6 +25,7 @@ from ..bags.scoring import Prediction, score_bag, segmenter_predictor
 from ..checkpoint import CheckpointError, load_checkpoint
 from ..inference import BackendUnavailable, Segmenter
 from ..inference.backend_table import backend_help
+from ..labels import check_drivable_classes
 from ..node.contract import NodeStatus
 from ..reports import METRICS_FILE, REPORT_FILE, write_metrics
 from ..size import size_arg
@@ -117,14 +118,14 @@ def _fmt(value, spec: str = ".4f") -> str:
 
 
 def _drivable_classes(args: argparse.Namespace, class_names) -> tuple[str, ...] | None:
+    """--drivable-classes, checked against the model's classes; None when not given."""
     if args.drivable_classes is None:
         return None
-    names = tuple(name.strip() for name in args.drivable_classes.split(",") if name.strip())
-    unknown = [name for name in names if name not in class_names]
-    if unknown or not names:
-        raise CliError(f"--drivable-classes: unknown class {unknown[0] if unknown else '(none given)'!r}; "
-                       f"valid names: {', '.join(class_names)}")
-    return names
+    try:
+        return check_drivable_classes([name.strip() for name in args.drivable_classes.split(",") if name.strip()],
+                                      class_names)
+    except ValueError as error:
+        raise CliError(f"--drivable-classes: {error}") from None
 
 
 def run(args: argparse.Namespace) -> tuple[Path, dict]:
@@ -134,11 +135,12 @@ def run(args: argparse.Namespace) -> tuple[Path, dict]:
         frames = check_stamps(reader, image_topic, args.gt_topic)  # before any model is loaded
         out_bag = OutputBag(args.out_bag, reader) if args.out_bag else None
         spec = load_checkpoint(args.checkpoint).spec
-        drivable = _drivable_classes(args, spec.class_names) or spec.drivable_classes
+        requested = _drivable_classes(args, spec.class_names)
+        drivable = requested or spec.drivable_classes
         context = {"mode": "live" if args.live else "offline", "bag": str(args.bag), "image_topic": image_topic,
                    "gt_topic": args.gt_topic, "gt_label_ids": args.gt_label_ids, "checkpoint": str(args.checkpoint)}
         if args.live:
-            replay = _replay(args, image_topic, drivable)
+            replay = _replay(args, image_topic, requested)
             predict = _replay_predictor(replay)
             context.update(published=replay.published, answered=replay.answered, unexpected=replay.unexpected,
                            rate=args.rate, speed=args.speed, node_log=replay.node_log,
@@ -163,7 +165,7 @@ def run(args: argparse.Namespace) -> tuple[Path, dict]:
     return _write_report(args.out, metrics, context, evaluation), metrics
 
 
-def _replay(args: argparse.Namespace, image_topic: str, drivable):
+def _replay(args: argparse.Namespace, image_topic: str, drivable: tuple[str, ...] | None):
     # Imported here: only --live needs rclpy.
     from .live_replay import LiveReplayError, replay_live
 

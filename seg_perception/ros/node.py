@@ -33,6 +33,7 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.subscription import Subscription
 from sensor_msgs.msg import CompressedImage, Image
 
@@ -124,8 +125,7 @@ class SegNode(Node):
 
     def __init__(self, **node_kwargs):
         super().__init__(NODE_NAME, **node_kwargs)
-        values = {spec.name: self.declare_parameter(spec.name, spec.default, _descriptor(spec)).value
-                  for spec in PARAMS}
+        values = {spec.name: self._declare(spec) for spec in PARAMS}
         self._segmenter = self._load_segmenter(values)
         self._outputs = OutputSettings(values["publish_color"], values["color_mode"], values["overlay_alpha"],
                                        values["publish_confidence"])
@@ -196,6 +196,16 @@ class SegNode(Node):
         """Stop the worker (after the frame in flight) before the publishers go away."""
         self._worker.stop()
         return super().destroy_node()
+
+    def _declare(self, spec: ParamSpec):
+        """Declare ``spec``'s parameter; returns its value (the override given, else the default)."""
+        if spec.default == []:
+            # rclpy would take an empty default for a byte array: declare the type, then the empty value.
+            value = self.declare_parameter(spec.name, Parameter.Type.STRING_ARRAY, _descriptor(spec)).value
+            if value is None:
+                self.set_parameters([Parameter(spec.name, Parameter.Type.STRING_ARRAY, [])])
+            return value or []
+        return self.declare_parameter(spec.name, spec.default, _descriptor(spec)).value
 
     def _load_segmenter(self, values: dict) -> Segmenter:
         reason = validate_changes({k: v for k, v in values.items() if k != "drivable_classes"})
