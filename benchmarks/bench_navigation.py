@@ -16,8 +16,6 @@ import array
 import statistics
 import time
 
-import numpy as np
-
 from seg_perception.labels import class_ids
 from seg_perception.navigation import (CameraModel, CameraMount, GridSpec, GroundProjection, obstacle_points,
                                        vote_lut)

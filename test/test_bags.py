@@ -3,7 +3,6 @@ encoding and row padding, rosbags' own AnyReader on our bags, damaged bags, stam
 evaluation accumulator against hand-computed numbers, and the report pictures."""
 
 import os
-import shutil
 
 import cv2
 import numpy as np

@@ -50,8 +50,9 @@ def test_export_onnx_writes_a_verified_engine_and_manifest(tiny_checkpoint, tmp_
     engine = OnnxRuntimeBackend((1, 3, 64, 128), lambda with_confidence: ort_session(out / "model.onnx"))
     loaded = export.load_images(images, 5)
     assert len(loaded) == 2 and loaded[0].shape == (100, 200, 3)
-    report = export.verify(engine, TorchBackend(tiny_model(), (1, 3, 64, 128)), Preprocessor((128, 64), tiny_spec().mean,
-                           tiny_spec().std), loaded)
+    spec = tiny_spec()
+    report = export.verify(engine, TorchBackend(tiny_model(), (1, 3, 64, 128)),
+                           Preprocessor((128, 64), spec.mean, spec.std), loaded)
     assert report["images"] == 2 and report["agreement"] >= 0.999
     with pytest.raises(export.ExportError, match="no .png"):
         export.load_images(tmp_path / "engine", 5)

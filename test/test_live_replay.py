@@ -115,7 +115,8 @@ def test_a_replay_at_the_recorded_rate_into_a_running_node_gets_every_frame_answ
     assert result.stamps_ns == tuple(bag_stamp_ns(i) for i in range(6))
     assert (result.published, result.answered, result.dropped, result.unexpected) == (6, 6, 0, 0)
     assert result.node_log is None
-    assert_answers_match(result, reference(tiny_checkpoint, RUNNING_INPUT), bag_frames(bag, f"{RUNNING}/camera/image_raw"))
+    assert_answers_match(result, reference(tiny_checkpoint, RUNNING_INPUT),
+                         bag_frames(bag, f"{RUNNING}/camera/image_raw"))
     assert all(0 < latency < 2000 for latency in result.latencies_ms), result.latencies_ms
     assert 0.95 < result.elapsed_s < 4.0, result.elapsed_s  # 5 recorded periods of 200 ms, plus one answer
     # camera_info is replayed beside the images, with their stamps. Like ros2 bag play, the replay waits
@@ -135,7 +136,8 @@ def test_a_replay_faster_than_the_model_drops_frames_instead_of_blocking(running
     assert result.published == count == result.answered + result.dropped
     assert result.dropped > 0 and result.answered > 0, (result.answered, result.dropped)
     # what did come back belongs to the frame it is stamped with
-    assert_answers_match(result, reference(tiny_checkpoint, RUNNING_INPUT), bag_frames(bag, f"{RUNNING}/camera/image_raw"))
+    assert_answers_match(result, reference(tiny_checkpoint, RUNNING_INPUT),
+                         bag_frames(bag, f"{RUNNING}/camera/image_raw"))
 
 
 # --- seg-bag-eval --live --------------------------------------------------------------------------

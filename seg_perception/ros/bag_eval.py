@@ -56,7 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--gt-label-ids", action="store_true",
                         help="the ground truth holds Cityscapes labelIds (default: trainIds)")
     parser.add_argument("--backend", default="cpu", help=backend_help("cpu"))
-    parser.add_argument("--input-size", type=size_arg(), metavar="WxH", help="model input size (default: the checkpoint's)")
+    parser.add_argument("--input-size", type=size_arg(), metavar="WxH",
+                        help="model input size (default: the checkpoint's)")
     parser.add_argument("--drivable-classes", metavar="A,B",
                         help="comma-separated drivable class names (default: the checkpoint's)")
     parser.add_argument("--pictures", type=int, default=4, help="sample frames in the strip (default 4)")

@@ -133,7 +133,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("out", type=Path, help="dataset root (Cityscapes layout)")
     parser.add_argument("--split", type=_folder_name, default="train", help="split folder name (default train)")
     parser.add_argument("--num", type=_bounded_int(1), required=True, help="number of scenes")
-    parser.add_argument("--size", type=size_arg(MIN_SIDE), default=Size(512, 256), metavar="WxH", help="image size (512x256)")
+    parser.add_argument("--size", type=size_arg(MIN_SIDE), default=Size(512, 256), metavar="WxH",
+                        help="image size (512x256)")
     parser.add_argument("--seed", type=_bounded_int(0), default=0, help="random seed (default 0)")
     parser.add_argument("--workers", type=_bounded_int(1), default=min(2, os.cpu_count() or 1),
                         help="worker processes (default: up to 2); the output does not depend on it")
