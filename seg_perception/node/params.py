@@ -2,7 +2,8 @@
 
 ROS-free so the rules are unit-tested without a ROS graph; ``seg_perception.ros.node``
 turns each ``ParamSpec`` into a declared parameter with a ParameterDescriptor, and
-``config/seg.yaml`` must list exactly these names with these defaults (a test checks).
+``config/seg.yaml`` must list exactly these names with these defaults, those unset by default
+commented out (a test checks).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from .. import labels
 from ..inference.backend_table import AUTO, BACKEND_CHOICES, DEPLOYMENT_BACKENDS, PRECISIONS
 from ..size import MAX_SIDE
+
 IMAGE_TRANSPORTS = ("raw", "compressed")
 RELIABILITIES = ("auto", "reliable", "best_effort")
 COLOR_MODES = ("palette", "overlay")

@@ -1,13 +1,13 @@
 """seg_node: camera frames in, per-pixel labels, drivable mask, colour and confidence images out.
 
-Thin glue (docs/ARCHITECTURE.md) over the ROS-free ``seg_perception.node``:
-topic names and diagnostics keys come from ``contract``, parameters from
-``params``, frame decoding from ``frames`` (via ``image_msgs``),
-latest-frame-wins scheduling from ``latest_frame``, statistics from
-``frame_stats``; the model is ``inference.Segmenter``. The subscription
-callback only stamps the receive time and hands the message to the worker
-thread, which decodes, segments and publishes; so the executor never waits on
-the model and a slow model drops old frames instead of queueing them.
+Thin glue (docs/ARCHITECTURE.md) over the ROS-free ``seg_perception.node``: topic names and
+diagnostics keys from ``contract``, parameters from ``params``, frame decoding from
+``frames`` (via ``image_msgs``), latest-frame-wins scheduling from
+``latest_frame``, statistics from ``frame_stats`` and the model from
+``inference.Segmenter``. The subscription callback only stamps the receive
+time and hands the message to the worker thread, which decodes, segments and
+publishes; so the executor never waits on the model and a slow model drops
+old frames instead of queueing them.
 
 Where rclpy passes the middleware's message info (Iron and newer), the input
 subscription is gated (``FrameGate``): the executor takes a frame only when
