@@ -3,7 +3,7 @@
 One typestore (ROS 2 Humble's definitions) serves every bag: sensor_msgs and
 std_msgs have not changed from Humble to Kilted, so their definitions and
 type hashes are what every distro's ``ros2 bag play`` expects. Decoding goes
-through ``seg_perception.frames`` like the node's, so a bag frame becomes
+through ``seg_perception.node.frames`` like the node's, so a bag frame becomes
 exactly the array the node would see.
 """
 
