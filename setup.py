@@ -33,7 +33,7 @@ setup(
             "seg-export = seg_perception.inference.export:main",
             "seg-bench = seg_perception.inference.bench:main",
             "seg-make-bag = training.make_bag:main",
-            "seg-bag-eval = seg_perception.bags.cli:main",
+            "seg-bag-eval = seg_perception.ros.bag_eval:main",
             "seg-predict = seg_perception.predict.cli:main",
         ],
     },

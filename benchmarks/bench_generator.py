@@ -13,7 +13,8 @@ import statistics
 import tempfile
 import time
 
-from training.data.make_data import generate_split, parse_size, scene_rng
+from seg_perception.size import Size, size_arg
+from training.data.make_data import MIN_SIDE, generate_split, scene_rng
 from training.data.scene_generator import generate_scene
 
 
@@ -35,7 +36,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--num", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--size", type=parse_size, default=(512, 256), metavar="WxH")
+    parser.add_argument("--size", type=size_arg(MIN_SIDE), default=Size(512, 256), metavar="WxH")
     args = parser.parse_args()
     width, height = args.size
     print(f"{args.num} scenes at {width}x{height}, median of {args.repeats} runs")

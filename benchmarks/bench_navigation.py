@@ -16,12 +16,11 @@ import array
 import statistics
 import time
 
-import numpy as np
-
 from seg_perception.labels import class_ids
 from seg_perception.navigation import (CameraModel, CameraMount, GridSpec, GroundProjection, obstacle_points,
                                        vote_lut)
-from training.data.make_data import parse_size, scene_rng
+from seg_perception.size import Size, size_arg
+from training.data.make_data import scene_rng
 from training.data.scene_generator import generate_scene
 
 GRID = GridSpec(resolution=0.1, x_min=0.5, x_max=20.5, y_min=-10.0, y_max=10.0)
@@ -61,18 +60,19 @@ def bench(camera: CameraModel, labels_size: tuple[int, int], frames: int) -> dic
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--frames", type=int, default=200)
-    parser.add_argument("--camera", type=parse_size, default=(2048, 1024), metavar="WxH")
-    parser.add_argument("--labels", type=parse_size, nargs="+", default=[(512, 256), (256, 128), (2048, 1024)],
+    parser.add_argument("--camera", type=size_arg(), default=Size(2048, 1024), metavar="WxH")
+    parser.add_argument("--labels", type=size_arg(), nargs="+",
+                        default=[Size(512, 256), Size(256, 128), Size(2048, 1024)],
                         metavar="WxH")
     args = parser.parse_args()
     camera = _camera(*args.camera)
-    print(f"camera {args.camera[0]}x{args.camera[1]}, grid {GRID.width}x{GRID.height} cells at "
+    print(f"camera {args.camera}, grid {GRID.width}x{GRID.height} cells at "
           f"{GRID.resolution} m, {args.frames} frames per row")
     print("| labels | grid + points p50 ms | p90 ms | message buffers ms | table build ms | cells in view |")
     print("|---|---|---|---|---|---|")
     for size in args.labels:
         row = bench(camera, size, args.frames)
-        print(f"| {size[0]}x{size[1]} | {row['p50_ms']:.2f} | {row['p90_ms']:.2f} | {row['message_ms']:.2f} | "
+        print(f"| {size} | {row['p50_ms']:.2f} | {row['p90_ms']:.2f} | {row['message_ms']:.2f} | "
               f"{row['build_ms']:.0f} | {row['entries']} |")
 
 

@@ -52,6 +52,11 @@ from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from nav_msgs.msg import OccupancyGrid  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2  # noqa: E402
 
+from seg_perception.node import contract  # noqa: E402
+from seg_perception.node.contract import DiagnosticKey as Key  # noqa: E402
+from seg_perception.size import parse_size  # noqa: E402
+from tiny_models import write_tiny_checkpoint  # noqa: E402
+
 WIDTH, HEIGHT = 2048, 1024
 NAMESPACE = "/bench"
 CAMERA = f"{NAMESPACE}/camera/image_raw"
@@ -100,7 +105,7 @@ def make_sink(graph: rh.RosGraph, navigation: bool = False):
             for topic, msg_type in topics.items():
                 self.create_subscription(msg_type, f"{NAMESPACE}/segmentation/{topic}", self._arrived(topic),
                                          rh.qos("reliable", depth=1))
-            self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+            self.create_subscription(DiagnosticArray, contract.DIAGNOSTICS, self._on_diagnostics, 10)
 
         def _arrived(self, topic):
             def keep(msg):
@@ -146,7 +151,7 @@ class NodeProcess:
 
     def settled_diagnostics(self, published: int) -> dict[str, str]:
         """Diagnostics once they count ``published`` frames (they are sent once a second)."""
-        rh.wait_for(lambda: int(self.sink.diagnostics().get("published_frames", 0)) >= published, 30)
+        rh.wait_for(lambda: int(self.sink.diagnostics().get(Key.PUBLISHED_FRAMES, 0)) >= published, 30)
         time.sleep(1.1)
         return self.sink.diagnostics()
 
@@ -171,9 +176,9 @@ def overhead(graph: rh.RosGraph, checkpoint: Path, frames: int, extra, tree: Pat
         load = load_text()
         sent = rh.published_frames(camera(frames, 2.0), timeout=frames + 60)
         values = node.settled_diagnostics(len(sent) - 1)
-        row = {key: float(values[key]) for key in ("latency_p50_ms", "latency_p95_ms", "model_p50_ms",
-                                                   "overhead_p50_ms", "overhead_p95_ms")}
-        row["grid_ms"] = float(values.get("grid_ms", "nan")) if navigation else float("nan")
+        row = {key: float(values[key]) for key in (Key.LATENCY_P50_MS, Key.LATENCY_P95_MS, Key.MODEL_P50_MS,
+                                                   Key.OVERHEAD_P50_MS, Key.OVERHEAD_P95_MS)}
+        row["grid_ms"] = float(values.get(Key.GRID_MS, "nan")) if navigation else float("nan")
         for topic in TOPICS + ("drivable_grid",):
             latency = node.topic_latency_ms(sent, topic)
             row[f"{topic}_e2e_p50_ms"] = statistics.median(latency) if latency else float("nan")
@@ -192,8 +197,9 @@ def overhead_table(graph: rh.RosGraph, checkpoint: Path, frames: int, repeats: i
         for label, extra, navigation in OVERHEAD_VARIANTS:
             for code, tree in trees:  # interleaved, so both see the same machine load
                 row = overhead(graph, checkpoint, frames, extra, tree, navigation)
-                figures = [row[k] for k in ("latency_p50_ms", "latency_p95_ms", "model_p50_ms", "overhead_p50_ms",
-                                            "overhead_p95_ms")] + [row[f"{t}_e2e_p50_ms"] for t in TOPICS]
+                figures = [row[k] for k in (Key.LATENCY_P50_MS, Key.LATENCY_P95_MS, Key.MODEL_P50_MS,
+                                            Key.OVERHEAD_P50_MS, Key.OVERHEAD_P95_MS)] + [
+                    row[f"{t}_e2e_p50_ms"] for t in TOPICS]
                 figures += [row["drivable_grid_e2e_p50_ms"], row["grid_ms"]]
                 print(f"| {label} | {code} | {run} | {row['load']} | "
                       + " | ".join("-" if value != value else f"{value:.1f}" for value in figures) + " |",
@@ -213,7 +219,7 @@ def single_frames(graph: rh.RosGraph, checkpoint: Path, size, tree: Path | None,
 
 def soak(graph: rh.RosGraph, checkpoint: Path, input_size: str, seconds: float,
          tree: Path | None) -> dict[str, float]:
-    width, height = input_size.split("x")
+    width, height = parse_size(input_size)
     size = ("-p", f"input_width:={width}", "-p", f"input_height:={height}")
     before, before_load = single_frames(graph, checkpoint, size, tree)
     # A fresh node, so that its latency window (the last 300 frames) only ever holds soak frames.
@@ -227,7 +233,7 @@ def soak(graph: rh.RosGraph, checkpoint: Path, input_size: str, seconds: float,
             elapsed = time.monotonic() - started
             rss.append((elapsed, rss_mb(node.process.pid)))
             if elapsed >= 10:  # past start-up transients
-                rolling_p95.append(float(node.sink.diagnostics()["latency_p95_ms"]))
+                rolling_p95.append(float(node.sink.diagnostics()[Key.LATENCY_P95_MS]))
                 loads.append(os.getloadavg()[0])
                 cpu.append((elapsed, cpu_seconds(node.process.pid)))
         sent = rh.published_frames(fast, timeout=60)
@@ -240,20 +246,21 @@ def soak(graph: rh.RosGraph, checkpoint: Path, input_size: str, seconds: float,
     warm_rss = [value for at, value in rss if at >= 10]
     return {
         "single_load": f"{before_load}, {after_load}", "soak_load": f"{min(loads):.1f}-{max(loads):.1f}",
-        "single_p50_ms": statistics.mean(float(d["latency_p50_ms"]) for d in (before, after)),
-        "single_p50_before_ms": float(before["latency_p50_ms"]), "single_p50_after_ms": float(after["latency_p50_ms"]),
-        "single_p95_ms": statistics.mean(float(d["latency_p95_ms"]) for d in (before, after)),
-        "single_model_p50_ms": statistics.mean(float(d["model_p50_ms"]) for d in (before, after)),
+        "single_p50_ms": statistics.mean(float(d[Key.LATENCY_P50_MS]) for d in (before, after)),
+        "single_p50_before_ms": float(before[Key.LATENCY_P50_MS]),
+        "single_p50_after_ms": float(after[Key.LATENCY_P50_MS]),
+        "single_p95_ms": statistics.mean(float(d[Key.LATENCY_P95_MS]) for d in (before, after)),
+        "single_model_p50_ms": statistics.mean(float(d[Key.MODEL_P50_MS]) for d in (before, after)),
         "soak_p95_max_ms": max(rolling_p95), "soak_p95_median_ms": statistics.median(rolling_p95),
         # a growing queue would show as a rising p95: compare the first and last readings
         "soak_p95_first_ms": rolling_p95[0], "soak_p95_last_ms": rolling_p95[-1],
-        "soak_p50_ms": float(final["latency_p50_ms"]),
-        "soak_model_p50_ms": float(final["model_p50_ms"]),
+        "soak_p50_ms": float(final[Key.LATENCY_P50_MS]),
+        "soak_model_p50_ms": float(final[Key.MODEL_P50_MS]),
         "soak_labels_e2e_p50_ms": statistics.median(labels_e2e),
         "soak_labels_e2e_p95_ms": statistics.quantiles(labels_e2e, n=20)[-1],
-        "soak_fps": int(final["published_frames"]) / seconds,
+        "soak_fps": int(final[Key.PUBLISHED_FRAMES]) / seconds,
         "node_cpu_percent": 100 * (cpu[-1][1] - cpu[0][1]) / (cpu[-1][0] - cpu[0][0]),
-        "received": int(final["received_frames"]), "dropped": int(final["dropped_frames"]),
+        "received": int(final[Key.RECEIVED_FRAMES]), "dropped": int(final[Key.DROPPED_FRAMES]),
         "rss_at_10s_mb": warm_rss[0], "rss_end_mb": warm_rss[-1], "rss_max_mb": max(v for _, v in rss),
     }
 
@@ -290,11 +297,12 @@ def colour_micro(repeats: int) -> None:
     from seg_perception.inference import colorize, colorize_overlay
     from seg_perception.inference.postprocess import resize_nearest
     from seg_perception.ros.image_msgs import ImageOutput, array_to_image
+    from seg_perception.size import Size
 
     rng = np.random.default_rng(0)
     image = rh.make_frame(0, WIDTH, HEIGHT)
     small = rng.integers(0, 19, (256, 512), np.uint8)
-    labels = resize_nearest(small, (HEIGHT, WIDTH))
+    labels = resize_nearest(small, Size(WIDTH, HEIGHT))
     output = ImageOutput("rgb8")
     out = output.pixels(output.message.header, HEIGHT, WIDTH)
     bgr = np.ascontiguousarray(image[..., ::-1])
@@ -304,7 +312,7 @@ def colour_micro(repeats: int) -> None:
         "overlay of a bgr8 frame, model-size labels, into the message":
             lambda: colorize_overlay(bgr, small, bgr=True, out=out),
         "palette, camera-size labels, new array": lambda: colorize(labels),
-        "palette, model-size labels, into the message": lambda: colorize(small, (HEIGHT, WIDTH), out=out),
+        "palette, model-size labels, into the message": lambda: colorize(small, Size(WIDTH, HEIGHT), out=out),
         "copy of a 6 MB image into a new message (array_to_image)":
             lambda: array_to_image(image, "rgb8", output.message.header),
     }
@@ -352,11 +360,11 @@ def main() -> None:
                 colour_micro(args.colour_repeats)
             trees = [("this tree", None)] + ([(f"baseline {args.baseline}", args.baseline)] if args.baseline else [])
             if args.overhead_frames > 0:
-                tiny = rh.tiny_checkpoint(Path(tmp) / "tiny.pt")
+                tiny = write_tiny_checkpoint(Path(tmp) / "tiny.pt")
                 overhead_table(graph, tiny, args.overhead_frames, args.repeats, trees)
             if args.soak_seconds <= 0:
                 return
-            width, height = (int(v) for v in args.soak_input.split("x"))
+            width, height = parse_size(args.soak_input)
             slow = slow_checkpoint(Path(tmp) / "slow.pt", args.soak_model, (width, height))
             soak_table(graph, slow, args, trees)
         finally:

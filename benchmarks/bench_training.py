@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 
 from seg_perception.checkpoint import IMAGENET_MEAN, IMAGENET_STD
 from seg_perception.labels import NUM_CLASSES
-from seg_perception.inference.segmenter import parse_size
+from seg_perception.size import Size, size_arg
 from seg_perception.models import build_model
 from training.data import CityscapesDataset
 from training.transforms import train_transforms
@@ -60,15 +60,14 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--iters", type=int, default=6)
-    parser.add_argument("--crop", type=parse_size, default=(512, 256), metavar="WxH",
+    parser.add_argument("--crop", type=size_arg(), default=Size(512, 256), metavar="WxH",
                         help="training crop (default 512x256; config/train_default.yaml uses 256x128)")
     parser.add_argument("--load-scale", type=float, default=1.0, help="shrink images at load (the default config: 0.5)")
     args = parser.parse_args()
-    width, height = args.crop
     dataset = CityscapesDataset(args.data, "train", scale=args.load_scale, transform=train_transforms(
-        crop_size=(height, width), scale_range=(0.5, 2.0), mean=IMAGENET_MEAN, std=IMAGENET_STD))
+        crop_size=args.crop, scale_range=(0.5, 2.0), mean=IMAGENET_MEAN, std=IMAGENET_STD))
     loader_rate = loader_images_per_s(dataset, args.batch, args.workers, batches=10)
-    print(f"data loader ({args.workers} workers, batch {args.batch}, {width}x{height} crops): "
+    print(f"data loader ({args.workers} workers, batch {args.batch}, {args.crop} crops): "
           f"{loader_rate:.1f} images/s")
     images, labels = next(iter(DataLoader(dataset, batch_size=args.batch)))
     print("| model | train step images/s | loader / step |")

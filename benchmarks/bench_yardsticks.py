@@ -26,7 +26,7 @@ from torch import nn
 
 from seg_perception.inference.backends import TorchBackend, create_backend
 from seg_perception.inference.engine_cache import EngineCache, default_cache_dir
-from seg_perception.inference.export import size_arg
+from seg_perception.size import parse_size
 from seg_perception.inference.segmenter import state_dict_sha256
 from seg_perception.models import build_model
 
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pause-ms", type=float, default=50.0, help="idle time before each frame (default 50)")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     args = parser.parse_args(argv)
-    sizes = [size_arg(text) for text in args.sizes.split(",")]
+    sizes = [parse_size(text) for text in args.sizes.split(",")]
     cache = EngineCache(default_cache_dir())
     results = {}
     for size in sizes:

@@ -9,7 +9,7 @@ from launch.substitutions import EnvironmentVariable, LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
-from seg_perception.node_params import camera_info_beside
+from seg_perception.node.contract import camera_info_beside
 
 PACKAGE = "seg_perception"
 # Fast DDS 3 (Kilted) reads the first name, Fast DDS 2 (Humble, Jazzy) the second.

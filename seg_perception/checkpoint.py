@@ -10,8 +10,6 @@ previous file intact.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,8 @@ import torch
 from torch import nn
 
 from . import labels
+from .files import atomic_path
+from .size import Size
 from .models import build_model
 
 FORMAT = "seg_perception.checkpoint/1"
@@ -33,15 +33,21 @@ class CheckpointError(ValueError):
 
 @dataclass
 class ModelSpec:
-    """Everything needed to rebuild and feed a trained model."""
+    """Everything needed to rebuild and feed a trained model; drivable classes that are not among its
+    classes raise ValueError."""
 
     name: str
     options: dict[str, Any] = field(default_factory=dict)
     class_names: tuple[str, ...] = labels.CLASS_NAMES
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
-    input_size: tuple[int, int] = (512, 256)  # width, height
+    input_size: Size = Size(512, 256)
     drivable_classes: tuple[str, ...] = labels.DEFAULT_DRIVABLE_CLASSES
+
+    def __post_init__(self):
+        self.class_names = tuple(self.class_names)
+        self.input_size = Size(*self.input_size)
+        self.drivable_classes = labels.check_drivable_classes(self.drivable_classes, self.class_names)
 
     @property
     def num_classes(self) -> int:
@@ -72,28 +78,12 @@ class ModelSpec:
         return cls(
             name=data["name"],
             options=dict(data.get("options", {})),
-            class_names=tuple(data["class_names"]),
+            class_names=data["class_names"],
             mean=tuple(data["normalization"]["mean"]),
             std=tuple(data["normalization"]["std"]),
-            input_size=tuple(data["input_size"]),
-            drivable_classes=tuple(data.get("drivable_classes", labels.DEFAULT_DRIVABLE_CLASSES)),
+            input_size=data["input_size"],
+            drivable_classes=data.get("drivable_classes", labels.DEFAULT_DRIVABLE_CLASSES),
         )
-
-
-def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to a temporary file in the same directory, fsync, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_checkpoint(path: str | Path, spec: ModelSpec, model: nn.Module,
@@ -109,7 +99,8 @@ def save_checkpoint(path: str | Path, spec: ModelSpec, model: nn.Module,
     }
     if resume is not None:
         payload["resume"] = resume
-    atomic_torch_save(payload, path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
 
 
 @dataclass
@@ -149,6 +140,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         state_dict = payload["state_dict"]
     except (KeyError, TypeError) as exc:
         raise CheckpointError(f"{path}: checkpoint lacks {exc}") from None
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
     return Checkpoint(spec, state_dict, payload.get("training", {}), payload.get("resume"), path)
 
 

@@ -7,7 +7,7 @@ belong to none of them, whole-image lookup tables and the drivable set.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from cityscapesscripts.helpers.labels import labels as _CITYSCAPES_LABELS
@@ -26,6 +26,7 @@ PALETTE = np.array([label.color for label in _TRAIN_LABELS], dtype=np.uint8)
 #: trainId -> Cityscapes labelId, for writing prediction PNGs the official evaluator reads.
 TRAIN_ID_TO_LABEL_ID = np.array([label.id for label in _TRAIN_LABELS], dtype=np.uint8)
 
+#: What counts as drivable unless a checkpoint or the user says otherwise (seg-train's eval.drivable_classes).
 DEFAULT_DRIVABLE_CLASSES: tuple[str, ...] = ("road",)
 
 
@@ -67,10 +68,27 @@ def class_ids(names: Iterable[str]) -> list[int]:
     return ids
 
 
-def drivable_lut(names: Iterable[str] = DEFAULT_DRIVABLE_CLASSES) -> np.ndarray:
-    """trainId -> 255 (drivable) or 0, as a 256-entry uint8 lookup table."""
+def check_drivable_classes(names, class_names: Sequence[str] = CLASS_NAMES) -> tuple[str, ...]:
+    """``names`` as a tuple once checked: at least one, each one of ``class_names`` (a model's classes);
+    ValueError naming the problem otherwise. Every tool and the node check drivable classes here."""
+    if isinstance(names, str) or not all(isinstance(name, str) for name in names):
+        raise ValueError(f"drivable classes must be a list of class names, got {names!r}")
+    names = tuple(names)
+    if not names:
+        raise ValueError("drivable classes must name at least one class")
+    unknown = [name for name in names if name not in class_names]
+    if unknown:
+        raise ValueError(f"unknown drivable class{'es' if len(unknown) > 1 else ''} "
+                         f"{', '.join(map(repr, unknown))}; valid names: {', '.join(class_names)}")
+    return names
+
+
+def drivable_lut(names: Iterable[str] = DEFAULT_DRIVABLE_CLASSES,
+                 class_names: Sequence[str] = CLASS_NAMES) -> np.ndarray:
+    """label -> 255 if its class is drivable else 0, as a 256-entry uint8 table (unknown, 255, is never drivable);
+    ``names`` are checked against ``class_names``."""
     lut = np.zeros(256, dtype=np.uint8)
-    lut[class_ids(names)] = 255
+    lut[[list(class_names).index(name) for name in check_drivable_classes(names, class_names)]] = 255
     return lut
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from .files import atomic_path
 from .metrics import SegMetrics
 
 METRICS_FILE = "metrics.json"
@@ -45,8 +45,11 @@ def write_metrics(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out / METRICS_FILE, out / REPORT_FILE
-    _write_atomic(json_path, json.dumps(data, indent=2, allow_nan=False) + "\n")
-    _write_atomic(md_path, _markdown(data, [str(k) for k in extra], title, [os.path.relpath(p, out) for p in images]))
+    with atomic_path(json_path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    with atomic_path(md_path) as tmp:
+        tmp.write_text(_markdown(data, [str(k) for k in extra], title, [os.path.relpath(p, out) for p in images]),
+                       encoding="utf-8")
     return json_path, md_path
 
 
@@ -113,14 +116,3 @@ def _markdown(data: dict, extra_keys, title: str, images: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    # Readers (a dashboard, a concurrent report) see the old file or the new one, never half of it.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise

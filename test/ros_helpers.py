@@ -175,25 +175,6 @@ def as_array(msg) -> np.ndarray:
     return array[..., 0] if channels == 1 else array
 
 
-# --- models ---------------------------------------------------------------------------------------
-
-def tiny_checkpoint(path: Path, class_names: tuple[str, ...] | None = None, input_size=(64, 32)) -> Path:
-    """A tiny U-Net checkpoint whose random weights still give several classes per frame."""
-    import torch
-
-    from seg_perception.checkpoint import ModelSpec, save_checkpoint
-
-    torch.manual_seed(0)
-    extra = {"class_names": class_names} if class_names is not None else {}
-    spec = ModelSpec(name="unet", options={"base_channels": 4, "depth": 2}, input_size=input_size, **extra)
-    model = spec.build()
-    with torch.no_grad():  # untrained, biases pick one class everywhere and confidences are all ~1/19
-        model.classifier.bias.zero_()
-        model.classifier.weight.mul_(100)
-    save_checkpoint(path, spec, model)
-    return path
-
-
 # --- waiting --------------------------------------------------------------------------------------
 
 def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.02) -> bool:

@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from ros_helpers import projected_grid, tiny_checkpoint
-from seg_perception.bags.cli import main
+from ros_helpers import projected_grid
+from seg_perception.ros.bag_eval import main
 from seg_perception.bags.messages import IMAGE, image_msg, make_header
 from seg_perception.bags.reader import BagReader
 from seg_perception.bags.writer import BagWriter
@@ -30,15 +30,14 @@ BIN = os.path.dirname(sys.executable)
 
 
 @pytest.fixture(scope="module")
-def work(tmp_path_factory):
+def work(tmp_path_factory, tiny_checkpoint):
     """A generated val split, a tiny checkpoint, and seg-eval's metrics of it on that split."""
     root = tmp_path_factory.mktemp("bag_eval")
     generate_split(root / "data", "val", SCENES, *SIZE, seed=5, progress=False)
-    checkpoint = tiny_checkpoint(root / "tiny.pt", input_size=(64, 32))
-    assert seg_eval(["--checkpoint", str(checkpoint), "--data", str(root / "data"), "--split", "val",
+    assert seg_eval(["--checkpoint", str(tiny_checkpoint), "--data", str(root / "data"), "--split", "val",
                      "--out", str(root / "seg_eval"), "--pictures", "0"]) == 0
     reference = json.loads((root / "seg_eval" / "metrics.json").read_text())
-    return root, checkpoint, reference
+    return root, tiny_checkpoint, reference
 
 
 def make(root, name, *options):

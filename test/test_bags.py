@@ -3,7 +3,6 @@ encoding and row padding, rosbags' own AnyReader on our bags, damaged bags, stam
 evaluation accumulator against hand-computed numbers, and the report pictures."""
 
 import os
-import shutil
 
 import cv2
 import numpy as np
@@ -31,7 +30,7 @@ from seg_perception.bags.messages import (
 from seg_perception.bags.pictures import confusion_plot, drivable_panel, sample_strip
 from seg_perception.bags.reader import BagError, BagReader
 from seg_perception.bags.writer import BagWriter
-from seg_perception.frames import SUPPORTED_ENCODINGS, FrameError
+from seg_perception.node.frames import SUPPORTED_ENCODINGS, FrameError
 from seg_perception.labels import CLASS_NAMES, TRAIN_ID_TO_LABEL_ID_LUT
 from seg_perception.metrics import ConfusionMatrix
 

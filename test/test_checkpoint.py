@@ -1,5 +1,7 @@
 """Checkpoints rebuild their model alone, load with weights_only=True, and are written atomically."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -69,13 +71,25 @@ def test_mismatched_weights_are_reported(tmp_path):
         load_checkpoint(path).build_model()
 
 
+def test_drivable_classes_must_be_among_the_models_classes(tmp_path):
+    with pytest.raises(ValueError, match="unknown drivable class 'road'"):
+        ModelSpec(name="unet", class_names=("ground", "sky"))
+    path = tmp_path / "model.pt"
+    save_checkpoint(path, SPEC, trained_model())
+    payload = torch.load(path, weights_only=True)
+    payload["model"]["drivable_classes"] = ["runway"]  # written by some other tool
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match=f"{path}: unknown drivable class 'runway'"):
+        load_checkpoint(path)
+
+
 def test_a_crash_during_save_keeps_the_previous_file(tmp_path, monkeypatch):
     path = tmp_path / "last.pt"
     save_checkpoint(path, SPEC, trained_model(), training={"epoch": 1})
     before = path.read_bytes()
 
-    def dying_save(obj, handle):
-        handle.write(b"half a checkpoint")
+    def dying_save(obj, file):
+        Path(file).write_bytes(b"half a checkpoint")
         raise KeyboardInterrupt  # e.g. Ctrl-C or SIGTERM mid-write
 
     monkeypatch.setattr(ckpt.torch, "save", dying_save)

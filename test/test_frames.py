@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from seg_perception.frames import SUPPORTED_ENCODINGS, FrameError, decode_compressed, decode_raw
+from seg_perception.node.frames import SUPPORTED_ENCODINGS, FrameError, decode_compressed, decode_raw
 
 RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, size=(5, 7, 3), dtype=np.uint8)

@@ -18,11 +18,12 @@ import pytest
 import torch
 
 from seg_perception.inference import BackendUnavailable, Segmenter, available_backends
-from seg_perception.inference.backends import (Platform, TensorRTBackend, choose_backend, engine_key_fields,
-                                               tensorrt_versions)
+from seg_perception.inference import backend_table
+from seg_perception.inference.backends import (FACTORIES, MISSING, Platform, TensorRTBackend, choose_backend,
+                                               engine_key_fields, tensorrt_versions)
 from seg_perception.inference.engine_cache import EngineCache, cache_key
 from seg_perception.inference.graph import export_program, label_head
-from test_inference_segmenter import engine_cache, tiny_checkpoint, tiny_model  # noqa: F401 (fixtures)
+from tiny_models import tiny_model
 
 SHAPE = (1, 3, 64, 96)
 EVERYTHING = Platform(cuda=True, tensorrt=True, onnxruntime=True)
@@ -71,6 +72,15 @@ def trt_backend(cache_dir, precision="fp32"):
 
 
 # --- selection ---------------------------------------------------------------------------------------------
+
+def test_every_backend_in_the_table_has_a_factory_and_named_requirements():
+    assert set(FACTORIES) == set(backend_table.BACKENDS)
+    for info in backend_table.TABLE:
+        assert set(info.requires) <= set(MISSING) <= set(Platform.__dataclass_fields__), info.name
+    assert backend_table.AUTO_FALLBACK in backend_table.REFERENCE_BACKENDS
+    assert [backend_table.effective_precision(name, "fp16") for name in backend_table.DEPLOYMENT_BACKENDS] == [
+        "fp16", "fp16", "fp32"]
+
 
 @pytest.mark.parametrize("platform, chosen, reason", [
     (EVERYTHING, "tensorrt", "tensorrt is available"),

@@ -16,7 +16,7 @@ from seg_perception.inference import bench, export
 from seg_perception.inference.backends import OnnxRuntimeBackend, TorchBackend, ort_session
 from seg_perception.inference.preprocess import Preprocessor
 from seg_perception.inference.samples import synthetic_frame
-from test_inference_segmenter import SPEC, engine_cache, tiny_checkpoint, tiny_model  # noqa: F401 (fixtures)
+from tiny_models import INPUT_SIZE, tiny_model, tiny_spec
 
 
 def test_export_onnx_writes_a_verified_engine_and_manifest(tiny_checkpoint, tmp_path, capsys):
@@ -50,8 +50,9 @@ def test_export_onnx_writes_a_verified_engine_and_manifest(tiny_checkpoint, tmp_
     engine = OnnxRuntimeBackend((1, 3, 64, 128), lambda with_confidence: ort_session(out / "model.onnx"))
     loaded = export.load_images(images, 5)
     assert len(loaded) == 2 and loaded[0].shape == (100, 200, 3)
-    report = export.verify(engine, TorchBackend(tiny_model(), (1, 3, 64, 128)), Preprocessor((128, 64), SPEC.mean,
-                           SPEC.std), loaded)
+    spec = tiny_spec()
+    report = export.verify(engine, TorchBackend(tiny_model(), (1, 3, 64, 128)),
+                           Preprocessor((128, 64), spec.mean, spec.std), loaded)
     assert report["images"] == 2 and report["agreement"] >= 0.999
     with pytest.raises(export.ExportError, match="no .png"):
         export.load_images(tmp_path / "engine", 5)
@@ -97,7 +98,7 @@ def test_bench_prints_and_writes_every_row(tiny_checkpoint, engine_cache, tmp_pa
             assert 0 < row[stage]["median"] <= row[stage]["p95"]
         assert row["fps"] == pytest.approx(1000 / row["total_ms"]["median"])
         assert 0 < row["pre_post_share"] < 1
-    assert report["conditions"]["camera_size"] == [320, 160] and report["conditions"]["input_size"] == [96, 64]
+    assert report["conditions"]["camera_size"] == [320, 160] and report["conditions"]["input_size"] == list(INPUT_SIZE)
     table = capsys.readouterr().out
     assert all(f"| {name} |" in table for name in rows)
 

@@ -1,7 +1,4 @@
-"""Segmenter on the real CPU backends (ONNX Runtime and eager torch): values, sizes, flags, LUTs, bad input.
-
-The other test_inference_* files import ``tiny_checkpoint`` and ``engine_cache`` from here.
-"""
+"""Segmenter on the real CPU backends (ONNX Runtime and eager torch): values, sizes, flags, LUTs, bad input."""
 
 import subprocess
 import sys
@@ -12,43 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from seg_perception.checkpoint import ModelSpec, load_checkpoint, save_checkpoint
+from seg_perception.checkpoint import load_checkpoint
 from seg_perception.inference import SegmentationResult, Segmenter, colorize, colorize_overlay
 from seg_perception.inference.samples import synthetic_frame
 from seg_perception.labels import CLASS_NAMES, COLOR_LUT
-from seg_perception.models import build_model
+from seg_perception.size import Size
+from tiny_models import INPUT_SIZE
 
-SPEC = ModelSpec("unet", {"base_channels": 4, "depth": 2}, input_size=(96, 64))
-CAMERA = (203, 301)  # height, width: deliberately no multiple of the input size
-
-
-def tiny_model() -> torch.nn.Module:
-    """The smallest U-Net, with weights perturbed so predictions vary over the image (an untrained one predicts one class)."""
-    torch.manual_seed(0)
-    model = build_model("unet", 19, base_channels=4, depth=2)
-    with torch.no_grad():
-        for param in model.parameters():
-            param.add_(torch.randn_like(param) * 0.2)
-    return model.eval()
-
-
-# The other test modules import these fixtures, which makes pytest instantiate them once per module;
-# fixed paths under the session's base temp dir let them share one checkpoint and one engine cache.
-
-@pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory):
-    path = tmp_path_factory.getbasetemp() / "inference_tiny.pt"
-    if not path.exists():
-        save_checkpoint(path, SPEC, tiny_model())
-    return path
-
-
-@pytest.fixture(scope="session")
-def engine_cache(tmp_path_factory):
-    """One engine cache for the session: each ONNX graph variant is exported once."""
-    path = tmp_path_factory.getbasetemp() / "inference_engines"
-    path.mkdir(exist_ok=True)
-    return path
+CAMERA = Size(301, 203)  # deliberately no multiple of the input size
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +25,7 @@ def cpu_segmenter(tiny_checkpoint, engine_cache):
 
 
 def camera_image(seed=1):
-    return synthetic_frame(CAMERA[1], CAMERA[0], seed)
+    return synthetic_frame(*CAMERA, seed)
 
 
 def eager_reference(checkpoint_path, image):
@@ -79,12 +47,12 @@ def eager_reference(checkpoint_path, image):
 @pytest.mark.parametrize("backend", ["cpu", "torch-cpu"])
 def test_segment_matches_eager_argmax_at_camera_size(backend, tiny_checkpoint, engine_cache):
     segmenter = Segmenter.from_checkpoint(tiny_checkpoint, backend=backend, cache_dir=engine_cache)
-    assert segmenter.backend_name == backend and segmenter.input_size == (96, 64)
+    assert segmenter.backend_name == backend and segmenter.input_size == INPUT_SIZE
     image = camera_image()
     result = segmenter.segment(image)
     expected, _ = eager_reference(tiny_checkpoint, image)
     assert isinstance(result, SegmentationResult) and result.confidence is None
-    assert result.labels.shape == result.drivable.shape == CAMERA
+    assert result.labels.shape == result.drivable.shape == CAMERA.shape
     assert result.labels.dtype == result.drivable.dtype == np.uint8
     assert len(np.unique(expected)) >= 4  # the comparison means something
     assert np.mean(result.labels == expected) >= 0.999
@@ -106,11 +74,11 @@ def test_bgr_flag_equals_rgb_on_swapped_input(cpu_segmenter, tiny_checkpoint, en
 def test_rgba_and_padded_rows_are_accepted(cpu_segmenter):
     image = camera_image(3)
     expected = cpu_segmenter.segment(image).labels
-    rgba = np.dstack([image, np.random.default_rng(0).integers(0, 256, CAMERA, np.uint8)])
+    rgba = np.dstack([image, np.random.default_rng(0).integers(0, 256, CAMERA.shape, np.uint8)])
     np.testing.assert_array_equal(cpu_segmenter.segment(rgba).labels, expected)
-    padded = np.zeros((CAMERA[0], CAMERA[1] + 13, 3), np.uint8)  # a ROS image whose step exceeds width * 3
-    padded[:, :CAMERA[1]] = image
-    np.testing.assert_array_equal(cpu_segmenter.segment(padded[:, :CAMERA[1]]).labels, expected)
+    padded = np.zeros((CAMERA.height, CAMERA.width + 13, 3), np.uint8)  # a ROS image whose step exceeds width * 3
+    padded[:, :CAMERA.width] = image
+    np.testing.assert_array_equal(cpu_segmenter.segment(padded[:, :CAMERA.width]).labels, expected)
 
 
 def test_confidence_and_min_confidence(tiny_checkpoint, engine_cache):
@@ -130,9 +98,9 @@ def test_confidence_and_min_confidence(tiny_checkpoint, engine_cache):
     assert np.all(masked.labels[low] == 255) and np.all(masked.drivable[low] == 0)
     np.testing.assert_array_equal(masked.labels[~low], plain.labels[~low])
 
-    assert masked.model_labels.shape == (64, 96)  # the masked labels at model resolution, resized into labels
+    assert masked.model_labels.shape == INPUT_SIZE.shape  # the masked labels at model resolution, resized into labels
     np.testing.assert_array_equal(
-        cv2.resize(masked.model_labels, CAMERA[::-1], interpolation=cv2.INTER_NEAREST_EXACT), masked.labels)
+        cv2.resize(masked.model_labels, CAMERA, interpolation=cv2.INTER_NEAREST_EXACT), masked.labels)
 
     segmenter.with_confidence = False  # the threshold still applies without publishing confidence
     hidden = segmenter.segment(image)
@@ -174,8 +142,8 @@ def test_steady_state_frames_allocate_only_their_results(cpu_segmenter):
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    results = 2 * CAMERA[0] * CAMERA[1]  # labels + drivable
-    model_input = 3 * 64 * 96 * 4
+    results = 2 * CAMERA.width * CAMERA.height  # labels + drivable
+    model_input = 3 * INPUT_SIZE.width * INPUT_SIZE.height * 4
     assert peak < results + model_input // 4
 
 
@@ -226,15 +194,15 @@ def test_overlay_maths():
 
 
 @pytest.mark.parametrize("unknown", [False, True], ids=["classes only", "with unknown"])
-@pytest.mark.parametrize("camera", [(203, 301), (32, 48), (128, 192)], ids=["odd ratio", "smaller", "2x"])
+@pytest.mark.parametrize("camera", [Size(301, 203), Size(48, 32), Size(192, 128)], ids=["odd ratio", "smaller", "2x"])
 def test_colours_from_model_resolution_labels_are_those_of_the_resized_labels(unknown, camera):
     """The node colours the model's labels and resizes the colours; that must equal colouring the resized labels."""
     rng = np.random.default_rng(1)
     small = rng.integers(0, 19, (64, 96), np.uint8)
     if unknown:
         small[rng.random(small.shape) < 0.2] = 255
-    big = cv2.resize(small, camera[::-1], interpolation=cv2.INTER_NEAREST_EXACT)  # what the labels topic carries
-    image = rng.integers(0, 256, camera + (3,), np.uint8)
+    big = cv2.resize(small, camera, interpolation=cv2.INTER_NEAREST_EXACT)  # what the labels topic carries
+    image = rng.integers(0, 256, camera.shape + (3,), np.uint8)
     np.testing.assert_array_equal(colorize(small, camera), COLOR_LUT[big])
     for alpha in (0.5, 0.3):
         out = colorize_overlay(image, small, alpha)
@@ -251,8 +219,8 @@ def test_colours_are_written_into_a_given_buffer():
     buffer = np.full((60, 90, 3), 7, np.uint8)
     assert colorize_overlay(image, small, 0.5, out=buffer) is buffer
     np.testing.assert_array_equal(buffer, colorize_overlay(image, small, 0.5))
-    assert colorize(small, (60, 90), out=buffer) is buffer
-    np.testing.assert_array_equal(buffer, colorize(small, (60, 90)))
+    assert colorize(small, Size(90, 60), out=buffer) is buffer
+    np.testing.assert_array_equal(buffer, colorize(small, Size(90, 60)))
     with pytest.raises(ValueError, match="out must be a 60 x 90 x 3 uint8 array"):
         colorize_overlay(image, small, 0.5, out=np.zeros((60, 90), np.uint8))
 

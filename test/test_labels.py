@@ -47,8 +47,26 @@ def test_drivable_lut_by_names():
 
 
 def test_unknown_class_name_lists_valid_names():
-    with pytest.raises(ValueError, match="unknown class name 'raod'.*road, sidewalk"):
+    with pytest.raises(ValueError, match="unknown drivable class 'raod'; valid names: road, sidewalk"):
         labels.drivable_lut(["raod"])
+
+
+@pytest.mark.parametrize(("names", "reason"), [
+    ([], "at least one class"),
+    ("road", "a list of class names"),
+    (["road", 3], "a list of class names"),
+    (["lava", "moat"], "unknown drivable classes 'lava', 'moat'; valid names: road, sidewalk"),
+])
+def test_drivable_classes_are_checked_in_one_place(names, reason):
+    with pytest.raises(ValueError, match=reason):
+        labels.check_drivable_classes(names)
+
+
+def test_drivable_classes_are_checked_against_a_models_own_classes():
+    assert labels.check_drivable_classes(["road", "terrain"]) == ("road", "terrain")
+    assert labels.check_drivable_classes(["ground"], ("ground", "sky")) == ("ground",)
+    with pytest.raises(ValueError, match="valid names: ground, sky"):
+        labels.check_drivable_classes(["road"], ("ground", "sky"))
 
 
 def test_tables_are_read_only():

@@ -7,8 +7,8 @@ import time
 import pytest
 from ros_helpers import wait_for
 
-from seg_perception.frame_stats import FrameStats
-from seg_perception.latest_frame import LatestFrameWorker
+from seg_perception.node.frame_stats import FrameStats
+from seg_perception.node.latest_frame import LatestFrameWorker
 
 
 class Gate:

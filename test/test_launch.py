@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from seg_perception.node_params import PARAMS, camera_info_beside
+from seg_perception.node.contract import camera_info_beside
+from seg_perception.node.params import PARAMS
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH_FILE = ROOT / "launch" / "seg.launch.py"
@@ -106,7 +107,7 @@ def test_image_and_compressed_inputs_are_both_remapped_onto_image_topic(node_cal
 ])
 def test_camera_info_is_taken_from_beside_the_image_topic(launch_tree, image_topic, camera_info):
     imported = {alias.name for node in ast.walk(launch_tree) if isinstance(node, ast.ImportFrom)
-                and node.module == "seg_perception.node_params" for alias in node.names}
+                and node.module == "seg_perception.node.contract" for alias in node.names}
     assert imported == {"camera_info_beside"}  # the launch file and seg-bag-eval share the rule
     assert camera_info_beside(image_topic) == camera_info
 
@@ -121,14 +122,15 @@ def test_the_node_gets_the_large_frame_profile_under_both_fastdds_names_unless_t
     assert env.count("EnvironmentVariable(") == 4 and env.count("default_value=large_frames") == 2
 
 
-def test_the_launch_description_runs_and_starts_a_working_node(tmp_path):
+@pytest.mark.ros
+def test_the_launch_description_runs_and_starts_a_working_node(tmp_path, tiny_checkpoint):
     pytest.importorskip("launch_ros", reason="launch_ros is not on PyPI; this runs on a ROS 2 install")
     from sensor_msgs.msg import Image
 
     import ros_helpers as rh
 
     namespace = f"/launched{os.getpid()}"
-    arguments = {"model_path": str(rh.tiny_checkpoint(tmp_path / "tiny.pt")), "namespace": namespace,
+    arguments = {"model_path": str(tiny_checkpoint), "namespace": namespace,
                  "image_topic": f"{namespace}/cam"}
     # LaunchService wants the main thread (signal handling), so it gets a process of its own.
     script = (

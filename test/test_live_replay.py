@@ -23,12 +23,15 @@ from sensor_msgs.msg import CameraInfo, Image
 
 import ros_helpers as rh
 from seg_perception.bags import messages
-from seg_perception.bags.cli import main as bag_eval
+from seg_perception.ros.bag_eval import main as bag_eval
 from seg_perception.bags.reader import BagReader
 from seg_perception.bags.writer import BagWriter
 from seg_perception.checkpoint import load_checkpoint
 from seg_perception.inference import Segmenter
 from seg_perception.ros.live_replay import replay_live
+from tiny_models import write_tiny_checkpoint
+
+pytestmark = pytest.mark.ros
 
 RUNNING = f"/running{os.getpid()}"  # the namespace of the module's node and of its camera topics
 RUNNING_INPUT = (512, 256)
@@ -63,10 +66,10 @@ def write_bag(path: Path, *, count: int, camera: str = "/camera", encoding: str 
 
 
 @pytest.fixture(scope="module")
-def running_node(checkpoint, graph):
+def running_node(tiny_checkpoint, graph):
     """A seg_node the user started: namespace RUNNING, input remapped to RUNNING/camera/image_raw."""
     command = [str(rh.SEG_NODE), "--ros-args", "-r", f"__ns:={RUNNING}", "-r", f"image:={RUNNING}/camera/image_raw",
-               "-p", f"model_path:={checkpoint}", "-p", "backend:=cpu",
+               "-p", f"model_path:={tiny_checkpoint}", "-p", "backend:=cpu",
                "-p", f"input_width:={RUNNING_INPUT[0]}", "-p", f"input_height:={RUNNING_INPUT[1]}"]
     process = subprocess.Popen(command, env=rh.large_frames_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
@@ -102,7 +105,7 @@ def bag_frames(bag: Path, topic: str) -> dict:
 
 
 def test_a_replay_at_the_recorded_rate_into_a_running_node_gets_every_frame_answered(
-        running_node, graph, checkpoint, tmp_path):
+        running_node, graph, tiny_checkpoint, tmp_path):
     bag = write_bag(tmp_path / "bag", count=6, camera=f"{RUNNING}/camera", encoding="bgr8", pad=8, hz=5.0,
                     storage="sqlite3")
     info_topic = f"{RUNNING}/camera/camera_info"
@@ -112,7 +115,8 @@ def test_a_replay_at_the_recorded_rate_into_a_running_node_gets_every_frame_answ
     assert result.stamps_ns == tuple(bag_stamp_ns(i) for i in range(6))
     assert (result.published, result.answered, result.dropped, result.unexpected) == (6, 6, 0, 0)
     assert result.node_log is None
-    assert_answers_match(result, reference(checkpoint, RUNNING_INPUT), bag_frames(bag, f"{RUNNING}/camera/image_raw"))
+    assert_answers_match(result, reference(tiny_checkpoint, RUNNING_INPUT),
+                         bag_frames(bag, f"{RUNNING}/camera/image_raw"))
     assert all(0 < latency < 2000 for latency in result.latencies_ms), result.latencies_ms
     assert 0.95 < result.elapsed_s < 4.0, result.elapsed_s  # 5 recorded periods of 200 ms, plus one answer
     # camera_info is replayed beside the images, with their stamps. Like ros2 bag play, the replay waits
@@ -122,7 +126,7 @@ def test_a_replay_at_the_recorded_rate_into_a_running_node_gets_every_frame_answ
     assert stamps and stamps == list(result.stamps_ns[-len(stamps):]), stamps
 
 
-def test_a_replay_faster_than_the_model_drops_frames_instead_of_blocking(running_node, checkpoint, tmp_path):
+def test_a_replay_faster_than_the_model_drops_frames_instead_of_blocking(running_node, tiny_checkpoint, tmp_path):
     count = 60
     bag = write_bag(tmp_path / "bag", count=count, camera=f"{RUNNING}/camera", hz=10.0)
     started = time.monotonic()
@@ -132,7 +136,8 @@ def test_a_replay_faster_than_the_model_drops_frames_instead_of_blocking(running
     assert result.published == count == result.answered + result.dropped
     assert result.dropped > 0 and result.answered > 0, (result.answered, result.dropped)
     # what did come back belongs to the frame it is stamped with
-    assert_answers_match(result, reference(checkpoint, RUNNING_INPUT), bag_frames(bag, f"{RUNNING}/camera/image_raw"))
+    assert_answers_match(result, reference(tiny_checkpoint, RUNNING_INPUT),
+                         bag_frames(bag, f"{RUNNING}/camera/image_raw"))
 
 
 # --- seg-bag-eval --live --------------------------------------------------------------------------
@@ -149,10 +154,10 @@ def metrics_of(out: Path) -> dict:
 
 
 def test_live_seg_bag_eval_scores_what_the_node_answers_exactly_as_offline_scores_the_segmenter(
-        checkpoint, tmp_path, capfd):
+        tiny_checkpoint, tmp_path, capfd):
     bag = write_bag(tmp_path / "bag", count=6, encoding="jpeg", hz=10.0)
-    assert bag_eval(cli_args(bag, checkpoint, tmp_path / "live", "--live")) == 0, capfd.readouterr().err
-    assert bag_eval(cli_args(bag, checkpoint, tmp_path / "offline")) == 0, capfd.readouterr().err
+    assert bag_eval(cli_args(bag, tiny_checkpoint, tmp_path / "live", "--live")) == 0, capfd.readouterr().err
+    assert bag_eval(cli_args(bag, tiny_checkpoint, tmp_path / "offline")) == 0, capfd.readouterr().err
     off, on = metrics_of(tmp_path / "offline"), metrics_of(tmp_path / "live")
     assert on["mode"] == "live" and on["image_topic"] == "/camera/image_raw/compressed"
     assert on["per_class_iou"] == off["per_class_iou"]
@@ -167,10 +172,10 @@ def test_live_seg_bag_eval_scores_what_the_node_answers_exactly_as_offline_score
     assert "| dropped | 0 |" in (tmp_path / "live" / "report.md").read_text()
 
 
-def test_live_seg_bag_eval_uses_a_node_already_running_in_its_namespace(running_node, checkpoint, tmp_path, capfd):
+def test_live_seg_bag_eval_uses_a_node_already_running_in_its_namespace(running_node, tiny_checkpoint, tmp_path, capfd):
     bag = write_bag(tmp_path / "bag", count=4, camera=f"{RUNNING}/camera", hz=10.0)
     code = bag_eval(cli_args(
-        bag, checkpoint, tmp_path / "out", "--live", "--use-running-node", "--node-namespace", RUNNING,
+        bag, tiny_checkpoint, tmp_path / "out", "--live", "--use-running-node", "--node-namespace", RUNNING,
         "--image-topic", f"{RUNNING}/camera/image_raw", "--gt-topic", f"{RUNNING}/camera/semantic_gt",
         "--speed", "0.5", "--timeout", "10"))
     out, err = capfd.readouterr()
@@ -181,14 +186,14 @@ def test_live_seg_bag_eval_uses_a_node_already_running_in_its_namespace(running_
     assert metrics["node_log"] is None and not (tmp_path / "out" / "seg_node.log").exists()
     assert "4 frames" in out and "0 dropped" in out
     # what answered is described by the node itself (its /diagnostics), not by this command's defaults
-    assert metrics["input_size"] == list(RUNNING_INPUT) != list(load_checkpoint(checkpoint).spec.input_size)
-    assert metrics["backend"] == "cpu" and metrics["node_model"].endswith(f"({checkpoint})")
+    assert metrics["input_size"] == list(RUNNING_INPUT) != list(load_checkpoint(tiny_checkpoint).spec.input_size)
+    assert metrics["backend"] == "cpu" and metrics["node_model"].endswith(f"({tiny_checkpoint})")
     assert metrics["drivable_classes"] == ["road"]
 
 
-def test_live_seg_bag_eval_without_a_node_on_the_topic_fails_in_one_line(checkpoint, tmp_path, capfd):
+def test_live_seg_bag_eval_without_a_node_on_the_topic_fails_in_one_line(tiny_checkpoint, tmp_path, capfd):
     bag = write_bag(tmp_path / "bag", count=2)
-    code = bag_eval(cli_args(bag, checkpoint, tmp_path / "out", "--live", "--use-running-node",
+    code = bag_eval(cli_args(bag, tiny_checkpoint, tmp_path / "out", "--live", "--use-running-node",
                              "--node-namespace", "/nobody", "--timeout", "1.5"))
     err = capfd.readouterr().err
     assert code == 1 and err.count("\n") == 1, err
@@ -199,10 +204,10 @@ def test_live_seg_bag_eval_without_a_node_on_the_topic_fails_in_one_line(checkpo
 
 @pytest.mark.parametrize("namespace, reason", [("my_ns", "namespace must be absolute"),
                                                ("/my-ns", "namespace must not contain characters")])
-def test_live_seg_bag_eval_refuses_a_bad_namespace_before_starting_a_node(checkpoint, tmp_path, capfd,
+def test_live_seg_bag_eval_refuses_a_bad_namespace_before_starting_a_node(tiny_checkpoint, tmp_path, capfd,
                                                                           namespace, reason):
     bag = write_bag(tmp_path / "bag", count=2)
-    code = bag_eval(cli_args(bag, checkpoint, tmp_path / "out", "--live", "--node-namespace", namespace))
+    code = bag_eval(cli_args(bag, tiny_checkpoint, tmp_path / "out", "--live", "--node-namespace", namespace))
     err = capfd.readouterr().err
     assert code == 1 and err.count("\n") == 1, err
     assert f"bad node namespace {namespace!r}: {reason}" in err and "started seg_node" not in err, err
@@ -212,7 +217,7 @@ def test_live_seg_bag_eval_refuses_a_bad_namespace_before_starting_a_node(checkp
 def test_live_seg_bag_eval_fails_in_one_line_with_the_reason_when_its_node_cannot_start(tmp_path, capfd):
     bag = write_bag(tmp_path / "bag", count=2)
     # the evaluation itself accepts any class table; seg_node publishes Cityscapes trainIds only
-    three_classes = rh.tiny_checkpoint(tmp_path / "three.pt", class_names=("road", "sidewalk", "building"))
+    three_classes = write_tiny_checkpoint(tmp_path / "three.pt", class_names=("road", "sidewalk", "building"))
     code = bag_eval(cli_args(bag, three_classes, tmp_path / "out", "--live"))
     err = capfd.readouterr().err
     assert code == 1 and err.count("\n") == 1, err
@@ -264,22 +269,22 @@ def assert_interrupted(code: int, sent, capfd, out: Path) -> None:
     assert not (out / "metrics.json").exists()
 
 
-def test_ctrl_c_while_the_node_it_started_comes_up_stops_that_node(checkpoint, tmp_path, capfd):
+def test_ctrl_c_while_the_node_it_started_comes_up_stops_that_node(tiny_checkpoint, tmp_path, capfd):
     namespace = f"/seg_bag_eval_{os.getpid()}"  # the private namespace of a node this process starts
     bag = write_bag(tmp_path / "bag", count=2)
     with ctrl_c_when(lambda: node_processes(namespace)) as sent:
-        code = bag_eval(cli_args(bag, checkpoint, tmp_path / "out", "--live"))
+        code = bag_eval(cli_args(bag, tiny_checkpoint, tmp_path / "out", "--live"))
     assert_interrupted(code, sent, capfd, tmp_path / "out")
     assert node_processes(namespace) == []
 
 
-def test_ctrl_c_in_the_middle_of_a_replay_stops_it_and_writes_nothing(running_node, graph, checkpoint, tmp_path,
+def test_ctrl_c_in_the_middle_of_a_replay_stops_it_and_writes_nothing(running_node, graph, tiny_checkpoint, tmp_path,
                                                                      capfd):
     bag = write_bag(tmp_path / "bag", count=100, camera=f"{RUNNING}/camera", hz=5.0)  # a 20 s replay
     answers = rh.make_collector(graph, "/", {f"{RUNNING}/segmentation/labels": Image}, name="ctrl_c_sink")
     started = time.monotonic()
     with ctrl_c_when(lambda: answers.received(f"{RUNNING}/segmentation/labels")) as sent:
-        code = bag_eval(cli_args(bag, checkpoint, tmp_path / "out", "--live", "--use-running-node",
+        code = bag_eval(cli_args(bag, tiny_checkpoint, tmp_path / "out", "--live", "--use-running-node",
                                  "--node-namespace", RUNNING, "--image-topic", f"{RUNNING}/camera/image_raw",
                                  "--gt-topic", f"{RUNNING}/camera/semantic_gt"))
     assert_interrupted(code, sent, capfd, tmp_path / "out")

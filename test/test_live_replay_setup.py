@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 import ros_helpers as rh
-from seg_perception.bags.cli import _parser as bag_eval_parser
-from seg_perception.bags.cli import main as bag_eval
+from seg_perception.ros.bag_eval import _parser as bag_eval_parser
+from seg_perception.ros.bag_eval import main as bag_eval
 from seg_perception.bags.reader import BagError
 from seg_perception.ros import node_process
 from seg_perception.ros.live_replay import camera_info_topic_for, node_ros_args, replay_live

@@ -6,6 +6,7 @@ output is compared value for value with a reference Segmenter run on the same fr
 """
 
 import itertools
+import json
 import os
 import time
 
@@ -23,9 +24,15 @@ from sensor_msgs.msg import CompressedImage, Image
 import ros_helpers as rh
 from seg_perception import labels
 from seg_perception.inference import Segmenter, colorize, colorize_overlay
-from seg_perception.node_params import PARAMS
+from seg_perception.node import contract
+from seg_perception.node.params import PARAMS
 from seg_perception.ros import node as node_module
+from seg_perception.ros.bag_eval import main as bag_eval
 from seg_perception.ros.node import SegNode, main
+from test_live_replay import write_bag
+from tiny_models import write_tiny_checkpoint
+
+pytestmark = pytest.mark.ros
 
 OUTPUTS = {"segmentation/labels": Image, "segmentation/drivable_mask": Image, "segmentation/color": Image,
            "segmentation/confidence": Image}
@@ -50,17 +57,17 @@ def graph(module_graph):
 
 
 @pytest.fixture(scope="module")
-def reference(checkpoint):
+def reference(tiny_checkpoint):
     """A Segmenter of our own on the node's checkpoint: what every output must equal."""
-    return Segmenter.from_checkpoint(checkpoint, with_confidence=True)
+    return Segmenter.from_checkpoint(tiny_checkpoint, with_confidence=True)
 
 
 @pytest.fixture
-def start_node(graph, checkpoint):
+def start_node(graph, tiny_checkpoint):
     """start_node(**parameters) -> a SegNode spinning in ``graph`` under a namespace of its own."""
 
     def start(**parameters):
-        values = {"model_path": str(checkpoint), **parameters}
+        values = {"model_path": str(tiny_checkpoint), **parameters}
         node = SegNode(context=graph.context, namespace=f"/inproc{os.getpid()}_{next(_namespaces)}",
                        parameter_overrides=[Parameter(name, value=value) for name, value in values.items()])
         return graph.add(node)
@@ -358,7 +365,7 @@ def test_run_time_parameters_take_effect_on_the_next_frame(start_node, graph, re
 
 
 @pytest.mark.parametrize(("parameter", "reason"), [
-    (Parameter("drivable_classes", value=["road", "lava"]), "unknown class(es) ['lava']"),
+    (Parameter("drivable_classes", value=["road", "lava"]), "unknown drivable class 'lava'"),
     (Parameter("color_mode", value="rainbow"), "color_mode must be one of: palette, overlay"),
     (Parameter("min_confidence", value=1.5), "out of range"),
     (Parameter("backend", value="cuda"), "read-only"),
@@ -438,7 +445,7 @@ def wait_status(diagnostics, node, predicate):
     return find()
 
 
-def test_diagnostics_report_backend_model_rate_and_latency(start_node, graph, checkpoint):
+def test_diagnostics_report_backend_model_rate_and_latency(start_node, graph, tiny_checkpoint):
     diagnostics = rh.make_collector(graph, "/", {"/diagnostics": DiagnosticArray}, name="diag_sink")
     node = start_node()
     collector = connect(graph, node, topics={"segmentation/labels": Image})
@@ -448,10 +455,38 @@ def test_diagnostics_report_backend_model_rate_and_latency(start_node, graph, ch
         wait_answers(collector, index, ["segmentation/labels"])
     status, values = wait_status(diagnostics, node, lambda values: values["published_frames"] == "3")
     assert status.level == DiagnosticStatus.OK and status.hardware_id == "cpu"
-    assert values["backend"] == "cpu" and values["model"] == f"unet ({checkpoint})"
+    assert values["backend"] == "cpu" and values["model"] == f"unet ({tiny_checkpoint})"
     assert values["input_size"] == "64x32" and values["input_reliability"] == "reliable"
     assert float(values["fps"]) > 0 and 0 < float(values["latency_p50_ms"]) <= float(values["latency_p95_ms"])
     assert values["dropped_frames"] == "0" and values["rejected_frames"] == "0" and values["last_error"] == ""
+    assert sorted(values) == sorted(contract.DIAGNOSTIC_KEYS)  # exactly the contract's keys
+    read_back = contract.NodeStatus.parse(status.name, values)
+    assert read_back.input_size == (64, 32) and read_back.drivable_classes == ("road",)
+    assert read_back.input_topic == f"{node.get_namespace()}/image"
+
+
+def test_the_node_and_seg_bag_eval_use_the_checkpoints_own_drivable_classes(start_node, graph, tmp_path):
+    """With drivable_classes unset the node marks what the checkpoint names drivable, the classes
+    seg-bag-eval scores a drivable mask against: the two agree on a checkpoint that is not road-only."""
+    own = ("road", "sidewalk")
+    model = write_tiny_checkpoint(tmp_path / "own_drivable.pt", drivable_classes=own)
+    diagnostics = rh.make_collector(graph, "/", {"/diagnostics": DiagnosticArray}, name="diag_sink")
+    node = start_node(model_path=str(model))
+    assert node.get_parameter("drivable_classes").value == [] and node.segmenter.drivable_classes == own
+    collector = connect(graph, node, topics={"segmentation/labels": Image, "segmentation/drivable_mask": Image})
+    camera = camera_for(graph, node)
+    camera.publish(rh.image_msg(rh.make_frame(0, 128, 64), index=0))
+    answers = wait_answers(collector, 0, ["segmentation/labels", "segmentation/drivable_mask"])
+    predicted = rh.as_array(answers["segmentation/labels"])
+    own_ids = [labels.CLASS_NAMES.index(name) for name in own]
+    assert set(own_ids) <= set(np.unique(predicted).tolist())  # both classes on the frame: the check means something
+    np.testing.assert_array_equal(rh.as_array(answers["segmentation/drivable_mask"]),
+                                  np.where(np.isin(predicted, own_ids), 255, 0))
+    status, values = wait_status(diagnostics, node, lambda values: True)
+    assert contract.NodeStatus.parse(status.name, values).drivable_classes == own
+    bag = write_bag(tmp_path / "bag", count=2, size=(128, 64))
+    assert bag_eval([str(bag), "--checkpoint", str(model), "--out", str(tmp_path / "eval"), "--quiet"]) == 0
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["drivable_classes"] == list(own)
 
 
 # --- start-up failures ----------------------------------------------------------------------------
@@ -461,7 +496,7 @@ def bad_models(tmp_path_factory):
     root = tmp_path_factory.mktemp("bad")
     corrupt = root / "corrupt.pt"
     corrupt.write_bytes(b"PK\x03\x04 this is not a checkpoint")
-    five = rh.tiny_checkpoint(root / "five.pt", class_names=("road", "sidewalk", "car", "person", "sky"))
+    five = write_tiny_checkpoint(root / "five.pt", class_names=("road", "sidewalk", "car", "person", "sky"))
     return {"missing": root / "missing.pt", "corrupt": corrupt, "five_classes": five}
 
 
@@ -471,13 +506,13 @@ def bad_models(tmp_path_factory):
     ("five_classes", [], "model has 5 classes, but seg_node publishes Cityscapes trainIds (19 classes)"),
     ("good", ["-p", "image_transport:=theora"], "image_transport must be one of: raw, compressed"),
     ("good", ["-p", "input_width:=640"], "input_width and input_height must both be 0"),
-    ("good", ["-p", "drivable_classes:=[lava]"], "unknown class(es) ['lava']"),
+    ("good", ["-p", "drivable_classes:=[lava]"], "unknown drivable class 'lava'"),
     ("good", ["-p", "overlay_alpha:=3.0"], "overlay_alpha"),
     ("good", ["-p", "backend:=tensorrt"], "torch-tensorrt"),
     ("good", ["-p", "grid.x_max:=0.2"], "grid extent is empty: x 0.5..0.2"),
 ])
-def test_bad_set_ups_stop_start_up_with_one_error_line(bad_models, checkpoint, capfd, case, extra, message):
-    model = checkpoint if case == "good" else bad_models[case]
+def test_bad_set_ups_stop_start_up_with_one_error_line(bad_models, tiny_checkpoint, capfd, case, extra, message):
+    model = tiny_checkpoint if case == "good" else bad_models[case]
     code = main(["seg_node", "--ros-args", "-r", f"__ns:=/startup{os.getpid()}", "-p", f"model_path:={model}",
                  *extra])
     err = capfd.readouterr().err

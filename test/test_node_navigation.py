@@ -43,12 +43,12 @@ def geometry_parameters(grid: GridSpec = GRID, mount: CameraMount = MOUNT) -> di
 
 
 @pytest.fixture
-def start_node(graph, checkpoint):
+def start_node(graph, tiny_checkpoint):
     """start_node(**parameters) -> a SegNode with this module's grid and mount, in a namespace of its own."""
     started = []
 
     def start(**parameters):
-        values = {"model_path": str(checkpoint), "drivable_classes": DRIVABLE, **geometry_parameters(),
+        values = {"model_path": str(tiny_checkpoint), "drivable_classes": DRIVABLE, **geometry_parameters(),
                   **parameters}
         node = SegNode(context=graph.context, namespace=f"/nav{os.getpid()}_{next(_namespaces)}",
                        parameter_overrides=[Parameter(name, value=value) for name, value in values.items()])
@@ -61,8 +61,8 @@ def start_node(graph, checkpoint):
 
 
 @pytest.fixture(scope="module")
-def reference(checkpoint):
-    return Segmenter.from_checkpoint(checkpoint)
+def reference(tiny_checkpoint):
+    return Segmenter.from_checkpoint(tiny_checkpoint)
 
 
 def camera_info_for(graph, node):
@@ -199,8 +199,8 @@ def test_grid_and_mount_change_at_run_time_and_impossible_ones_are_refused_with_
     ({"grid.x_max": 0.2}, "grid extent is empty"),
     ({"camera.z": 0.0}, "the camera must be above the ground"),
 ])
-def test_impossible_geometry_stops_start_up_with_the_reason(graph, checkpoint, parameters, message):
-    overrides = [Parameter(name, value=value) for name, value in {"model_path": str(checkpoint), **parameters}.items()]
+def test_impossible_geometry_stops_start_up_with_the_reason(graph, tiny_checkpoint, parameters, message):
+    overrides = [Parameter(name, value=value) for name, value in {"model_path": str(tiny_checkpoint), **parameters}.items()]
     with pytest.raises(StartupError, match=message):
         SegNode(context=graph.context, namespace=f"/nav_bad{os.getpid()}", parameter_overrides=overrides)
 

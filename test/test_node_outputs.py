@@ -52,6 +52,7 @@ def test_array_to_image_copies_the_array():
     assert msg.header == header(5)
 
 
+@pytest.mark.ros
 def test_a_reused_buffer_may_be_overwritten_as_soon_as_publish_returns():
     """publish serialises the message before it returns: the next frame can be drawn into the same buffer."""
     graph = rh.RosGraph()

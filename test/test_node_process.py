@@ -20,6 +20,8 @@ from seg_perception.inference import Segmenter, colorize_overlay
 from seg_perception.labels import CLASS_NAMES
 from seg_perception.navigation import CameraMount, GridSpec
 
+pytestmark = pytest.mark.ros
+
 NAMESPACE = f"/proc{os.getpid()}"
 CAMERA_TOPIC = f"{NAMESPACE}/camera/image_raw"
 CAMERA_INFO_TOPIC = f"{NAMESPACE}/camera/camera_info"
@@ -42,13 +44,13 @@ def corrupt_model_run(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def seg_node(checkpoint, graph, corrupt_model_run):
+def seg_node(tiny_checkpoint, graph, corrupt_model_run):
     """The seg_node process, remapped onto the camera topic; yields the Popen once its outputs exist."""
     assert rh.SEG_NODE.is_file(), f"{rh.SEG_NODE} missing: pip install -e . to install the console script"
     command = [str(rh.SEG_NODE), "--ros-args", "-r", f"__ns:={NAMESPACE}", "-r", f"image:={CAMERA_TOPIC}",
                "-r", f"camera_info:={CAMERA_INFO_TOPIC}",
                "--params-file", str(rh.ROOT / "config" / "seg.yaml"),
-               "-p", f"model_path:={checkpoint}", "-p", "publish_confidence:=true",
+               "-p", f"model_path:={tiny_checkpoint}", "-p", "publish_confidence:=true",
                "-p", f"camera.z:={MOUNT.z}", "-p", f"camera.pitch:={MOUNT.pitch}"]  # after the file, which they override
     process = subprocess.Popen(command, env=rh.large_frames_env(), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
@@ -63,8 +65,8 @@ def seg_node(checkpoint, graph, corrupt_model_run):
 
 
 @pytest.fixture(scope="module")
-def reference(checkpoint):
-    return Segmenter.from_checkpoint(checkpoint, with_confidence=True)
+def reference(tiny_checkpoint):
+    return Segmenter.from_checkpoint(tiny_checkpoint, with_confidence=True)
 
 
 @pytest.mark.parametrize("camera_reliability", ["reliable", "best_effort"])

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# Contract commands (DESIGN.md) implemented so far; each must be installed by colcon and pip.
+# Contract commands (README's command-line tools); each must be installed by colcon and pip.
 CONTRACT_SCRIPTS = ["seg-make-data", "seg-eval"]
 
 

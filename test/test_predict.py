@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ros_helpers import tiny_checkpoint
+from tiny_models import write_tiny_checkpoint as tiny_checkpoint
 from seg_perception.bags.messages import (
     CAMERA_INFO,
     COMPRESSED_IMAGE,

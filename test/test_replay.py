@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from seg_perception.frames import FrameError
-from seg_perception.replay import MIN_SETTLE_S, AnswerBook, LiveAnswer, PlaybackSchedule
+from seg_perception.node.frames import FrameError
+from seg_perception.bags.replay import MIN_SETTLE_S, AnswerBook, LiveAnswer, PlaybackSchedule
 
 MS = 1_000_000  # ns
 

@@ -6,6 +6,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from seg_perception.labels import IGNORE_ID, NUM_CLASSES
+from seg_perception.size import Size
 from training.transforms import (ColorJitter, Compose, GaussianBlur, RandomCrop, RandomHorizontalFlip, RandomScale,
                                  Resize, ToTensor, eval_transforms, train_transforms)
 
@@ -49,11 +50,11 @@ def assert_aligned(image: np.ndarray, label: np.ndarray, codes: np.ndarray) -> N
 
 GEOMETRIC = {
     "scale": lambda rng: RandomScale(0.5, 2.0, rng=rng),
-    "crop_padded": lambda rng: RandomCrop(80, 120, rng=rng),
-    "crop": lambda rng: RandomCrop(40, 56, rng=rng),
+    "crop_padded": lambda rng: RandomCrop(Size(120, 80), rng=rng),
+    "crop": lambda rng: RandomCrop(Size(56, 40), rng=rng),
     "flip": lambda rng: RandomHorizontalFlip(1.0, rng=rng),
-    "resize": lambda rng: Resize(50, 70),
-    "train_pipeline": lambda rng: Compose([RandomScale(0.5, 2.0, rng=rng), RandomCrop(48, 64, rng=rng),
+    "resize": lambda rng: Resize(Size(70, 50)),
+    "train_pipeline": lambda rng: Compose([RandomScale(0.5, 2.0, rng=rng), RandomCrop(Size(64, 48), rng=rng),
                                            RandomHorizontalFlip(0.5, rng=rng)]),
 }
 
@@ -79,7 +80,7 @@ def test_alignment_check_catches_a_one_pixel_shift():
 def test_random_crop_pads_image_with_zero_and_label_with_ignore():
     image = np.full((10, 12, 3), 7, np.uint8)
     label = np.full((10, 12), 3, np.uint8)
-    out_image, out_label = RandomCrop(20, 30, rng=np.random.default_rng(0))(image, label)
+    out_image, out_label = RandomCrop(Size(30, 20), rng=np.random.default_rng(0))(image, label)
     assert out_image.shape == (20, 30, 3) and out_label.shape == (20, 30)
     np.testing.assert_array_equal(out_label[:10, :12], 3)
     np.testing.assert_array_equal(out_image[:10, :12], 7)
@@ -155,21 +156,24 @@ def test_to_tensor_normalises_and_keeps_labels():
 def test_train_and_eval_pipelines_produce_valid_tensors():
     image, label, _ = coded_pair(np.random.default_rng(6))
     for seed in range(5):
-        tensor, target = train_transforms((48, 80), blur=True, rng=np.random.default_rng(seed))(image, label)
+        tensor, target = train_transforms(Size(80, 48), blur=True, rng=np.random.default_rng(seed))(image, label)
         assert tensor.shape == (3, 48, 80) and target.shape == (48, 80)
         assert set(target.unique().tolist()) <= VALID
-    tensor, target = eval_transforms()(image, label)
+    tensor, target = eval_transforms(Size(96, 64))(image, label)
     assert tensor.shape == (3, 64, 96)
     np.testing.assert_array_equal(target.numpy(), label)
     imagenet = (image[0, 0] / 255 - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])
     np.testing.assert_allclose(tensor[:, 0, 0].numpy(), imagenet, rtol=1e-5)
+    tensor, target = eval_transforms(Size(48, 32))(image, label)  # the network's input; scored at full size
+    assert tensor.shape == (3, 32, 48)
+    np.testing.assert_array_equal(target.numpy(), label)
 
 
 def test_a_numpy_generator_makes_a_pipeline_reproducible():
     image, label, _ = coded_pair(np.random.default_rng(7))
-    first = train_transforms((40, 40), rng=np.random.default_rng(3))(image, label)
-    second = train_transforms((40, 40), rng=np.random.default_rng(3))(image, label)
-    other = train_transforms((40, 40), rng=np.random.default_rng(4))(image, label)
+    first = train_transforms(Size(40, 40), rng=np.random.default_rng(3))(image, label)
+    second = train_transforms(Size(40, 40), rng=np.random.default_rng(3))(image, label)
+    other = train_transforms(Size(40, 40), rng=np.random.default_rng(4))(image, label)
     assert torch.equal(first[0], second[0]) and torch.equal(first[1], second[1])
     assert not torch.equal(first[0], other[0])
 
@@ -179,7 +183,7 @@ class _Repeated(Dataset):
 
     def __init__(self):
         self.image, self.label, _ = coded_pair(np.random.default_rng(8))
-        self.transform = train_transforms((32, 32))
+        self.transform = train_transforms(Size(32, 32))
 
     def __len__(self):
         return 8

@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from seg_perception.labels import DEFAULT_DRIVABLE_CLASSES
+
 DEFAULTS: dict[str, Any] = {
     "model": {
         "name": "unet_small",
@@ -56,7 +58,7 @@ DEFAULTS: dict[str, Any] = {
     },
     "loss": {"terms": [{"type": "ce", "weight": 1.0}]},
     "eval": {
-        "drivable_classes": ["road"],
+        "drivable_classes": list(DEFAULT_DRIVABLE_CLASSES),
         "val_max_images": 0,  # 0 = whole split
     },
     "log": {

@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from seg_perception.bags.cli import main as seg_bag_eval
+from seg_perception.ros.bag_eval import main as seg_bag_eval
 
 from .data.make_data import main as make_data
 from .make_bag import main as make_bag

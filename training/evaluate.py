@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from seg_perception.inference.backend_table import backend_help
 from seg_perception.labels import LABEL_ID_TO_TRAIN_ID
 from seg_perception.metrics import ConfusionMatrix
 from seg_perception.reports import write_metrics
@@ -108,7 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--gt-dir", type=Path, help="with --pred-dir: ground truth, *_gtFine_labelIds.png recursively")
     parser.add_argument("--data", type=Path, help="with --checkpoint: dataset root in the Cityscapes layout")
     parser.add_argument("--split", help="with --checkpoint: split to evaluate (default: val)")
-    parser.add_argument("--backend", default="cpu", help="with --checkpoint: inference backend (default: cpu)")
+    parser.add_argument("--backend", default="cpu", help="with --checkpoint: " + backend_help("cpu"))
     parser.add_argument("--pictures", type=int, default=4,
                         help="with --checkpoint: input | prediction | truth PNGs to write (default: 4)")
     parser.add_argument("--out", type=Path, required=True, help="output directory for metrics.json and report.md")

@@ -13,6 +13,7 @@ import argparse
 import random
 import sys
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -20,33 +21,22 @@ import cv2
 import numpy as np
 import torch
 import yaml
-from torch.utils.data import DataLoader, DistributedSampler, Subset
+from torch.utils.data import DataLoader, DistributedSampler, Sampler, Subset
 
-from seg_perception.checkpoint import IMAGENET_MEAN, IMAGENET_STD, CheckpointError, ModelSpec, \
-    load_checkpoint, save_checkpoint
-from seg_perception.labels import CLASS_NAMES, NUM_CLASSES, colorize
+from seg_perception.checkpoint import (IMAGENET_MEAN, IMAGENET_STD, CheckpointError, ModelSpec, load_checkpoint,
+                                       save_checkpoint)
+from seg_perception.labels import NUM_CLASSES, colorize
 from seg_perception.models import build_model
+from seg_perception.size import Size
 
 from .config import ConfigError, load_config
 from .data import CityscapesDataset, DatasetError
-from .distributed import all_reduce_sum, init_distributed, shutdown, weights_agree
+from .distributed import DistInfo, all_reduce_sum, init_distributed, shutdown, weights_agree
 from .engine import NonFiniteLoss, evaluate, train_one_epoch
 from .losses import build_loss
 from .sampling import RareClassSampler, epoch_seed, image_weights
 from .schedules import build_scheduler
-from .transforms import ToTensor, train_transforms
-
-
-class ValTransform:
-    """Resize the image to the network input size; keep the label at full resolution."""
-
-    def __init__(self, input_size: tuple[int, int], mean, std):
-        self.input_size = tuple(input_size)
-        self.to_tensor = ToTensor(mean, std)
-
-    def __call__(self, image: np.ndarray, label: np.ndarray):
-        image = cv2.resize(image, self.input_size, interpolation=cv2.INTER_LINEAR)
-        return self.to_tensor(image, label)
+from .transforms import eval_transforms, train_transforms
 
 
 def seed_epoch(seed: int, epoch: int, rank: int) -> torch.Generator:
@@ -107,46 +97,97 @@ def pick_device(name: str) -> torch.device:
 def prediction_picture(image: torch.Tensor, pred: np.ndarray, label: np.ndarray, mean, std) -> np.ndarray:
     """input | prediction | ground truth, side by side at the label's size (H x 3W x 3 uint8)."""
     rgb = image.permute(1, 2, 0).numpy() * np.array(std) + np.array(mean)
-    rgb = cv2.resize((rgb.clip(0, 1) * 255).astype(np.uint8), label.shape[::-1])
+    rgb = cv2.resize((rgb.clip(0, 1) * 255).astype(np.uint8), Size.of(label))
     return np.concatenate([rgb, colorize(pred), colorize(label)], axis=1)
 
 
-def run(config: dict, data_root: Path, out: Path, resume: bool) -> int:
-    """Train with ``config`` on ``data_root``; returns the process exit code."""
-    train_cfg, data_cfg = config["train"], config["data"]
-    device = pick_device(train_cfg["device"])
-    info = init_distributed(device.type == "cuda")
-    log = print if info.is_main else (lambda *a, **k: None)
-    mean, std = IMAGENET_MEAN, IMAGENET_STD
-    spec = ModelSpec(name=config["model"]["name"], options=dict(config["model"]["options"]),
-                     mean=mean, std=std, input_size=tuple(data_cfg["input_size"]),
-                     drivable_classes=tuple(config["eval"]["drivable_classes"]))
+@dataclass(frozen=True)
+class Run:
+    """This process's part of a training run: the config, data and output paths, its rank and device."""
 
-    crop_w, crop_h = data_cfg["crop_size"]
+    config: dict
+    data_root: Path
+    out: Path
+    info: DistInfo
+    device: torch.device
+
+    def log(self, message: str) -> None:
+        """Print ``message`` on the main rank only."""
+        if self.info.is_main:
+            print(message)
+
+
+@dataclass
+class Data:
+    """What the loop draws from: the training set and its sampler, the validation loader, the loss."""
+
+    train_set: CityscapesDataset
+    sampler: Sampler | None  # None: a shuffled epoch
+    iters: int  # iterations per epoch
+    val_images: int
+    val_loader: DataLoader
+    criterion: torch.nn.Module
+
+
+@dataclass
+class Optimisation:
+    """The model and what updates it; ``train_model`` is the model or its DistributedDataParallel wrapper."""
+
+    model: torch.nn.Module
+    train_model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler | None
+
+
+def model_spec(config: dict) -> ModelSpec:
+    """What the checkpoints will say about the model (its inputs, classes and drivable classes, checked)."""
+    return ModelSpec(name=config["model"]["name"], options=dict(config["model"]["options"]),
+                     mean=IMAGENET_MEAN, std=IMAGENET_STD, input_size=config["data"]["input_size"],
+                     drivable_classes=config["eval"]["drivable_classes"])
+
+
+def build_data(run: Run, spec: ModelSpec) -> Data:
+    """Datasets with their transforms, the validation shard of this rank, the sampler and the loss."""
+    config, data_root, info = run.config, run.data_root, run.info
+    data_cfg, seed = config["data"], config["train"]["seed"]
+    if data_cfg["rare_class_temperature"] < 0:
+        raise ConfigError("data.rare_class_temperature must be >= 0 (0 = off), "
+                          f"got {data_cfg['rare_class_temperature']}")
     train_set = CityscapesDataset(data_root, data_cfg["train_split"], scale=data_cfg["load_scale"],
                                   transform=train_transforms(
-                                      crop_size=(crop_h, crop_w), scale_range=tuple(data_cfg["scale_range"]),
-                                      mean=mean, std=std, flip=data_cfg["flip"], jitter=data_cfg["jitter"],
-                                      blur=data_cfg["blur"]))
+                                      crop_size=Size(*data_cfg["crop_size"]),
+                                      scale_range=tuple(data_cfg["scale_range"]), mean=spec.mean, std=spec.std,
+                                      flip=data_cfg["flip"], jitter=data_cfg["jitter"], blur=data_cfg["blur"]))
     val_set = CityscapesDataset(data_root, data_cfg["val_split"], scale=data_cfg["load_scale"],
-                                transform=ValTransform(spec.input_size, mean, std))
+                                transform=eval_transforms(spec.input_size, spec.mean, spec.std))
     if config["eval"]["val_max_images"]:
         val_set = Subset(val_set, range(min(len(val_set), config["eval"]["val_max_images"])))
     val_shard = Subset(val_set, range(info.rank, len(val_set), info.world_size))
     val_loader = DataLoader(val_shard, batch_size=1, num_workers=data_cfg["workers"])
 
-    histogram = None
+    histogram, sampler = None, None
     terms = config["loss"]["terms"]
-    if data_cfg["rare_class_temperature"] < 0:
-        raise ConfigError("data.rare_class_temperature must be >= 0 (0 = off), "
-                          f"got {data_cfg['rare_class_temperature']}")
-    rare_class_sampling = data_cfg["rare_class_temperature"] > 0
-    if rare_class_sampling:  # sampling weights every image, so it reads every label once
+    if data_cfg["rare_class_temperature"] > 0:  # sampling weights every image, so it reads every label once
         histogram = class_histogram(train_set, len(train_set))
+        weights = image_weights(histogram, data_cfg["rare_class_temperature"], data_cfg["rare_class_min_pixels"])
+        sampler = RareClassSampler(weights, len(train_set), seed, info.rank, info.world_size)
     elif any(isinstance(term.get(key), str) for term in terms for key in ("class_weights", "alpha")):
         histogram = class_histogram(train_set, data_cfg["histogram_samples"])
-    criterion = build_loss(config["loss"], class_histogram=histogram).to(device)
+    if sampler is None and info.enabled:
+        sampler = DistributedSampler(train_set, info.world_size, info.rank, seed=seed)
+    batches = len(train_set) // (data_cfg["batch_size"] * info.world_size)
+    if batches == 0:
+        raise ConfigError(f"data.batch_size={data_cfg['batch_size']} x {info.world_size} process(es) "
+                          f"exceeds the {len(train_set)} training images")
+    iters = min(batches, config["train"]["max_iters_per_epoch"] or batches)
+    return Data(train_set, sampler, iters, len(val_set), val_loader,
+                build_loss(config["loss"], class_histogram=histogram).to(run.device))
 
+
+def build_optimisation(run: Run, spec: ModelSpec, iters: int) -> Optimisation:
+    """The model (seeded, channels-last, SyncBN as configured), its optimiser, schedule and AMP scaler."""
+    config, device, train_cfg = run.config, run.device, run.config["train"]
     options = dict(spec.options)
     if config["model"]["encoder_weights"]:
         options["encoder_weights"] = config["model"]["encoder_weights"]
@@ -154,98 +195,113 @@ def run(config: dict, data_root: Path, out: Path, resume: bool) -> int:
     model = build_model(spec.name, NUM_CLASSES, **options).to(device)
     if train_cfg["channels_last"]:  # 1.4x faster training steps on this 2-core CPU too (docs/BENCHMARKS.md)
         model = model.to(memory_format=torch.channels_last)
-    if info.enabled and train_cfg["sync_bn"]:
+    if run.info.enabled and train_cfg["sync_bn"]:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     optimizer = build_optimizer(model, train_cfg)
-    sampler = None
-    if rare_class_sampling:
-        weights = image_weights(histogram, data_cfg["rare_class_temperature"], data_cfg["rare_class_min_pixels"])
-        sampler = RareClassSampler(weights, len(train_set), train_cfg["seed"], info.rank, info.world_size)
-    elif info.enabled:
-        sampler = DistributedSampler(train_set, info.world_size, info.rank, seed=train_cfg["seed"])
-    batches = len(train_set) // (data_cfg["batch_size"] * info.world_size)
-    if batches == 0:
-        raise ConfigError(f"data.batch_size={data_cfg['batch_size']} x {info.world_size} process(es) "
-                          f"exceeds the {len(train_set)} training images")
-    iters = min(batches, train_cfg["max_iters_per_epoch"] or batches)
     scheduler = build_scheduler(optimizer, iters * train_cfg["epochs"], train_cfg["schedule"],
                                 train_cfg["warmup_iters"], train_cfg["poly_power"])
     scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" and train_cfg["amp"] else None
+    return Optimisation(model, model, optimizer, scheduler, scaler)
 
+
+def distribute(run: Run, optimisation: Optimisation) -> None:
+    """Wrap the model for DistributedDataParallel when torchrun started several processes."""
+    if run.info.enabled:
+        optimisation.train_model = torch.nn.parallel.DistributedDataParallel(
+            optimisation.model, device_ids=[run.info.local_rank] if run.device.type == "cuda" else None)
+
+
+def open_run_dir(run: Run):
+    """Create the run directory with the resolved config; the TensorBoard writer (or None) of the main rank."""
+    if not run.info.is_main:
+        return None
+    run.out.mkdir(parents=True, exist_ok=True)
+    (run.out / "config.yaml").write_text(yaml.safe_dump(run.config, sort_keys=False))
+    if not run.config["log"]["tensorboard"]:
+        return None
+    from torch.utils.tensorboard import SummaryWriter
+    return SummaryWriter(str(run.out / "tb"))
+
+
+def train(config: dict, data_root: Path, out: Path, resume: bool) -> int:
+    """Train with ``config`` on ``data_root`` into ``out``; returns the process exit code."""
+    device = pick_device(config["train"]["device"])
+    run = Run(config, data_root, out, init_distributed(device.type == "cuda"), device)
+    spec = model_spec(config)
+    data = build_data(run, spec)
+    optimisation = build_optimisation(run, spec, data.iters)
     start_epoch, best_miou = 0, -1.0
     if resume:
-        start_epoch, best_miou = restore(out / "last.pt", model, optimizer, scheduler, scaler)
-        log(f"resuming from {out / 'last.pt'} at epoch {start_epoch + 1}, best mIoU so far {best_miou:.4f}")
-    train_model = model
-    if info.enabled:
-        train_model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[info.local_rank] if device.type == "cuda" else None)
+        start_epoch, best_miou = restore(out / "last.pt", optimisation)
+        run.log(f"resuming from {out / 'last.pt'} at epoch {start_epoch + 1}, best mIoU so far {best_miou:.4f}")
+    distribute(run, optimisation)
+    writer = open_run_dir(run)
+    run.log(f"seg-train: {spec.name} on {device} x {run.info.world_size}, {len(data.train_set)} train / "
+            f"{data.val_images} val images, {data.iters} iterations per epoch, "
+            f"epochs {start_epoch + 1}..{config['train']['epochs']}")
+    try:
+        best_miou = train_epochs(run, spec, data, optimisation, writer, start_epoch, best_miou)
+    except NonFiniteLoss as exc:
+        kept = out / "last.pt"
+        print(f"seg-train: {exc}; stopping. Last good checkpoint: "
+              f"{kept if kept.exists() else 'none (failed in the first epoch)'}", file=sys.stderr)
+        shutdown(run.info)
+        return 1
+    if run.info.enabled:
+        run.log(f"weights identical across {run.info.world_size} ranks")
+    if writer is not None:
+        writer.close()
+    run.log(f"seg-train: done; best val mIoU {best_miou:.4f}; checkpoints in {out}")
+    shutdown(run.info)
+    return 0
 
-    writer = None
-    if info.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-        if config["log"]["tensorboard"]:
-            from torch.utils.tensorboard import SummaryWriter
-            writer = SummaryWriter(str(out / "tb"))
-    log(f"seg-train: {spec.name} on {device} x {info.world_size}, {len(train_set)} train / "
-        f"{len(val_set)} val images, {iters} iterations per epoch, epochs {start_epoch + 1}..{train_cfg['epochs']}")
 
-    global_step = start_epoch * iters
+def train_epochs(run: Run, spec: ModelSpec, data: Data, optimisation: Optimisation, writer, start_epoch: int,
+                 best_miou: float) -> float:
+    """Train and validate from ``start_epoch``, checkpointing every epoch; returns the best val mIoU."""
+    config, info, device = run.config, run.info, run.device
+    train_cfg = config["train"]
+    global_step = start_epoch * data.iters
+
+    def on_step(loss, lr):
+        nonlocal global_step
+        global_step += 1
+        if writer is not None:
+            writer.add_scalar("train/loss", loss, global_step)
+            writer.add_scalar("train/lr", lr, global_step)
+
     for epoch in range(start_epoch, train_cfg["epochs"]):
         generator = seed_epoch(train_cfg["seed"], epoch, info.rank)
-        if sampler is not None:
-            sampler.set_epoch(epoch)
-        loader = DataLoader(train_set, batch_size=data_cfg["batch_size"], sampler=sampler,
-                            shuffle=sampler is None, generator=generator, drop_last=True,
-                            num_workers=data_cfg["workers"], pin_memory=device.type == "cuda")
-
-        def on_step(loss, lr):
-            nonlocal global_step
-            global_step += 1
-            if writer is not None:
-                writer.add_scalar("train/loss", loss, global_step)
-                writer.add_scalar("train/lr", lr, global_step)
-
+        if data.sampler is not None:
+            data.sampler.set_epoch(epoch)
+        loader = DataLoader(data.train_set, batch_size=config["data"]["batch_size"], sampler=data.sampler,
+                            shuffle=data.sampler is None, generator=generator, drop_last=True,
+                            num_workers=config["data"]["workers"], pin_memory=device.type == "cuda")
         started = time.perf_counter()
-        try:
-            stats = train_one_epoch(train_model, loader, criterion, optimizer, scheduler, device,
-                                    epoch=epoch, epochs=train_cfg["epochs"], grad_clip=train_cfg["grad_clip"],
-                                    scaler=scaler, max_iters=iters, show_progress=info.is_main,
-                                    channels_last=train_cfg["channels_last"],
-                                    on_step=on_step)
-        except NonFiniteLoss as exc:
-            kept = out / "last.pt"
-            print(f"seg-train: {exc}; stopping. Last good checkpoint: "
-                  f"{kept if kept.exists() else 'none (failed in the first epoch)'}", file=sys.stderr)
-            shutdown(info)
-            return 1
-        matrix, samples = evaluate(model, val_loader, device, show_progress=info.is_main,
+        stats = train_one_epoch(optimisation.train_model, loader, data.criterion, optimisation.optimizer,
+                                optimisation.scheduler, device, epoch=epoch, epochs=train_cfg["epochs"],
+                                grad_clip=train_cfg["grad_clip"], scaler=optimisation.scaler, max_iters=data.iters,
+                                show_progress=info.is_main, channels_last=train_cfg["channels_last"],
+                                on_step=on_step)
+        matrix, samples = evaluate(optimisation.model, data.val_loader, device, show_progress=info.is_main,
                                    keep=config["log"]["images"] if info.is_main else 0)
         matrix.matrix = all_reduce_sum(matrix.matrix, info)
         metrics = matrix.compute()
-        miou = metrics.miou or 0.0
-        elapsed = time.perf_counter() - started
-        log(f"epoch {epoch + 1}/{train_cfg['epochs']}  loss {stats['loss']:.4f}  val mIoU {miou:.4f}  "
-            f"pixel acc {metrics.pixel_accuracy or 0:.4f}  lr {optimizer.param_groups[-1]['lr']:.2e}  "
-            f"{stats['images_per_s']:.1f} img/s  {elapsed:.0f} s")
-        if not weights_agree(model, info):
+        run.log(f"epoch {epoch + 1}/{train_cfg['epochs']}  loss {stats['loss']:.4f}  "
+                f"val mIoU {metrics.miou or 0.0:.4f}  pixel acc {metrics.pixel_accuracy or 0:.4f}  "
+                f"lr {optimisation.optimizer.param_groups[-1]['lr']:.2e}  "
+                f"{stats['images_per_s']:.1f} img/s  {time.perf_counter() - started:.0f} s")
+        if not weights_agree(optimisation.model, info):
             raise RuntimeError(f"ranks hold different weights after epoch {epoch + 1}")
         if info.is_main:
-            write_tensorboard(writer, epoch + 1, metrics, samples, mean, std)
+            write_tensorboard(writer, epoch + 1, metrics, samples, spec.mean, spec.std)
             meta = {"epoch": epoch + 1, "epochs": train_cfg["epochs"], "train_loss": stats["loss"],
-                    "config": config, "data": str(data_root), "train_images": len(train_set),
+                    "config": config, "data": str(run.data_root), "train_images": len(data.train_set),
                     "world_size": info.world_size}
-            best_miou = save_epoch(out, spec, model, optimizer, scheduler, scaler, metrics, best_miou, meta)
+            best_miou = save_epoch(run.out, spec, optimisation, metrics, best_miou, meta)
         if epoch + 1 - start_epoch == train_cfg["stop_after_epochs"]:
             break
-    if info.enabled:
-        log(f"weights identical across {info.world_size} ranks")
-    if writer is not None:
-        writer.close()
-    log(f"seg-train: done; best val mIoU {best_miou:.4f}; checkpoints in {out}")
-    shutdown(info)
-    return 0
+    return best_miou
 
 
 def write_tensorboard(writer, epoch: int, metrics, samples, mean, std) -> None:
@@ -262,7 +318,7 @@ def write_tensorboard(writer, epoch: int, metrics, samples, mean, std) -> None:
     writer.flush()
 
 
-def save_epoch(out: Path, spec, model, optimizer, scheduler, scaler, metrics, best_miou: float,
+def save_epoch(out: Path, spec: ModelSpec, optimisation: Optimisation, metrics, best_miou: float,
                meta: dict) -> float:
     """Write last.pt (with resume state) and, when val mIoU improved, best.pt; returns the best mIoU."""
     miou = metrics.miou or 0.0
@@ -272,23 +328,25 @@ def save_epoch(out: Path, spec, model, optimizer, scheduler, scaler, metrics, be
                     val_pixel_accuracy=metrics.pixel_accuracy,
                     saved_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     if improved:
-        save_checkpoint(out / "best.pt", spec, model, training)
-    resume = {"epoch": meta["epoch"], "best_miou": best_miou, "optimizer": optimizer.state_dict(),
-              "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler is not None else {}}
-    save_checkpoint(out / "last.pt", spec, model, training, resume=resume)
+        save_checkpoint(out / "best.pt", spec, optimisation.model, training)
+    scaler = optimisation.scaler
+    resume = {"epoch": meta["epoch"], "best_miou": best_miou, "optimizer": optimisation.optimizer.state_dict(),
+              "scheduler": optimisation.scheduler.state_dict(),
+              "scaler": scaler.state_dict() if scaler is not None else {}}
+    save_checkpoint(out / "last.pt", spec, optimisation.model, training, resume=resume)
     return best_miou
 
 
-def restore(path: Path, model, optimizer, scheduler, scaler) -> tuple[int, float]:
+def restore(path: Path, optimisation: Optimisation) -> tuple[int, float]:
     """Load weights and optimizer/scheduler state from ``path``; returns (next epoch, best mIoU)."""
     checkpoint = load_checkpoint(path)
     if checkpoint.resume is None:
         raise CheckpointError(f"{path} has no resume state (best.pt is weights only; resume from last.pt)")
-    model.load_state_dict(checkpoint.state_dict)
-    optimizer.load_state_dict(checkpoint.resume["optimizer"])
-    scheduler.load_state_dict(checkpoint.resume["scheduler"])
-    if scaler is not None and checkpoint.resume.get("scaler"):
-        scaler.load_state_dict(checkpoint.resume["scaler"])
+    optimisation.model.load_state_dict(checkpoint.state_dict)
+    optimisation.optimizer.load_state_dict(checkpoint.resume["optimizer"])
+    optimisation.scheduler.load_state_dict(checkpoint.resume["scheduler"])
+    if optimisation.scaler is not None and checkpoint.resume.get("scaler"):
+        optimisation.scaler.load_state_dict(checkpoint.resume["scaler"])
     return checkpoint.resume["epoch"], checkpoint.resume["best_miou"]
 
 
@@ -307,7 +365,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         config = load_config(args.config, args.overrides)
-        return run(config, args.data, args.out, args.resume)
+        return train(config, args.data, args.out, args.resume)
     except (ConfigError, DatasetError, CheckpointError, ValueError, FileNotFoundError) as exc:
         print(f"seg-train: error: {exc}", file=sys.stderr)
         return 2

@@ -3,8 +3,8 @@
 Every transform is called as ``transform(image, label) -> (image, label)`` with an H x W x 3
 uint8 RGB image and an H x W uint8 trainId label (0..18, 255 ignore). Geometric transforms
 move both alike; labels are only resized with nearest-neighbour and padded with 255, so they
-never hold other values. ``ToTensor`` ends a pipeline with a normalised float32 C x H x W
-tensor and an int64 H x W label tensor.
+never hold other values. Sizes are ``Size`` (width, height). ``ToTensor`` ends a pipeline
+with a normalised float32 C x H x W tensor and an int64 H x W label tensor.
 
 Randomness: a random transform uses the ``rng`` (numpy Generator) it was built with; without
 one, each call seeds a generator from torch's global RNG. DataLoader seeds torch differently
@@ -22,6 +22,7 @@ import torch
 
 from seg_perception.checkpoint import IMAGENET_MEAN, IMAGENET_STD
 from seg_perception.labels import IGNORE_ID
+from seg_perception.size import Size
 
 Pair = tuple[np.ndarray, np.ndarray]
 
@@ -32,12 +33,12 @@ def _generator(rng: np.random.Generator | None) -> np.random.Generator:
     return np.random.default_rng(int(torch.randint(0, 2**62, (1,)).item()))
 
 
-def resize_pair(image: np.ndarray, label: np.ndarray, height: int, width: int) -> Pair:
-    """Resize both: the image area-averaged when shrinking, else bilinear; the label nearest-neighbour."""
-    shrinking = height * width < image.shape[0] * image.shape[1]
-    image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+def resize_pair(image: np.ndarray, label: np.ndarray, size: Size) -> Pair:
+    """Resize both to ``size``: the image area-averaged when shrinking, else bilinear; the label nearest-neighbour."""
+    shrinking = size.width * size.height < image.shape[0] * image.shape[1]
+    image = cv2.resize(image, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
     # NEAREST_EXACT samples at pixel centres, as the image interpolations do, so the two stay aligned.
-    label = cv2.resize(label, (width, height), interpolation=cv2.INTER_NEAREST_EXACT)
+    label = cv2.resize(label, size, interpolation=cv2.INTER_NEAREST_EXACT)
     return image, label
 
 
@@ -54,13 +55,24 @@ class Compose:
 
 
 class Resize:
-    """Resize to ``height`` x ``width``."""
+    """Resize both to ``size``."""
 
-    def __init__(self, height: int, width: int):
-        self.height, self.width = height, width
+    def __init__(self, size: Size):
+        self.size = Size(*size)
 
     def __call__(self, image: np.ndarray, label: np.ndarray) -> Pair:
-        return resize_pair(image, label, self.height, self.width)
+        return resize_pair(image, label, self.size)
+
+
+class ResizeImage:
+    """Resize the image alone to ``size`` (bilinear, as the deployment Segmenter does); the label keeps its
+    resolution, where it is scored."""
+
+    def __init__(self, size: Size):
+        self.size = Size(*size)
+
+    def __call__(self, image: np.ndarray, label: np.ndarray) -> Pair:
+        return cv2.resize(image, self.size, interpolation=cv2.INTER_LINEAR), label
 
 
 class RandomScale:
@@ -73,15 +85,15 @@ class RandomScale:
 
     def __call__(self, image: np.ndarray, label: np.ndarray) -> Pair:
         factor = _generator(self.rng).uniform(self.min_scale, self.max_scale)
-        height, width = label.shape
-        return resize_pair(image, label, max(1, round(height * factor)), max(1, round(width * factor)))
+        width, height = Size.of(label)
+        return resize_pair(image, label, Size(max(1, round(width * factor)), max(1, round(height * factor))))
 
 
 class RandomCrop:
-    """A random ``height`` x ``width`` window; smaller inputs are first padded (image 0, label 255) bottom-right."""
+    """A random window of ``size``; smaller inputs are first padded (image 0, label 255) bottom-right."""
 
-    def __init__(self, height: int, width: int, rng: np.random.Generator | None = None):
-        self.height, self.width, self.rng = height, width, rng
+    def __init__(self, size: Size, rng: np.random.Generator | None = None):
+        (self.width, self.height), self.rng = size, rng
 
     def __call__(self, image: np.ndarray, label: np.ndarray) -> Pair:
         pad_y, pad_x = max(0, self.height - label.shape[0]), max(0, self.width - label.shape[1])
@@ -181,11 +193,11 @@ class ToTensor:
         return tensor.sub_(self.mean).div_(self.std), torch.from_numpy(label.astype(np.int64))
 
 
-def train_transforms(crop_size: tuple[int, int] = (256, 512), scale_range: tuple[float, float] = (0.5, 2.0),
+def train_transforms(crop_size: Size = Size(512, 256), scale_range: tuple[float, float] = (0.5, 2.0),
                      mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD, flip: bool = True,
                      jitter: bool = True, blur: bool = False, rng: np.random.Generator | None = None) -> Compose:
-    """Multi-scale resize, random (padded) crop of ``crop_size`` = (height, width), flip, jitter, blur, ToTensor."""
-    steps: list = [RandomScale(*scale_range, rng=rng), RandomCrop(*crop_size, rng=rng)]
+    """Multi-scale resize, random (padded) crop of ``crop_size``, flip, jitter, blur, ToTensor."""
+    steps: list = [RandomScale(*scale_range, rng=rng), RandomCrop(crop_size, rng=rng)]
     if flip:
         steps.append(RandomHorizontalFlip(0.5, rng=rng))
     if jitter:
@@ -195,6 +207,7 @@ def train_transforms(crop_size: tuple[int, int] = (256, 512), scale_range: tuple
     return Compose(steps + [ToTensor(mean, std)])
 
 
-def eval_transforms(mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> Compose:
-    """Evaluation: the full image, only normalised."""
-    return Compose([ToTensor(mean, std)])
+def eval_transforms(input_size: Size, mean: Sequence[float] = IMAGENET_MEAN,
+                    std: Sequence[float] = IMAGENET_STD) -> Compose:
+    """Validation: the image resized to the network's ``input_size`` and normalised, the label as it is."""
+    return Compose([ResizeImage(input_size), ToTensor(mean, std)])

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..labels import CLASS_NAMES, DEFAULT_DRIVABLE_CLASSES, IGNORE_ID
+from ..labels import CLASS_NAMES, DEFAULT_DRIVABLE_CLASSES, IGNORE_ID, check_drivable_classes
 from ..metrics import ConfusionMatrix
 
 PERCENTILES = (50, 90, 99)
@@ -66,10 +66,9 @@ class BagEvaluation:
     def __init__(self, class_names: Sequence[str] = CLASS_NAMES,
                  drivable_classes: Sequence[str] = DEFAULT_DRIVABLE_CLASSES, pictures: int = 4):
         self.class_names = tuple(class_names)
-        self.drivable_classes = (drivable_classes,) if isinstance(drivable_classes, str) else tuple(drivable_classes)
-        unknown = [name for name in self.drivable_classes if name not in self.class_names]
-        if unknown:
-            raise ValueError(f"unknown drivable class {unknown[0]!r}; valid names: {', '.join(self.class_names)}")
+        if isinstance(drivable_classes, str):
+            drivable_classes = (drivable_classes,)
+        self.drivable_classes = check_drivable_classes(drivable_classes, self.class_names)
         self._drivable_ids = np.array([self.class_names.index(name) for name in self.drivable_classes], np.int64)
         self.classes = ConfusionMatrix(len(self.class_names), IGNORE_ID, self.class_names)
         #: rows = gt (not drivable, drivable), columns = prediction (not drivable, drivable)

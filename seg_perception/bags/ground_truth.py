@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..frames import Frame, FrameError
+from ..node.frames import Frame, FrameError
 from ..labels import IGNORE_ID, LABEL_ID_TO_TRAIN_ID, NUM_CLASSES
 from .messages import IMAGE, IMAGE_TYPES, format_stamp, frame_of, mono8_of, stamp_ns
 from .reader import BagError, BagMessage, BagReader

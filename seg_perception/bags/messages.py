@@ -4,7 +4,7 @@ decode images to arrays.
 One typestore (ROS 2 Humble's definitions) serves every bag: sensor_msgs and
 std_msgs have not changed from Humble to Kilted, so their definitions and
 type hashes are what every distro's ``ros2 bag play`` expects. Decoding goes
-through ``seg_perception.frames`` like the node's, so a bag frame becomes
+through ``seg_perception.node.frames`` like the node's, so a bag frame becomes
 exactly the array the node would see.
 """
 
@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 from rosbags.typesys import Stores, get_typestore
 
-from ..frames import Frame, FrameError, check_layout, decode_compressed, decode_raw
 from ..navigation import GridSpec
+from ..node.frames import Frame, FrameError, check_layout, decode_compressed, decode_raw
 
 TYPESTORE = get_typestore(Stores.ROS2_HUMBLE)
 IMAGE = "sensor_msgs/msg/Image"

@@ -1,9 +1,10 @@
 """``OutputBag``: the input bag's topics plus the predictions, at the input's stamps, for Foxglove or RViz.
 
-The predicted topics are what seg_node publishes (absolute names here):
-``/segmentation/labels`` (mono8 trainIds), ``/segmentation/drivable_mask``
-(mono8, 255 drivable) and ``/segmentation/color`` (rgb8, the palette blended
-over the frame as the node's default overlay mode does), and with a grid
+The predicted topics are what seg_node publishes (``node.contract``'s names,
+absolute here): ``/segmentation/labels`` (mono8 trainIds),
+``/segmentation/drivable_mask`` (mono8, 255 drivable) and
+``/segmentation/color`` (rgb8, the palette blended over the frame as the
+node's default overlay mode does), and with a grid
 ``/segmentation/drivable_grid`` (nav_msgs/OccupancyGrid) and
 ``/segmentation/obstacle_points`` (PointCloud2). Each carries its image's
 stamp and log time. Input topics with those names (a bag that is
@@ -19,19 +20,21 @@ import numpy as np
 
 from ..inference import colorize_overlay
 from ..navigation import GridFrame
+from ..node import contract
+from ..node.params import SPECS
 from .ground_truth import PairedFrame
 from .messages import IMAGE, OCCUPANCY_GRID, POINT_CLOUD, image_msg, occupancy_grid_msg, point_cloud_msg, rgb_of
 from .reader import BagMessage, BagReader
 from .writer import BagWriter
 
-LABELS_TOPIC = "/segmentation/labels"
-DRIVABLE_TOPIC = "/segmentation/drivable_mask"
-COLOR_TOPIC = "/segmentation/color"
-GRID_TOPIC = "/segmentation/drivable_grid"
-POINTS_TOPIC = "/segmentation/obstacle_points"
+LABELS_TOPIC = "/" + contract.LABELS
+DRIVABLE_TOPIC = "/" + contract.DRIVABLE_MASK
+COLOR_TOPIC = "/" + contract.COLOR
+GRID_TOPIC = "/" + contract.DRIVABLE_GRID
+POINTS_TOPIC = "/" + contract.OBSTACLE_POINTS
 PREDICTED_TOPICS = (LABELS_TOPIC, DRIVABLE_TOPIC, COLOR_TOPIC)
 GRID_TOPICS = {GRID_TOPIC: OCCUPANCY_GRID, POINTS_TOPIC: POINT_CLOUD}
-OVERLAY_ALPHA = 0.5  # seg_node's default overlay_alpha
+OVERLAY_ALPHA = SPECS["overlay_alpha"].default
 
 
 class OutputBag:

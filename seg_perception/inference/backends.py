@@ -33,16 +33,21 @@ import numpy as np
 import torch
 from torch import nn
 
+from .backend_table import AUTO, AUTO_FALLBACK, BACKENDS, DEPLOYMENT_BACKENDS
 from .engine_cache import EngineCache
 from .graph import GRAPH_VERSION, INPUT_NAME, OUTPUT_NAMES, decode, export_onnx, export_program, label_head
 
-DEPLOYMENT_BACKENDS = ("tensorrt", "cuda", "cpu")
-REFERENCE_BACKENDS = ("torch-cpu", "torch-cpu-channels-last")
-BACKENDS = DEPLOYMENT_BACKENDS + REFERENCE_BACKENDS
-PRECISIONS = ("fp16", "fp32")
 TORCH_TENSORRT_HINT = ("the torch-tensorrt pip package is not installed "
                        f"(pip install torch-tensorrt built for torch {torch.__version__}; "
                        "on Jetson use NVIDIA's JetPack wheel; see docs/GPU_DEPLOYMENT.md)")
+_CUDA_BUILD = f"built for CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+#: What to tell the user when a ``Platform`` feature a backend requires (backend_table) is missing.
+MISSING = {
+    "tensorrt": TORCH_TENSORRT_HINT,
+    "cuda": f"CUDA is not available (torch {torch.__version__} is {_CUDA_BUILD} and sees no NVIDIA GPU)",
+    "onnxruntime": "the onnxruntime, onnx and onnxscript pip packages are not all installed "
+                   "(pip install onnxruntime onnx onnxscript)",
+}
 
 
 class BackendUnavailable(RuntimeError):
@@ -73,37 +78,28 @@ def probe_platform() -> Platform:
 def missing_for(backend: str, platform: Platform) -> list[str]:
     """What ``backend`` lacks on ``platform`` (empty when it can run); unknown names raise ValueError."""
     if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; choose from auto, {', '.join(BACKENDS)}")
-    missing = []
-    if backend == "tensorrt" and not platform.tensorrt:
-        missing.append(TORCH_TENSORRT_HINT)
-    if backend in ("tensorrt", "cuda") and not platform.cuda:
-        cuda_build = f"built for CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
-        missing.append(f"CUDA is not available (torch {torch.__version__} is {cuda_build} and sees no NVIDIA GPU)")
-    if backend == "cpu" and not platform.onnxruntime:
-        missing.append("the onnxruntime, onnx and onnxscript pip packages are not all installed "
-                       "(pip install onnxruntime onnx onnxscript)")
-    return missing
+        raise ValueError(f"unknown backend {backend!r}; choose from {AUTO}, {', '.join(BACKENDS)}")
+    return [MISSING[need] for need in BACKENDS[backend].requires if not getattr(platform, need)]
 
 
 def choose_backend(requested: str, platform: Platform) -> tuple[str, str]:
-    """(backend, why) for ``requested``; "auto" prefers tensorrt, then cuda, then cpu.
+    """(backend, why) for ``requested``; "auto" tries the deployment backends in the table's order.
 
     A backend the user named that cannot run raises BackendUnavailable naming
     what is missing: no silent fallback.
     """
-    if requested != "auto":
+    if requested != AUTO:
         missing = missing_for(requested, platform)
         if missing:
             raise BackendUnavailable(f"backend {requested!r} is unavailable: {'; '.join(missing)}")
         return requested, "requested"
     skipped = []
-    for candidate in ("tensorrt", "cuda", "cpu"):
+    for candidate in DEPLOYMENT_BACKENDS:
         missing = missing_for(candidate, platform)
         if not missing:
             return candidate, "auto: " + ("; ".join(skipped) if skipped else f"{candidate} is available")
         skipped.append(f"no {candidate} ({'; '.join(missing)})")
-    return "torch-cpu", "auto: " + "; ".join(skipped)
+    return AUTO_FALLBACK, "auto: " + "; ".join(skipped)
 
 
 def available_backends() -> list[str]:
@@ -289,18 +285,18 @@ def tensorrt_versions(device: torch.device) -> dict[str, str]:
     return {"gpu": gpu, "tensorrt": trt_version, "torch_tensorrt": str(torch_tensorrt.__version__)}
 
 
-def create_backend(name: str, model: nn.Module, input_shape, *, precision: str, cache: EngineCache,
-                   weights_sha256: str) -> Backend:
-    """Backend ``name`` (already checked to be available) running ``model`` at ``input_shape``."""
-    if name == "tensorrt":
-        device = torch.device("cuda")
-        fields = engine_key_fields(weights_sha256, input_shape, precision, **tensorrt_versions(device))
-        return TensorRTBackend(model, input_shape, precision=precision, cache=cache, key_fields=fields,
-                               device="cuda")
-    if name == "cuda":
-        return TorchBackend(model, input_shape, device="cuda", fp16=precision == "fp16", name="cuda")
-    if name in REFERENCE_BACKENDS:
-        return TorchBackend(model, input_shape, channels_last=name.endswith("channels-last"), name=name)
+def _tensorrt(model: nn.Module, input_shape, precision: str, cache: EngineCache, weights_sha256: str) -> Backend:
+    device = torch.device("cuda")
+    fields = engine_key_fields(weights_sha256, input_shape, precision, **tensorrt_versions(device))
+    return TensorRTBackend(model, input_shape, precision=precision, cache=cache, key_fields=fields, device="cuda")
+
+
+def _cuda(model: nn.Module, input_shape, precision: str, cache: EngineCache, weights_sha256: str) -> Backend:
+    return TorchBackend(model, input_shape, device="cuda", fp16=precision == "fp16", name="cuda")
+
+
+def _onnxruntime(model: nn.Module, input_shape, precision: str, cache: EngineCache,
+                 weights_sha256: str) -> Backend:
     import onnx
 
     model = copy.deepcopy(model)  # variants are exported lazily: freeze today's weights
@@ -315,3 +311,23 @@ def create_backend(name: str, model: nn.Module, input_shape, *, precision: str, 
         return session
 
     return OnnxRuntimeBackend(input_shape, session_for)
+
+
+def _torch_cpu(model: nn.Module, input_shape, precision: str, cache: EngineCache, weights_sha256: str) -> Backend:
+    return TorchBackend(model, input_shape, name="torch-cpu")
+
+
+def _torch_cpu_channels_last(model: nn.Module, input_shape, precision: str, cache: EngineCache,
+                             weights_sha256: str) -> Backend:
+    return TorchBackend(model, input_shape, channels_last=True, name="torch-cpu-channels-last")
+
+
+#: One factory per row of backend_table.TABLE.
+FACTORIES = {"tensorrt": _tensorrt, "cuda": _cuda, "cpu": _onnxruntime, "torch-cpu": _torch_cpu,
+             "torch-cpu-channels-last": _torch_cpu_channels_last}
+
+
+def create_backend(name: str, model: nn.Module, input_shape, *, precision: str, cache: EngineCache,
+                   weights_sha256: str) -> Backend:
+    """Backend ``name`` (already checked to be available) running ``model`` at ``input_shape``."""
+    return FACTORIES[name](model, input_shape, precision, cache, weights_sha256)

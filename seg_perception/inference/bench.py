@@ -25,9 +25,11 @@ import numpy as np
 import torch
 
 from ..checkpoint import CheckpointError, ModelSpec, file_sha256, load_checkpoint
-from .backends import BACKENDS, REFERENCE_BACKENDS, BackendUnavailable, available_backends, cpu_threads
+from ..size import Size, size_arg
+from .backend_table import BACKENDS, PRECISIONS, REFERENCE_BACKENDS
+from .backends import BackendUnavailable, available_backends, cpu_threads
 from .engine_cache import default_cache_dir
-from .export import size_arg, versions
+from .export import versions
 from .samples import synthetic_frame
 from .segmenter import Segmenter
 
@@ -100,14 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", type=Path, help="seg_perception checkpoint (.pt)")
     source.add_argument("--model", help="benchmark an untrained model by registry name (no checkpoint needed)")
-    parser.add_argument("--camera-size", type=size_arg, default=(2048, 1024),
+    parser.add_argument("--camera-size", type=size_arg(), default=Size(2048, 1024),
                         help="camera frame WxH (default 2048x1024)")
-    parser.add_argument("--input-size", type=size_arg, default=None,
+    parser.add_argument("--input-size", type=size_arg(), default=None,
                         help="model input WxH (default: the checkpoint's, or 512x256 with --model)")
     parser.add_argument("--backends", default=None,
                         help=f"comma-separated rows from {', '.join(BACKENDS)} "
                              f"(default: every available backend plus {', '.join(REFERENCE_BACKENDS)})")
-    parser.add_argument("--precision", choices=("fp16", "fp32"), default="fp16", help="GPU backends' precision")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp16", help="GPU backends' precision")
     parser.add_argument("--with-confidence", action="store_true", help="also compute the confidence map")
     parser.add_argument("--frames", type=int, default=20, help="measured frames per backend (default 20)")
     parser.add_argument("--warmup", type=int, default=3, help="unmeasured frames per backend first (default 3)")

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..files import atomic_path
+
 log = logging.getLogger(__name__)
 
 CACHE_ENV = "SEG_PERCEPTION_CACHE"
@@ -81,12 +83,6 @@ class EngineCache:
 
     @staticmethod
     def _build_into(path: Path, fields: dict[str, Any], build: Callable[[Path], None]) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-        os.close(fd)
-        try:
-            build(Path(tmp))
-            os.replace(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        with atomic_path(path) as tmp:
+            build(tmp)
         path.with_suffix(".json").write_text(json.dumps(fields, indent=2, sort_keys=True, default=str) + "\n")

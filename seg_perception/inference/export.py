@@ -27,13 +27,14 @@ import numpy as np
 import torch
 
 from ..checkpoint import CheckpointError, file_sha256, load_checkpoint
+from ..size import size_arg
+from .backend_table import PRECISIONS
 from .backends import (BackendUnavailable, OnnxRuntimeBackend, TorchBackend, create_backend, missing_for,
                        ort_session, probe_platform)
 from .engine_cache import EngineCache, default_cache_dir
 from .graph import INPUT_NAME, OUTPUT_NAMES, export_onnx, export_program, label_head
 from .preprocess import Preprocessor
 from .samples import synthetic_frame
-from .segmenter import parse_size
 
 MANIFEST_FORMAT = "seg_perception.engine/1"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -41,14 +42,6 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 class ExportError(Exception):
     """Bad input or failed verification: reported on stderr with exit status 1."""
-
-
-def size_arg(text: str) -> tuple[int, int]:
-    """argparse type for WxH sizes (a bad size is a usage error, without traceback)."""
-    try:
-        return parse_size(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def load_images(directory: Path, limit: int) -> list[np.ndarray]:
@@ -149,9 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="seg-export", description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", type=Path, required=True, help="seg_perception checkpoint (.pt)")
     parser.add_argument("--backend", choices=("onnx", "tensorrt"), required=True)
-    parser.add_argument("--input-size", type=size_arg, default=None,
+    parser.add_argument("--input-size", type=size_arg(), default=None,
                         help="static engine input WIDTHxHEIGHT (default: the checkpoint's)")
-    parser.add_argument("--precision", choices=("fp16", "fp32"), default="fp16",
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp16",
                         help="TensorRT precision (ONNX engines are FP32)")
     parser.add_argument("--out", type=Path, required=True, help="output directory")
     parser.add_argument("--images", type=Path, default=None,

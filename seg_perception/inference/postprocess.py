@@ -13,21 +13,12 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from ..labels import COLOR_LUT, PALETTE
+from ..labels import COLOR_LUT, PALETTE, drivable_lut
+from ..size import Size
 
 #: trainId -> RGB as cv2.LUT wants a 3-channel table; BGR is the same table reversed.
 _COLOR_LUT_RGB = np.ascontiguousarray(COLOR_LUT.reshape(256, 1, 3))
 _COLOR_LUT_BGR = np.ascontiguousarray(_COLOR_LUT_RGB[..., ::-1])
-
-
-def drivable_lut_for(class_names: Sequence[str], drivable_classes: Sequence[str]) -> np.ndarray:
-    """label -> 255 if its class is drivable else 0, as a 256-entry uint8 table (unknown, 255, is never drivable)."""
-    lut = np.zeros(256, np.uint8)
-    for name in drivable_classes:
-        if name not in class_names:
-            raise ValueError(f"unknown drivable class {name!r}; valid names: {', '.join(class_names)}")
-        lut[list(class_names).index(name)] = 255
-    return lut
 
 
 def confidence_threshold(min_confidence: float) -> int:
@@ -44,16 +35,16 @@ def mask_low_confidence(labels: np.ndarray, confidence: np.ndarray, threshold: i
     cv2.max(labels, scratch, dst=labels)
 
 
-def resize_nearest(image: np.ndarray, size: tuple[int, int], out: np.ndarray | None = None) -> np.ndarray:
-    """``image`` (H x W or H x W x C uint8) resized to ``size`` = (height, width) with pixel-centred nearest
+def resize_nearest(image: np.ndarray, size: Size, out: np.ndarray | None = None) -> np.ndarray:
+    """``image`` (H x W or H x W x C uint8) resized to ``size`` (width, height) with pixel-centred nearest
     neighbour, into ``out`` when given (it must have the result's shape), else into a new array."""
-    height, width = size
+    size = Size(*size)
     if out is None:
-        out = np.empty((height, width) + image.shape[2:], np.uint8)
-    if image.shape[:2] == (height, width):
+        out = np.empty(size.shape + image.shape[2:], np.uint8)
+    if Size.of(image) == size:
         np.copyto(out, image)
         return out
-    return cv2.resize(image, (width, height), dst=out, interpolation=cv2.INTER_NEAREST_EXACT)
+    return cv2.resize(image, size, dst=out, interpolation=cv2.INTER_NEAREST_EXACT)
 
 
 def _check_labels(labels) -> None:
@@ -70,23 +61,23 @@ def _output(out: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
     return out
 
 
-def _palette(labels: np.ndarray, size: tuple[int, int], lut: np.ndarray, out: np.ndarray) -> np.ndarray:
+def _palette(labels: np.ndarray, size: Size, lut: np.ndarray, out: np.ndarray) -> np.ndarray:
     # Colours are looked up at the labels' resolution (the model's: small) and only then resized.
     # Nearest neighbour picks the same source pixel for every channel, so this is exactly the
     # palette of the resized labels, for a fraction of the work at camera resolution.
     return resize_nearest(cv2.LUT(cv2.merge([labels, labels, labels]), lut), size, out)
 
 
-def colorize(labels: np.ndarray, size: tuple[int, int] | None = None, out: np.ndarray | None = None) -> np.ndarray:
-    """H x W labels -> RGB palette image of ``size`` = (height, width), default the labels' own size.
+def colorize(labels: np.ndarray, size: Size | None = None, out: np.ndarray | None = None) -> np.ndarray:
+    """H x W labels -> RGB palette image of ``size`` (width, height), default the labels' own size.
 
     Labels of another size are resized as the labels topic is (pixel-centred
     nearest neighbour). Unknown labels are black. ``out`` (H x W x 3 uint8)
     receives the image when given, e.g. a message buffer.
     """
     _check_labels(labels)
-    size = tuple(size or labels.shape)
-    return _palette(labels, size, _COLOR_LUT_RGB, _output(out, size + (3,)))
+    size = Size(*size) if size else Size.of(labels)
+    return _palette(labels, size, _COLOR_LUT_RGB, _output(out, size.shape + (3,)))
 
 
 def colorize_overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.5, bgr: bool = False,
@@ -106,7 +97,7 @@ def colorize_overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.5, 
     _check_labels(labels)
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be within [0, 1], got {alpha}")
-    size = image.shape[:2]
+    size = Size.of(image)
     out = _output(out, image.shape)
     # Blend in the image's channel order, so the camera image is read once, as it is.
     _palette(labels, size, _COLOR_LUT_BGR if bgr else _COLOR_LUT_RGB, out)
@@ -124,12 +115,12 @@ class Postprocessor:
 
     def __init__(self, class_names: Sequence[str], drivable_classes: Sequence[str]):
         self.class_names = tuple(class_names)
-        self.drivable_lut = drivable_lut_for(self.class_names, drivable_classes)
+        self.drivable_lut = drivable_lut(drivable_classes, self.class_names)
         self._scratch: np.ndarray | None = None
 
-    def __call__(self, labels: np.ndarray, confidence: np.ndarray | None, size: tuple[int, int],
+    def __call__(self, labels: np.ndarray, confidence: np.ndarray | None, size: Size,
                  threshold: int, with_confidence: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """(labels, drivable, confidence or None) at ``size`` = (height, width); ``labels`` is masked in place."""
+        """(labels, drivable, confidence or None) at ``size`` (width, height); ``labels`` is masked in place."""
         if threshold > 0:
             if self._scratch is None or self._scratch.shape != labels.shape:
                 self._scratch = np.empty_like(labels)

@@ -13,9 +13,12 @@ import torch
 from torch import nn
 
 from ..checkpoint import ModelSpec, file_sha256, load_checkpoint
-from .backends import PRECISIONS, choose_backend, create_backend, probe_platform
+from ..labels import drivable_lut
+from ..size import Size
+from .backend_table import PRECISIONS, effective_precision
+from .backends import choose_backend, create_backend, probe_platform
 from .engine_cache import EngineCache, default_cache_dir
-from .postprocess import Postprocessor, confidence_threshold, drivable_lut_for
+from .postprocess import Postprocessor, confidence_threshold
 from .preprocess import Preprocessor, check_image
 
 log = logging.getLogger("seg_perception.inference")
@@ -30,17 +33,6 @@ class SegmentationResult:
     confidence: np.ndarray | None  # H x W uint8 max class probability x 255, when asked for
     model_labels: np.ndarray  # h x w uint8 trainIds at model resolution, which ``labels`` is resized from
     timings: dict[str, float] = field(default_factory=dict)  # preprocess_ms, inference_ms, postprocess_ms, total_ms
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """"WxH" -> (width, height) of positive ints; ValueError with the expected form otherwise."""
-    try:
-        width, height = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise ValueError(f"size must look like WIDTHxHEIGHT (e.g. 1024x512), got {text!r}") from None
-    if width < 1 or height < 1:
-        raise ValueError(f"size must be positive, got {text!r}")
-    return width, height
 
 
 def state_dict_sha256(model: nn.Module) -> str:
@@ -77,24 +69,24 @@ class Segmenter:
         if spec.num_classes >= 255:
             raise ValueError(f"at most 254 classes fit uint8 labels with 255 = unknown, got {spec.num_classes}")
         self.spec = spec
-        self.input_size = tuple(input_size or spec.input_size)
-        if len(self.input_size) != 2 or min(self.input_size) < 1:
+        size = tuple(input_size or spec.input_size)
+        if len(size) != 2 or min(size) < 1:
             raise ValueError(f"input_size must be (width, height) of positive ints, got {input_size}")
+        self.input_size = Size(*size)
         self.bgr = bgr
         self._post = Postprocessor(spec.class_names, spec.drivable_classes)
-        self.drivable_classes = drivable_classes if drivable_classes is not None else spec.drivable_classes
+        self.drivable_classes = drivable_classes
         self.min_confidence = min_confidence
         self.with_confidence = with_confidence
 
         name, reason = choose_backend(backend, probe_platform())
-        # Half precision only exists on the GPU backends; everything else runs FP32.
-        effective_precision = precision if name in ("tensorrt", "cuda") else "fp32"
+        runs_at = effective_precision(name, precision)
         width, height = self.input_size
-        self._backend = create_backend(name, model, (1, 3, height, width), precision=effective_precision,
+        self._backend = create_backend(name, model, (1, 3, height, width), precision=runs_at,
                                        cache=EngineCache(cache_dir),
                                        weights_sha256=weights_sha256 or self._weights_id(model, cache_dir))
         self._pre = Preprocessor(self.input_size, spec.mean, spec.std)
-        log.info("inference backend: %s, %s, input %dx%d (%s)", name, effective_precision, width, height, reason)
+        log.info("inference backend: %s, %s, input %dx%d (%s)", name, runs_at, width, height, reason)
         self.warm_up()
 
     @staticmethod
@@ -127,12 +119,13 @@ class Segmenter:
 
     @property
     def drivable_classes(self) -> tuple[str, ...]:
+        """The classes marked drivable; setting None (or no class at all) gives the checkpoint's own."""
         return self._drivable_classes
 
     @drivable_classes.setter
     def drivable_classes(self, names) -> None:
-        names = (names,) if isinstance(names, str) else tuple(names)
-        self._post.drivable_lut = drivable_lut_for(self.spec.class_names, names)
+        names = (names,) if isinstance(names, str) else tuple(names or ()) or self.spec.drivable_classes
+        self._post.drivable_lut = drivable_lut(names, self.spec.class_names)
         self._drivable_classes = names
 
     @property
@@ -163,7 +156,7 @@ class Segmenter:
         preprocessed = time.perf_counter()
         model_labels, confidence = self._backend.run(self._needs_confidence)
         inferred = time.perf_counter()
-        labels, drivable, confidence = self._post(model_labels, confidence, image.shape[:2], self._threshold,
+        labels, drivable, confidence = self._post(model_labels, confidence, Size.of(image), self._threshold,
                                                   self.with_confidence)
         model_labels = model_labels.copy()  # the backend's buffer, overwritten by the next run
         end = time.perf_counter()

@@ -25,7 +25,7 @@ from ..bags.output_bag import LABELS_TOPIC, OutputBag
 from ..bags.reader import BagError, BagReader
 from ..checkpoint import CheckpointError
 from ..inference import BackendUnavailable, Segmenter
-from ..inference.export import size_arg
+from ..size import size_arg
 from .pipeline import Predictor, Stats
 from .sources import BagImages, InputError, open_input
 from .writer import DEFAULT_KINDS, KINDS
@@ -67,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"bag input: the output bag (default DIR/<bag name>{PREDICTED_SUFFIX}); rewritten by "
                              "every run")
     parser.add_argument("--backend", default="cpu", help="inference backend: auto, tensorrt, cuda, cpu (default cpu)")
-    parser.add_argument("--input-size", type=size_arg, metavar="WxH", help="model input size (default: the checkpoint's)")
+    parser.add_argument("--input-size", type=size_arg(), metavar="WxH", help="model input size (default: the checkpoint's)")
     parser.add_argument("--overwrite", action="store_true", help="redo frames whose outputs already exist")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser

@@ -23,9 +23,9 @@ import numpy as np
 from tqdm import tqdm
 
 from ..bags.output_bag import OVERLAY_ALPHA, OutputBag
-from ..frames import Frame, FrameError
+from ..node.frames import Frame, FrameError
 from ..inference import colorize_overlay
-from ..inference.postprocess import drivable_lut_for
+from ..labels import drivable_lut
 from ..labels import LABEL_ID_TO_TRAIN_ID
 from .sources import CopyMessage, FrameItem
 from .writer import LABEL_KINDS, PngWriter, WriteJob, output_path
@@ -171,7 +171,7 @@ class Predictor:
         self.stats = Stats()
         # A frame can be skipped only when its outputs say everything: for a bag, its labels too.
         self._skippable = bool(self.kinds) and (out_bag is None or any(k in self.kinds for k in LABEL_KINDS))
-        self._drivable_lut = drivable_lut_for(segmenter.spec.class_names, segmenter.drivable_classes)
+        self._drivable_lut = drivable_lut(segmenter.drivable_classes, segmenter.spec.class_names)
 
     def _done(self, item: FrameItem) -> bool:
         return self._skippable and not self.overwrite and all(

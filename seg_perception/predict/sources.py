@@ -23,7 +23,7 @@ import cv2
 from ..bags.ground_truth import resolve_image_topic
 from ..bags.messages import format_stamp, frame_of, stamp_ns
 from ..bags.reader import BagError, BagMessage, BagReader
-from ..frames import Frame, FrameError
+from ..node.frames import Frame, FrameError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 BAG_SUFFIXES = (".mcap", ".db3")

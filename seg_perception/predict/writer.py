@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from ..bags.output_bag import OVERLAY_ALPHA
-from ..frames import Frame
+from ..node.frames import Frame
 from ..inference import colorize, colorize_overlay
 from ..labels import TRAIN_ID_TO_LABEL_ID_LUT
 

@@ -1,4 +1,4 @@
-"""sensor_msgs/Image and CompressedImage <-> numpy, through ``seg_perception.frames``.
+"""sensor_msgs/Image and CompressedImage <-> numpy, through ``seg_perception.node.frames``.
 
 Reading: rgb8/bgr8 frames are a view of ``msg.data`` (no copy), rgba8/bgra8/mono8
 one copy. Encodings outside those are handed to ROS's cv_bridge when a ROS
@@ -22,7 +22,7 @@ import numpy as np
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from ..frames import SUPPORTED_ENCODINGS, Frame, FrameError, check_layout, decode_compressed, decode_raw
+from ..node.frames import SUPPORTED_ENCODINGS, Frame, FrameError, check_layout, decode_compressed, decode_raw
 
 
 def _working_cv_bridge():

@@ -11,7 +11,7 @@ instead of blocking. With ``start_node`` the replay runs its own seg_node
 in a private namespace for the duration of the run.
 
 The timing rule and the matching of answers to frames are ROS-free
-(``seg_perception.replay``); this module is the ROS glue around them.
+(``seg_perception.bags.replay``); this module is the ROS glue around them.
 """
 
 from __future__ import annotations
@@ -40,8 +40,10 @@ from tqdm import tqdm
 
 from ..bags.messages import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, IMAGE_TYPES, format_stamp, mono8_of, stamp_ns
 from ..bags.reader import BagReader
-from ..frames import FrameError
-from ..replay import AnswerBook, LiveReplay, PlaybackSchedule
+from ..bags.replay import AnswerBook, LiveReplay, PlaybackSchedule
+from ..node import contract
+from ..node.contract import NodeStatus
+from ..node.frames import FrameError
 from .node_process import NodeProcess, NodeProcessError, large_frames_env
 
 __all__ = ["LiveReplay", "LiveReplayError", "replay_live", "camera_info_topic_for"]
@@ -57,7 +59,7 @@ SETTLE_S = 0.5
 POLL_S = 0.05
 DIAGNOSTICS_WAIT_S = 1.5  # seg_node publishes /diagnostics every second
 _MSG_CLASSES = {IMAGE: Image, COMPRESSED_IMAGE: CompressedImage, CAMERA_INFO: CameraInfo}
-_OUTPUT_TOPICS = {"labels": "segmentation/labels", "drivable": "segmentation/drivable_mask"}
+_OUTPUT_TOPICS = {"labels": contract.LABELS, "drivable": contract.DRIVABLE_MASK}
 _RELIABLE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=QUEUE_DEPTH, reliability=ReliabilityPolicy.RELIABLE)
 
 
@@ -106,9 +108,9 @@ def node_ros_args(namespace: str, image_topic: str, compressed: bool, checkpoint
     """The ``--ros-args`` for a private seg_node fed by the replay (reliable input, no colour image)."""
     args = ["-r", f"__ns:={namespace}"]
     if compressed:
-        args += ["-r", f"image/compressed:={image_topic}", "-p", "image_transport:=compressed"]
+        args += ["-r", f"{contract.COMPRESSED_IMAGE_IN}:={image_topic}", "-p", "image_transport:=compressed"]
     else:
-        args += ["-r", f"image:={image_topic}"]
+        args += ["-r", f"{contract.IMAGE_IN}:={image_topic}"]
     params = {"model_path": str(checkpoint), "backend": backend, "qos_reliability": "reliable",
               "publish_color": "false"}
     if input_size is not None:
@@ -128,7 +130,7 @@ class _Player:
         self._book = book
         self._image_topic = image_topic
         self.error: str | None = None  # a malformed output, raised by the publishing thread
-        self.node_status: dict[str, str] | None = None  # the last /diagnostics values of the node on our topic
+        self.node_status: NodeStatus | None = None  # the last /diagnostics of the node on our topic
         self.context = Context()
         rclpy.init(context=self.context)
         self.node = Node(f"seg_bag_player_{os.getpid()}", context=self.context)
@@ -138,7 +140,7 @@ class _Player:
                               for output, relative in _OUTPUT_TOPICS.items()}
         for output, topic in self.output_topics.items():
             self.node.create_subscription(Image, topic, self._receiver(output, topic), _RELIABLE)
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+        self.node.create_subscription(DiagnosticArray, contract.DIAGNOSTICS, self._on_diagnostics, 10)
         self._executor = SingleThreadedExecutor(context=self.context)
         self._executor.add_node(self.node)
         self._thread = threading.Thread(target=self._spin, name="live-replay-executor", daemon=True)
@@ -161,9 +163,9 @@ class _Player:
 
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
-            values = {item.key: item.value for item in status.values}
-            if status.name.endswith(": segmentation") and values.get("input_topic") == self._image_topic:
-                self.node_status = values
+            node_status = NodeStatus.parse(status.name, {item.key: item.value for item in status.values})
+            if node_status is not None and node_status.input_topic == self._image_topic:
+                self.node_status = node_status
 
     def connected(self, image_topic: str) -> bool:
         """Whether something subscribes to the image topic and the node's outputs have publishers."""

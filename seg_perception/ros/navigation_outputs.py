@@ -21,6 +21,7 @@ from sensor_msgs.msg import CameraInfo, PointCloud2, PointField
 from std_msgs.msg import Header
 
 from ..navigation import CameraFields, CameraMount, DrivableGridMaker, GridSpec, scale_matrix, vote_lut
+from ..node import contract
 from .qos import OUTPUT_QOS
 
 try:
@@ -68,10 +69,10 @@ class NavigationOutputs:
         self.problem = "no camera_info received yet: no grid, points or output camera_info"
         self.grid_ms = 0.0
         self._logged_problem: str | None = None  # nothing logged yet: the first outcome is logged either way
-        self._input = node.create_subscription(CameraInfo, "camera_info", self._on_camera_info, CAMERA_INFO_QOS)
-        self._pub_info = node.create_publisher(CameraInfo, "segmentation/camera_info", OUTPUT_QOS)
-        self._pub_grid = node.create_publisher(OccupancyGrid, "segmentation/drivable_grid", OUTPUT_QOS)
-        self._pub_points = node.create_publisher(PointCloud2, "segmentation/obstacle_points", OUTPUT_QOS)
+        self._input = node.create_subscription(CameraInfo, contract.CAMERA_INFO_IN, self._on_camera_info, CAMERA_INFO_QOS)
+        self._pub_info = node.create_publisher(CameraInfo, contract.CAMERA_INFO, OUTPUT_QOS)
+        self._pub_grid = node.create_publisher(OccupancyGrid, contract.DRIVABLE_GRID, OUTPUT_QOS)
+        self._pub_points = node.create_publisher(PointCloud2, contract.OBSTACLE_POINTS, OUTPUT_QOS)
         self._grid_msg = OccupancyGrid()
         self._points_msg = PointCloud2(height=1, fields=_XYZ_FIELDS, is_bigendian=False, point_step=12,
                                        is_dense=True)
@@ -79,7 +80,7 @@ class NavigationOutputs:
             self._pub_labels = None
             node.get_logger().info("vision_msgs is not installed: label_info is not published")
         else:
-            self._pub_labels = node.create_publisher(LabelInfo, "label_info", LATCHED_QOS)
+            self._pub_labels = node.create_publisher(LabelInfo, contract.LABEL_INFO, LATCHED_QOS)
             self.publish_label_info(min_confidence)
 
     @property

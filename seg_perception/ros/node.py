@@ -1,6 +1,7 @@
 """seg_node: camera frames in, per-pixel labels, drivable mask, colour and confidence images out.
 
-Thin glue (DESIGN.md): parameters come from ``node_params``, frame decoding from
+Thin glue (docs/ARCHITECTURE.md) over the ROS-free ``seg_perception.node``: topic names and
+diagnostics keys from ``contract``, parameters from ``params``, frame decoding from
 ``frames`` (via ``image_msgs``), latest-frame-wins scheduling from
 ``latest_frame``, statistics from ``frame_stats`` and the model from
 ``inference.Segmenter``. The subscription callback only stamps the receive
@@ -32,18 +33,22 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.subscription import Subscription
 from sensor_msgs.msg import CompressedImage, Image
 
 from .. import labels
 from ..checkpoint import CheckpointError, load_checkpoint
-from ..frame_stats import FrameStats
-from ..frames import Frame, FrameError
 from ..inference import BackendUnavailable, Segmenter, colorize, colorize_overlay
-from ..latest_frame import LatestFrameWorker
-from ..node_params import (
+from ..node import contract
+from ..node.contract import DiagnosticKey as Key
+from ..node.frame_stats import FrameStats
+from ..node.frames import Frame, FrameError
+from ..node.latest_frame import LatestFrameWorker
+from ..node.params import (
     GEOMETRY_PARAMS, PARAMS, SPECS, ParamSpec, geometry_problem, model_input_size, navigation_geometry,
     validate_changes)
+from ..size import Size
 from .image_msgs import ImageOutput, compressed_to_frame, converter_name, image_to_frame
 from .navigation_outputs import NavigationOutputs
 from .qos import OUTPUT_QOS, InputSubscription
@@ -113,7 +118,7 @@ def _draw_color(out: np.ndarray, frame: Frame, model_labels: np.ndarray, outputs
     """Draw the rgb8 segmentation/color image into ``out``: class colours, alone or blended over the frame."""
     # From the model-resolution labels: colours are looked up there and resized once (postprocess.py).
     if outputs.color_mode == "palette":
-        colorize(model_labels, out.shape[:2], out=out)
+        colorize(model_labels, Size.of(out), out=out)
     else:
         colorize_overlay(frame.image, model_labels, alpha=outputs.overlay_alpha, bgr=frame.bgr, out=out)
 
@@ -123,8 +128,7 @@ class SegNode(Node):
 
     def __init__(self, **node_kwargs):
         super().__init__(NODE_NAME, **node_kwargs)
-        values = {spec.name: self.declare_parameter(spec.name, spec.default, _descriptor(spec)).value
-                  for spec in PARAMS}
+        values = {spec.name: self._declare(spec) for spec in PARAMS}
         self._segmenter = self._load_segmenter(values)
         self._geometry = {name: values[name] for name in GEOMETRY_PARAMS}
         self._nav = NavigationOutputs(self, self._segmenter.spec.class_names, *navigation_geometry(self._geometry),
@@ -137,21 +141,22 @@ class SegNode(Node):
         wake = self.create_guard_condition(lambda: None) if gated else None
         self._worker = LatestFrameWorker(self._process, max_rate_hz=values["max_rate_hz"],
                                          on_error=self._on_frame_error, on_ready=wake.trigger if gated else None)
-        self._pub_labels = self.create_publisher(Image, "segmentation/labels", OUTPUT_QOS)
-        self._pub_drivable = self.create_publisher(Image, "segmentation/drivable_mask", OUTPUT_QOS)
-        self._pub_color = self.create_publisher(Image, "segmentation/color", OUTPUT_QOS)
-        self._pub_confidence = self.create_publisher(Image, "segmentation/confidence", OUTPUT_QOS)
+        self._pub_labels = self.create_publisher(Image, contract.LABELS, OUTPUT_QOS)
+        self._pub_drivable = self.create_publisher(Image, contract.DRIVABLE_MASK, OUTPUT_QOS)
+        self._pub_color = self.create_publisher(Image, contract.COLOR, OUTPUT_QOS)
+        self._pub_confidence = self.create_publisher(Image, contract.CONFIDENCE, OUTPUT_QOS)
         # One reused message per output, written in place by the worker thread only.
         self._out_labels, self._out_drivable, self._out_confidence = (ImageOutput("mono8") for _ in range(3))
         self._out_color = ImageOutput("rgb8")
-        self._pub_diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._pub_diagnostics = self.create_publisher(DiagnosticArray, contract.DIAGNOSTICS, 10)
         compressed = values["image_transport"] == "compressed"
         self._decode = compressed_to_frame if compressed else image_to_frame
         # Without sequence numbers from the middleware nothing could count the frames the gate leaves
         # behind: it then stays open, and the worker's slot drops (and counts) as on Humble.
         self._numbered = True
         self._input = InputSubscription(
-            self, CompressedImage if compressed else Image, "image/compressed" if compressed else "image",
+            self, CompressedImage if compressed else Image,
+            contract.COMPRESSED_IMAGE_IN if compressed else contract.IMAGE_IN,
             self._on_frame if gated else self._on_image, values["qos_reliability"],
             on_incompatible=self._stats.note_error,
             callback_group=FrameGate(lambda: self._worker.ready or not self._numbered) if gated else None)
@@ -202,6 +207,16 @@ class SegNode(Node):
         """Stop the worker (after the frame in flight) before the publishers go away."""
         self._worker.stop()
         return super().destroy_node()
+
+    def _declare(self, spec: ParamSpec):
+        """Declare ``spec``'s parameter; returns its value (the override given, else the default)."""
+        if spec.default == []:
+            # rclpy would take an empty default for a byte array: declare the type, then the empty value.
+            value = self.declare_parameter(spec.name, Parameter.Type.STRING_ARRAY, _descriptor(spec)).value
+            if value is None:
+                self.set_parameters([Parameter(spec.name, Parameter.Type.STRING_ARRAY, [])])
+            return value or []
+        return self.declare_parameter(spec.name, spec.default, _descriptor(spec)).value
 
     def _load_segmenter(self, values: dict) -> Segmenter:
         reason = (validate_changes({k: v for k, v in values.items() if k != "drivable_classes"})
@@ -327,32 +342,32 @@ class SegNode(Node):
         else:
             level, message = DiagnosticStatus.OK, f"{now.fps:.1f} frames/s"
         values = {
-            "backend": self._segmenter.backend_name,
-            "model": f"{self._segmenter.spec.name} ({self.get_parameter('model_path').value})",
-            "input_size": self._size_text(),
-            "drivable_classes": ",".join(self._segmenter.drivable_classes),
-            "input_topic": self._input.topic_name,
-            "input_reliability": self._input.reliability,
-            "fps": f"{now.fps:.2f}",
-            "latency_p50_ms": f"{now.latency_p50_ms:.1f}",
-            "latency_p95_ms": f"{now.latency_p95_ms:.1f}",
-            "model_p50_ms": f"{now.model_p50_ms:.1f}",
-            "overhead_p50_ms": f"{now.overhead_p50_ms:.1f}",
-            "overhead_p95_ms": f"{now.overhead_p95_ms:.1f}",
-            "received_frames": str(self.received_frames),
-            "published_frames": str(now.published),
-            "dropped_frames": str(self.dropped_frames),
-            "missed_frames": str(now.missed),
-            "rejected_frames": str(now.rejected),
-            "failed_frames": str(now.failed),
-            "idle_frames": str(self._idle_frames),
-            "last_error": now.last_error,
-            "navigation": self._nav.problem or "ok",
-            "camera_info_topic": self._nav.camera_info_topic,
-            "grid_ms": f"{self._nav.grid_ms:.2f}",
-            "grid_table_ms": f"{self._nav.table_build_ms:.1f}",
+            Key.BACKEND: self._segmenter.backend_name,
+            Key.MODEL: f"{self._segmenter.spec.name} ({self.get_parameter('model_path').value})",
+            Key.INPUT_SIZE: self._size_text(),
+            Key.DRIVABLE_CLASSES: contract.LIST_SEPARATOR.join(self._segmenter.drivable_classes),
+            Key.INPUT_TOPIC: self._input.topic_name,
+            Key.INPUT_RELIABILITY: self._input.reliability,
+            Key.FPS: f"{now.fps:.2f}",
+            Key.LATENCY_P50_MS: f"{now.latency_p50_ms:.1f}",
+            Key.LATENCY_P95_MS: f"{now.latency_p95_ms:.1f}",
+            Key.MODEL_P50_MS: f"{now.model_p50_ms:.1f}",
+            Key.OVERHEAD_P50_MS: f"{now.overhead_p50_ms:.1f}",
+            Key.OVERHEAD_P95_MS: f"{now.overhead_p95_ms:.1f}",
+            Key.RECEIVED_FRAMES: str(self.received_frames),
+            Key.PUBLISHED_FRAMES: str(now.published),
+            Key.DROPPED_FRAMES: str(self.dropped_frames),
+            Key.MISSED_FRAMES: str(now.missed),
+            Key.REJECTED_FRAMES: str(now.rejected),
+            Key.FAILED_FRAMES: str(now.failed),
+            Key.IDLE_FRAMES: str(self._idle_frames),
+            Key.LAST_ERROR: now.last_error,
+            Key.NAVIGATION: self._nav.problem or "ok",
+            Key.CAMERA_INFO_TOPIC: self._nav.camera_info_topic,
+            Key.GRID_MS: f"{self._nav.grid_ms:.2f}",
+            Key.GRID_TABLE_MS: f"{self._nav.table_build_ms:.1f}",
         }
-        status = DiagnosticStatus(level=level, name=f"{self.get_fully_qualified_name()}: segmentation",
+        status = DiagnosticStatus(level=level, name=contract.status_name(self.get_fully_qualified_name()),
                                   message=message, hardware_id=self._segmenter.backend_name,
                                   values=[KeyValue(key=k, value=v) for k, v in values.items()])
         array = DiagnosticArray(status=[status])

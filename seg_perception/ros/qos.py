@@ -7,7 +7,7 @@ from collections.abc import Callable
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_policy_name_from_kind
 
-from ..node_params import input_reliability
+from ..node.params import input_reliability
 
 try:
     from rclpy.event_handler import SubscriptionEventCallbacks  # Iron and newer

@@ -25,6 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from seg_perception.labels import COLOR_LUT, TRAIN_ID_TO_LABEL_ID_LUT
+from seg_perception.size import Size, size_arg
 
 from .class_stats import count_pixels, frequencies_path, frequency_report
 from .scene_generator import generate_scene, sample_scene
@@ -32,8 +33,8 @@ from .scene_generator import generate_scene, sample_scene
 #: Cityscapes annotates frame 19 of every 30-frame snippet; generated scenes keep that naming.
 FRAME = 19
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
-_SIZE = re.compile(r"^(\d+)x(\d+)$")
-MIN_SIZE, MAX_SIZE = 16, 8192
+#: The smallest side the scene generator draws sensibly.
+MIN_SIDE = 16
 
 
 def scene_rng(seed: int, split: str, index: int) -> np.random.Generator:
@@ -108,17 +109,6 @@ def generate_split(root: str | Path, split: str, num: int, width: int, height: i
     return report
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """``"512x256"`` -> (512, 256); argparse type for image sizes."""
-    match = _SIZE.match(text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT, e.g. 512x256")
-    width, height = int(match[1]), int(match[2])
-    if not (MIN_SIZE <= width <= MAX_SIZE and MIN_SIZE <= height <= MAX_SIZE):
-        raise argparse.ArgumentTypeError(f"{text!r}: width and height must be within {MIN_SIZE}..{MAX_SIZE}")
-    return width, height
-
-
 def _bounded_int(minimum: int):
     def parse(text: str) -> int:
         try:
@@ -143,7 +133,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("out", type=Path, help="dataset root (Cityscapes layout)")
     parser.add_argument("--split", type=_folder_name, default="train", help="split folder name (default train)")
     parser.add_argument("--num", type=_bounded_int(1), required=True, help="number of scenes")
-    parser.add_argument("--size", type=parse_size, default=(512, 256), metavar="WxH", help="image size (512x256)")
+    parser.add_argument("--size", type=size_arg(MIN_SIDE), default=Size(512, 256), metavar="WxH",
+                        help="image size (512x256)")
     parser.add_argument("--seed", type=_bounded_int(0), default=0, help="random seed (default 0)")
     parser.add_argument("--workers", type=_bounded_int(1), default=min(2, os.cpu_count() or 1),
                         help="worker processes (default: up to 2); the output does not depend on it")

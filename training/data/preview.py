@@ -13,8 +13,9 @@ import cv2
 import numpy as np
 
 from seg_perception.labels import colorize
+from seg_perception.size import Size, size_arg
 
-from .make_data import parse_size, scene_rng
+from .make_data import MIN_SIDE, scene_rng
 from .scene_generator import generate_scene
 
 
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--split", default="train")
-    parser.add_argument("--size", type=parse_size, default=(512, 256), metavar="WxH", help="generated size")
+    parser.add_argument("--size", type=size_arg(MIN_SIDE), default=Size(512, 256), metavar="WxH", help="generated size")
     parser.add_argument("--columns", type=int, default=2, help="scene/label pairs per row")
     parser.add_argument("--scale", type=float, default=0.75, help="shrink factor of the picture")
     args = parser.parse_args(argv)

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .frames import FrameError
+from ..node.contract import NodeStatus
+from ..node.frames import FrameError
 
-#: The node's outputs a frame needs to count as answered (``segmentation/labels``, ``segmentation/drivable_mask``).
+#: The node's outputs a frame needs to count as answered (``contract.LABELS``, ``contract.DRIVABLE_MASK``).
 OUTPUTS = ("labels", "drivable")
 #: Without new outputs for this long (or 3 x the slowest answer, if longer), the node is idle.
 MIN_SETTLE_S = 1.0
@@ -97,7 +98,7 @@ class LiveReplay:
     elapsed_s: float  # first publish to the last answer
     unexpected: int  # outputs whose stamp was never replayed (another source on the input topic)
     node_log: Path | None = None  # the started node's log, when the replay started one
-    node_status: Mapping[str, str] | None = None  # the node's last /diagnostics values (backend, model, ...)
+    node_status: NodeStatus | None = None  # the node's last /diagnostics (backend, model, ...)
 
     @property
     def published(self) -> int:
@@ -189,7 +190,7 @@ class AnswerBook:
             slowest_s = max(answer.latency_ms for answer in self._answers.values()) / 1e3
             return self._clock() - self._last_activity > max(MIN_SETTLE_S, 3 * slowest_s)
 
-    def result(self, node_log: Path | None = None, node_status: Mapping[str, str] | None = None) -> LiveReplay:
+    def result(self, node_log: Path | None = None, node_status: NodeStatus | None = None) -> LiveReplay:
         """Everything collected so far, in publish order."""
         with self._lock:
             stamps = tuple(self._published_at)

@@ -2,7 +2,8 @@
 
 ROS-free so the rules are unit-tested without a ROS graph; ``seg_perception.ros.node``
 turns each ``ParamSpec`` into a declared parameter with a ParameterDescriptor, and
-``config/seg.yaml`` must list exactly these names with these defaults (a test checks).
+``config/seg.yaml`` must list exactly these names with these defaults, those unset by default
+commented out (a test checks).
 """
 
 from __future__ import annotations
@@ -15,15 +16,14 @@ from typing import Any
 
 import yaml
 
-from . import labels
-from .navigation import CameraMount, GridSpec
+from .. import labels
+from ..inference.backend_table import AUTO, BACKEND_CHOICES, DEPLOYMENT_BACKENDS, PRECISIONS
+from ..navigation import CameraMount, GridSpec
+from ..size import MAX_SIDE
 
-BACKENDS = ("auto", "tensorrt", "cuda", "cpu")
-PRECISIONS = ("fp16", "fp32")
 IMAGE_TRANSPORTS = ("raw", "compressed")
 RELIABILITIES = ("auto", "reliable", "best_effort")
 COLOR_MODES = ("palette", "overlay")
-MAX_INPUT_SIDE = 8192
 #: metres: far beyond any camera's useful ground range, and keeps grid arithmetic exact in float32
 MAX_GRID_EXTENT = 1000.0
 _GRID, _MOUNT = GridSpec(), CameraMount()
@@ -82,31 +82,31 @@ def _type_name(value: Any) -> str:
 
 
 def _drivable_reason(names: list, class_names: tuple[str, ...]) -> str | None:
-    if not names:
-        return "drivable_classes must name at least one class"
-    if not all(isinstance(name, str) for name in names):
-        return f"drivable_classes must be class names, got {names!r}"
-    unknown = [name for name in names if name not in class_names]
-    if unknown:
-        return f"drivable_classes has unknown class(es) {unknown}; the model's classes: {', '.join(class_names)}"
+    if not names:  # unset: the checkpoint's own
+        return None
+    try:
+        labels.check_drivable_classes(names, class_names)
+    except ValueError as error:
+        return f"drivable_classes: {error}"
     return None
 
 
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("model_path", "", "checkpoint (.pt from seg-train) to load; engines built from it are cached; "
               "required"),
-    ParamSpec("backend", "auto", "inference backend: auto picks tensorrt, then cuda, then cpu", choices=BACKENDS),
+    ParamSpec("backend", AUTO, f"inference backend: {AUTO} picks {', then '.join(DEPLOYMENT_BACKENDS)}",
+              choices=BACKEND_CHOICES),
     ParamSpec("precision", "fp16", "numeric precision on the GPU (the CPU always runs fp32)", choices=PRECISIONS),
     ParamSpec("input_width", 0, "model input width in pixels; 0 = the checkpoint's", min_value=0,
-              max_value=MAX_INPUT_SIDE),
+              max_value=MAX_SIDE),
     ParamSpec("input_height", 0, "model input height in pixels; 0 = the checkpoint's", min_value=0,
-              max_value=MAX_INPUT_SIDE),
+              max_value=MAX_SIDE),
     ParamSpec("image_transport", "raw", "raw: sensor_msgs/Image on 'image'; compressed: CompressedImage on "
               "'image/compressed'", choices=IMAGE_TRANSPORTS),
     ParamSpec("qos_reliability", "auto", "input reliability; auto matches the publishers on the topic",
               choices=RELIABILITIES),
-    ParamSpec("drivable_classes", ["road"], "class names that count as drivable in segmentation/drivable_mask",
-              runtime=True),
+    ParamSpec("drivable_classes", [], "class names that count as drivable in segmentation/drivable_mask; "
+              "empty (the default): the checkpoint's own", runtime=True),
     ParamSpec("min_confidence", 0.0, "pixels whose top class probability is lower become 255 (unknown), "
               "not drivable; 0 = off", runtime=True, min_value=0.0, max_value=1.0),
     ParamSpec("publish_color", True, "publish segmentation/color", runtime=True),
@@ -192,14 +192,6 @@ def geometry_from_params_file(path: str | Path) -> tuple[GridSpec, CameraMount]:
     if reason:
         raise ValueError(f"{path}: {reason}")
     return navigation_geometry(values)
-
-
-def camera_info_beside(image_topic: str) -> str:
-    """The camera_info topic of a camera driver's image topic: /camera/image_raw -> /camera/camera_info
-    (image_transport's /compressed suffix is ignored)."""
-    base = image_topic.removesuffix("/compressed")
-    namespace, slash, _ = base.rpartition("/")
-    return f"{namespace}/camera_info" if slash else "camera_info"
 
 
 def model_input_size(width: int, height: int) -> tuple[int, int] | None:

@@ -18,20 +18,23 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
+from ..bags.evaluation import BagEvaluation
+from ..bags.grids import BagGrids
+from ..bags.ground_truth import check_stamps, resolve_topics
+from ..bags.messages import CAMERA_INFO
+from ..bags.output_bag import OutputBag
+from ..bags.pictures import confusion_plot, grid_picture, sample_strip
+from ..bags.reader import BagError, BagReader
+from ..bags.scoring import Prediction, score_bag, segmenter_predictor
 from ..checkpoint import CheckpointError, load_checkpoint
-from ..navigation import CameraMount, GridSpec
 from ..inference import BackendUnavailable, Segmenter
-from ..inference.export import size_arg
-from ..node_params import camera_info_beside, geometry_from_params_file
+from ..navigation import CameraMount, GridSpec
+from ..inference.backend_table import backend_help
+from ..labels import check_drivable_classes
+from ..node.contract import NodeStatus, camera_info_beside
+from ..node.params import geometry_from_params_file
 from ..reports import METRICS_FILE, REPORT_FILE, write_metrics
-from .evaluation import BagEvaluation
-from .grids import BagGrids
-from .ground_truth import check_stamps, resolve_topics
-from .output_bag import OutputBag
-from .messages import CAMERA_INFO
-from .pictures import confusion_plot, grid_picture, sample_strip
-from .reader import BagError, BagReader
-from .scoring import Prediction, score_bag, segmenter_predictor
+from ..size import size_arg
 
 DEFAULT_IMAGE_TOPIC = "/camera/image_raw"
 DEFAULT_GT_TOPIC = "/camera/semantic_gt"
@@ -59,8 +62,9 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"mono8 ground-truth topic, same stamps as the images (default {DEFAULT_GT_TOPIC})")
     parser.add_argument("--gt-label-ids", action="store_true",
                         help="the ground truth holds Cityscapes labelIds (default: trainIds)")
-    parser.add_argument("--backend", default="cpu", help="inference backend: auto, tensorrt, cuda, cpu (default cpu)")
-    parser.add_argument("--input-size", type=size_arg, metavar="WxH", help="model input size (default: the checkpoint's)")
+    parser.add_argument("--backend", default="cpu", help=backend_help("cpu"))
+    parser.add_argument("--input-size", type=size_arg(), metavar="WxH",
+                        help="model input size (default: the checkpoint's)")
     parser.add_argument("--drivable-classes", metavar="A,B",
                         help="comma-separated drivable class names (default: the checkpoint's)")
     parser.add_argument("--pictures", type=int, default=4, help="sample frames in the strip (default 4)")
@@ -130,14 +134,14 @@ def _fmt(value, spec: str = ".4f") -> str:
 
 
 def _drivable_classes(args: argparse.Namespace, class_names) -> tuple[str, ...] | None:
+    """--drivable-classes, checked against the model's classes; None when not given."""
     if args.drivable_classes is None:
         return None
-    names = tuple(name.strip() for name in args.drivable_classes.split(",") if name.strip())
-    unknown = [name for name in names if name not in class_names]
-    if unknown or not names:
-        raise CliError(f"--drivable-classes: unknown class {unknown[0] if unknown else '(none given)'!r}; "
-                       f"valid names: {', '.join(class_names)}")
-    return names
+    try:
+        return check_drivable_classes([name.strip() for name in args.drivable_classes.split(",") if name.strip()],
+                                      class_names)
+    except ValueError as error:
+        raise CliError(f"--drivable-classes: {error}") from None
 
 
 def run(args: argparse.Namespace) -> tuple[Path, dict]:
@@ -146,13 +150,14 @@ def run(args: argparse.Namespace) -> tuple[Path, dict]:
         image_topic, _ = resolve_topics(reader, args.image_topic, args.gt_topic)
         frames = check_stamps(reader, image_topic, args.gt_topic)  # before any model is loaded
         spec = load_checkpoint(args.checkpoint).spec
-        drivable = _drivable_classes(args, spec.class_names) or spec.drivable_classes
+        requested = _drivable_classes(args, spec.class_names)
+        drivable = requested or spec.drivable_classes
         grids, grid_note = _grids(args, reader, image_topic, spec.class_names, drivable)
         out_bag = OutputBag(args.out_bag, reader, with_grid=grids is not None) if args.out_bag else None
         context = {"mode": "live" if args.live else "offline", "bag": str(args.bag), "image_topic": image_topic,
                    "gt_topic": args.gt_topic, "gt_label_ids": args.gt_label_ids, "checkpoint": str(args.checkpoint)}
         if args.live:
-            replay = _replay(args, image_topic, drivable)
+            replay = _replay(args, image_topic, requested)
             predict = _replay_predictor(replay)
             context.update(published=replay.published, answered=replay.answered, unexpected=replay.unexpected,
                            rate=args.rate, speed=args.speed, node_log=replay.node_log,
@@ -193,9 +198,9 @@ def _grids(args: argparse.Namespace, reader: BagReader, image_topic: str, class_
     return BagGrids(class_names, drivable, grid, mount, topic), None
 
 
-def _replay(args: argparse.Namespace, image_topic: str, drivable):
-    # The one import from ros/: only --live needs rclpy.
-    from ..ros.live_replay import LiveReplayError, replay_live
+def _replay(args: argparse.Namespace, image_topic: str, drivable: tuple[str, ...] | None):
+    # Imported here: only --live needs rclpy.
+    from .live_replay import LiveReplayError, replay_live
 
     try:
         return replay_live(args.bag, image_topic, rate=args.rate, speed=args.speed,
@@ -207,22 +212,22 @@ def _replay(args: argparse.Namespace, image_topic: str, drivable):
         raise CliError(f"live replay of {args.bag}: {error}") from None
 
 
-def _node_description(args: argparse.Namespace, spec, status) -> dict:
+def _node_description(args: argparse.Namespace, spec, status: NodeStatus | None) -> dict:
     """backend, input_size and model of the node that answered: from its /diagnostics when heard (null
     when a node already running sent none), else what this run started it with."""
     if status is None and args.use_running_node:
         return {"backend": None, "input_size": None, "node_model": None}
     if status is None:
         return {"backend": args.backend, "input_size": list(args.input_size or spec.input_size), "node_model": None}
-    width, height = (int(n) for n in status["input_size"].split("x"))
-    return {"backend": status["backend"], "input_size": [width, height], "node_model": status["model"]}
+    return {"backend": status.backend, "input_size": list(status.input_size), "node_model": status.model}
 
 
-def _answering_node_drivable(args: argparse.Namespace, drivable: tuple[str, ...], status) -> tuple[str, ...]:
+def _answering_node_drivable(args: argparse.Namespace, drivable: tuple[str, ...],
+                             status: NodeStatus | None) -> tuple[str, ...]:
     """The classes the answering node marks drivable (its drivable mask is scored against them)."""
-    if status is None or not status.get("drivable_classes"):
+    if status is None or not status.drivable_classes:
         return drivable
-    node_drivable = tuple(status["drivable_classes"].split(","))
+    node_drivable = status.drivable_classes
     if args.drivable_classes is not None and node_drivable != drivable:
         print(f"seg-bag-eval: warning: the node marks {', '.join(node_drivable)} drivable, not "
               f"{', '.join(drivable)} (--drivable-classes); its drivable mask is scored against its own classes",
