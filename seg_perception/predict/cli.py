@@ -14,6 +14,7 @@ exit 1. Ctrl-C keeps every PNG written so far and exits 130.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 from contextlib import nullcontext
@@ -50,7 +51,22 @@ def outputs_arg(text: str) -> tuple[str, ...]:
     return kinds
 
 
-def _parser() -> argparse.ArgumentParser:
+def default_threads() -> int:
+    """Half the cores, at most 4: the model needs the rest when it runs on the CPU."""
+    return max(1, min(4, (os.cpu_count() or 2) // 2))
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="seg-predict", description=__doc__.split("\n")[0].split(": ", 1)[1])
     parser.add_argument("input", type=Path, metavar="INPUT",
                         help="a folder of .png/.jpg/.jpeg images (searched recursively) or one image, a video "
@@ -68,6 +84,9 @@ def _parser() -> argparse.ArgumentParser:
                              "every run")
     parser.add_argument("--backend", default="cpu", help="inference backend: auto, tensorrt, cuda, cpu (default cpu)")
     parser.add_argument("--input-size", type=size_arg, metavar="WxH", help="model input size (default: the checkpoint's)")
+    parser.add_argument("--threads", type=_positive, default=default_threads(), metavar="N",
+                        help="threads decoding frames ahead and as many writing PNGs behind the model "
+                             f"(default {default_threads()}: half the cores, at most 4)")
     parser.add_argument("--overwrite", action="store_true", help="redo frames whose outputs already exist")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
@@ -75,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``seg-predict``; returns the exit status."""
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     predictor: Predictor | None = None
 
     def started(p: Predictor) -> None:
@@ -117,7 +136,7 @@ def run(args: argparse.Namespace, started=lambda predictor: None) -> tuple[Stats
             out_bag = OutputBag(bag_path, reader)
     warn = (lambda line: tqdm.write(line, file=sys.stderr))
     predictor = Predictor(source, segmenter, args.out, args.outputs, overwrite=args.overwrite, out_bag=out_bag,
-                          progress=not args.quiet, warn=warn)
+                          progress=not args.quiet, warn=warn, threads=args.threads)
     started(predictor)
     with out_bag if out_bag is not None else nullcontext():  # the bag appears only if the pass completes
         stats = predictor.run()
