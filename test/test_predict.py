@@ -386,6 +386,29 @@ def test_errors_are_one_line_and_exit_1(work, tmp_path, capfd, case, message):
     assert not list(tmp_path.rglob("*.part")) and not list(tmp_path.rglob("*.tmp"))
 
 
+def test_a_bag_damaged_halfway_fails_keeping_the_pngs_of_the_frames_before(work, tmp_path, capsys, monkeypatch):
+    from seg_perception.bags.reader import BagError
+    from seg_perception.predict import sources
+
+    root, checkpoint, _, _ = work
+    bag, out = write_bag(root, tmp_path / "drive"), tmp_path / "out"
+    original = sources.BagReader.messages
+
+    def damaged(self, topics=None):  # as a truncated storage fails when the reading gets there
+        for index, message in enumerate(original(self, topics)):
+            if index == 4:  # two frames (camera_info + image each) read
+                raise BagError(f"{self.path}: damaged bag (truncated or corrupt storage): ReaderError")
+            yield message
+
+    monkeypatch.setattr(sources.BagReader, "messages", damaged)
+    capsys.readouterr()
+    assert predict(bag, "--checkpoint", checkpoint, "--out", out) == 1
+    assert capsys.readouterr().err == f"seg-predict: error: {bag}: damaged bag (truncated or corrupt storage): " \
+                                      "ReaderError\n"
+    assert_whole_frames(out, KINDS, expected=2)
+    assert not (out / "drive_predicted").exists() and not list(out.glob(".*"))
+
+
 def test_unreadable_images_are_skipped_with_a_warning_naming_them(work, tmp_path, capsys):
     root, checkpoint, _, _ = work
     folder = tmp_path / "images"

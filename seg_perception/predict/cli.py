@@ -67,7 +67,9 @@ def _positive(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="seg-predict", description=__doc__.split("\n")[0].split(": ", 1)[1])
+    parser = argparse.ArgumentParser(
+        prog="seg-predict", description="Run a checkpoint over an image folder, a video or a bag's image topic; "
+                                        "write label, colour and overlay PNGs per frame (and an output bag for a bag).")
     parser.add_argument("input", type=Path, metavar="INPUT",
                         help="a folder of .png/.jpg/.jpeg images (searched recursively) or one image, a video "
                              "file, or a rosbag2 (directory, or a .mcap / .db3 file)")
@@ -173,8 +175,9 @@ def _kinds(args: argparse.Namespace) -> str:
 def _summary(stats: Stats, args: argparse.Namespace, out_bag: Path | None, backend: str) -> str:
     fps = "n/a" if stats.fps is None else f"{stats.fps:.1f}"
     bag = f", bag {out_bag}" if out_bag is not None else ""
-    return (f"seg-predict: {stats.frames} frames ({stats.segmented} segmented, {stats.skipped} already done, "
-            f"{stats.unreadable} unreadable) in {stats.elapsed_s:.1f} s, {fps} FPS on {backend} -> "
+    frames = f"{stats.frames} frame{'' if stats.frames == 1 else 's'}"
+    return (f"seg-predict: {frames} ({stats.segmented} segmented, {stats.skipped} already done, "
+            f"{stats.unreadable} unreadable) in {stats.elapsed_s:.2f} s, {fps} FPS on {backend} -> "
             f"{_kinds(args)}{bag}")
 
 
