@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -48,7 +48,6 @@ class Stats:
     reader_busy_s: float = 0.0
     writer_busy_s: float = 0.0
     written: int = 0  # frames whose PNGs are all written
-    extra: dict = field(default_factory=dict)
 
     @property
     def fps(self) -> float | None:
