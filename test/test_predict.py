@@ -136,6 +136,16 @@ def test_folder_predictions_score_exactly_like_seg_eval_checkpoint(work, capsys)
         f"{kind}/{p.parent.name}/{p.stem}_{kind}.png" for p in scene_paths(root) for kind in KINDS)
 
 
+def test_several_threads_write_the_same_files(work, tmp_path):
+    root, checkpoint, _, _ = work
+    for threads in (1, 3):
+        assert predict(images_dir(root), "--checkpoint", checkpoint, "--out", tmp_path / str(threads),
+                       "--threads", threads) == 0
+    one = {name: (tmp_path / "1" / name).read_bytes() for name in outputs_of(tmp_path / "1")}
+    assert one == {name: (tmp_path / "3" / name).read_bytes() for name in outputs_of(tmp_path / "3")}
+    assert len(one) == 3 * SCENES
+
+
 def test_cityscapesscripts_pairs_each_ground_truth_with_its_labelid_prediction(work):
     from cityscapesscripts.evaluation import evalPixelLevelSemanticLabeling as cs
 
@@ -221,19 +231,19 @@ def stamp_name(stamp):
     return f"{stamp // 10**9}_{stamp % 10**9:09d}"
 
 
-@pytest.mark.parametrize("storage, encoding, pad, topic, bare", [
-    ("mcap", "rgb8", 3, "/camera/image_raw", False),
-    ("sqlite3", "bgr8", 0, "/camera/image_raw", False),
-    ("mcap", "png", 0, "/camera/image_raw/compressed", False),  # found from the default topic's /compressed
-    ("sqlite3", "jpeg", 0, "/camera/image_raw/compressed", True),
+@pytest.mark.parametrize("storage, encoding, pad, topic, bare, threads", [
+    ("mcap", "rgb8", 3, "/camera/image_raw", False, 1),
+    ("sqlite3", "bgr8", 0, "/camera/image_raw", False, 3),  # decoded and written on 3 threads each, in order
+    ("mcap", "png", 0, "/camera/image_raw/compressed", False, 1),  # found from the default topic's /compressed
+    ("sqlite3", "jpeg", 0, "/camera/image_raw/compressed", True, 3),
 ])
 def test_bag_gets_an_output_bag_at_the_input_stamps_and_pngs_named_by_stamp(work, tmp_path, storage, encoding, pad,
-                                                                             topic, bare):
+                                                                             topic, bare, threads):
     root, checkpoint, _, segmenter = work
     bag = write_bag(root, tmp_path / "drive", storage, encoding, pad, topic)
     source = next(bag.glob("*.mcap"), None) or next(bag.glob("*.db3")) if bare else bag
     out = tmp_path / "out"
-    assert predict(source, "--checkpoint", checkpoint, "--out", out) == 0
+    assert predict(source, "--checkpoint", checkpoint, "--out", out, "--threads", threads) == 0
     out_bag = out / "drive_predicted"
     received, topics = seg_messages(out_bag)
     assert topics == {topic: SCENES, "/camera/camera_info": SCENES, **dict.fromkeys(SEG_TOPICS, SCENES)}
@@ -374,6 +384,29 @@ def test_errors_are_one_line_and_exit_1(work, tmp_path, capfd, case, message):
     if case in ("foreign_out_bag",):
         assert (tmp_path / "recording" / "metadata.yaml").is_file()  # a recording is never replaced
     assert not list(tmp_path.rglob("*.part")) and not list(tmp_path.rglob("*.tmp"))
+
+
+def test_a_bag_damaged_halfway_fails_keeping_the_pngs_of_the_frames_before(work, tmp_path, capsys, monkeypatch):
+    from seg_perception.bags.reader import BagError
+    from seg_perception.predict import sources
+
+    root, checkpoint, _, _ = work
+    bag, out = write_bag(root, tmp_path / "drive"), tmp_path / "out"
+    original = sources.BagReader.messages
+
+    def damaged(self, topics=None):  # as a truncated storage fails when the reading gets there
+        for index, message in enumerate(original(self, topics)):
+            if index == 4:  # two frames (camera_info + image each) read
+                raise BagError(f"{self.path}: damaged bag (truncated or corrupt storage): ReaderError")
+            yield message
+
+    monkeypatch.setattr(sources.BagReader, "messages", damaged)
+    capsys.readouterr()
+    assert predict(bag, "--checkpoint", checkpoint, "--out", out) == 1
+    assert capsys.readouterr().err == f"seg-predict: error: {bag}: damaged bag (truncated or corrupt storage): " \
+                                      "ReaderError\n"
+    assert_whole_frames(out, KINDS, expected=2)
+    assert not (out / "drive_predicted").exists() and not list(out.glob(".*"))
 
 
 def test_unreadable_images_are_skipped_with_a_warning_naming_them(work, tmp_path, capsys):

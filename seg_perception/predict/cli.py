@@ -14,6 +14,7 @@ exit 1. Ctrl-C keeps every PNG written so far and exits 130.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 from contextlib import nullcontext
@@ -50,8 +51,25 @@ def outputs_arg(text: str) -> tuple[str, ...]:
     return kinds
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="seg-predict", description=__doc__.split("\n")[0].split(": ", 1)[1])
+def default_threads() -> int:
+    """Half the cores, at most 4: the model needs the rest when it runs on the CPU."""
+    return max(1, min(4, (os.cpu_count() or 2) // 2))
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="seg-predict", description="Run a checkpoint over an image folder, a video or a bag's image topic; "
+                                        "write label, colour and overlay PNGs per frame (and an output bag for a bag).")
     parser.add_argument("input", type=Path, metavar="INPUT",
                         help="a folder of .png/.jpg/.jpeg images (searched recursively) or one image, a video "
                              "file, or a rosbag2 (directory, or a .mcap / .db3 file)")
@@ -68,6 +86,9 @@ def _parser() -> argparse.ArgumentParser:
                              "every run")
     parser.add_argument("--backend", default="cpu", help="inference backend: auto, tensorrt, cuda, cpu (default cpu)")
     parser.add_argument("--input-size", type=size_arg(), metavar="WxH", help="model input size (default: the checkpoint's)")
+    parser.add_argument("--threads", type=_positive, default=default_threads(), metavar="N",
+                        help="threads decoding frames ahead and as many writing PNGs behind the model "
+                             f"(default {default_threads()}: half the cores, at most 4)")
     parser.add_argument("--overwrite", action="store_true", help="redo frames whose outputs already exist")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
@@ -75,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``seg-predict``; returns the exit status."""
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     predictor: Predictor | None = None
 
     def started(p: Predictor) -> None:
@@ -117,7 +138,7 @@ def run(args: argparse.Namespace, started=lambda predictor: None) -> tuple[Stats
             out_bag = OutputBag(bag_path, reader)
     warn = (lambda line: tqdm.write(line, file=sys.stderr))
     predictor = Predictor(source, segmenter, args.out, args.outputs, overwrite=args.overwrite, out_bag=out_bag,
-                          progress=not args.quiet, warn=warn)
+                          progress=not args.quiet, warn=warn, threads=args.threads)
     started(predictor)
     with out_bag if out_bag is not None else nullcontext():  # the bag appears only if the pass completes
         stats = predictor.run()
@@ -154,8 +175,9 @@ def _kinds(args: argparse.Namespace) -> str:
 def _summary(stats: Stats, args: argparse.Namespace, out_bag: Path | None, backend: str) -> str:
     fps = "n/a" if stats.fps is None else f"{stats.fps:.1f}"
     bag = f", bag {out_bag}" if out_bag is not None else ""
-    return (f"seg-predict: {stats.frames} frames ({stats.segmented} segmented, {stats.skipped} already done, "
-            f"{stats.unreadable} unreadable) in {stats.elapsed_s:.1f} s, {fps} FPS on {backend} -> "
+    frames = f"{stats.frames} frame{'' if stats.frames == 1 else 's'}"
+    return (f"seg-predict: {frames} ({stats.segmented} segmented, {stats.skipped} already done, "
+            f"{stats.unreadable} unreadable) in {stats.elapsed_s:.2f} s, {fps} FPS on {backend} -> "
             f"{_kinds(args)}{bag}")
 
 

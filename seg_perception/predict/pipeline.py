@@ -13,8 +13,9 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -47,7 +48,6 @@ class Stats:
     reader_busy_s: float = 0.0
     writer_busy_s: float = 0.0
     written: int = 0  # frames whose PNGs are all written
-    extra: dict = field(default_factory=dict)
 
     @property
     def fps(self) -> float | None:
@@ -80,7 +80,8 @@ class _BagFrame(NamedTuple):
 
 
 class Prefetcher:
-    """Iterates ``source`` on a thread, ``prepare``-ing each element; yields the results in order.
+    """Iterates ``source`` on a thread, ``prepare``-ing each element (on ``workers`` threads when more than
+    one: decoding is most of it, and OpenCV releases the GIL); yields the results in the source's order.
 
     Errors of the source (e.g. a bag damaged halfway) are raised in the iterating thread. The source is
     iterated and closed on the reader thread (an sqlite3 bag must be read by the thread that opened it).
@@ -88,13 +89,23 @@ class Prefetcher:
 
     _END = object()
 
-    def __init__(self, source, prepare: Callable, depth: int = 4):
-        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+    def __init__(self, source, prepare: Callable, workers: int = 1, depth: int = 4):
+        self._queue: queue.Queue = queue.Queue(maxsize=max(depth, workers))
         self._stop = threading.Event()
-        self.busy_s = 0.0
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="seg-predict-decode") if workers > 1 else None
+        self._lock = threading.Lock()
+        self.busy_s = 0.0  # seconds in the source and in prepare, summed over the threads
         self._thread = threading.Thread(target=self._run, args=(source, prepare), name="seg-predict-reader",
                                         daemon=True)
         self._thread.start()
+
+    def _timed(self, prepare: Callable, element):
+        start = time.perf_counter()
+        try:
+            return prepare(element)
+        finally:
+            with self._lock:
+                self.busy_s += time.perf_counter() - start
 
     def _run(self, source, prepare) -> None:
         try:
@@ -102,10 +113,13 @@ class Prefetcher:
                 while True:
                     start = time.perf_counter()
                     element = next(elements, self._END)
+                    with self._lock:
+                        self.busy_s += time.perf_counter() - start
                     if element is self._END:
                         break
-                    prepared = prepare(element)
-                    self.busy_s += time.perf_counter() - start
+                    # In order: the queue holds futures in the source's order, whichever finishes first.
+                    prepared = (self._pool.submit(self._timed, prepare, element) if self._pool is not None
+                                else self._timed(prepare, element))
                     if not self._put(prepared):
                         return
         except BaseException as error:  # noqa: BLE001 - handed to the consuming thread, which raises it
@@ -127,12 +141,14 @@ class Prefetcher:
             element = self._queue.get()
             if element is self._END:
                 return
+            if isinstance(element, Future):
+                element = element.result()
             if isinstance(element, BaseException):
                 raise element
             yield element
 
     def stop(self) -> None:
-        """Stop reading (the source is closed by the reader thread) and wait for the thread."""
+        """Stop reading (the source is closed by the reader thread) and wait for the threads."""
         self._stop.set()
         while self._thread.is_alive():
             try:
@@ -141,6 +157,8 @@ class Prefetcher:
             except queue.Empty:
                 pass
             self._thread.join(timeout=0.1)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def read_back_labels(out_dir: Path, kinds, item: FrameItem, shape: tuple[int, int]) -> np.ndarray | None:
@@ -159,7 +177,8 @@ class Predictor:
     time, so a caller that catches Ctrl-C can report what was done."""
 
     def __init__(self, source, segmenter, out_dir: Path, kinds, overwrite: bool = False,
-                 out_bag: OutputBag | None = None, progress: bool = True, warn: Callable[[str], None] = print):
+                 out_bag: OutputBag | None = None, progress: bool = True, warn: Callable[[str], None] = print,
+                 threads: int = 1):
         self.source = source
         self.segmenter = segmenter
         self.out_dir = out_dir
@@ -168,6 +187,7 @@ class Predictor:
         self.out_bag = out_bag
         self.progress = progress
         self.warn = warn
+        self.threads = threads  # decoding threads, and as many writing threads
         self.stats = Stats()
         # A frame can be skipped only when its outputs say everything: for a bag, its labels too.
         self._skippable = bool(self.kinds) and (out_bag is None or any(k in self.kinds for k in LABEL_KINDS))
@@ -200,8 +220,8 @@ class Predictor:
         stats = self.stats
         bar = tqdm(total=self.source.total, desc="seg-predict", unit="frame", disable=not self.progress)
         start = time.perf_counter()
-        reader = Prefetcher(self.source, self._prepare)
-        writer = PngWriter(self.out_dir, self.kinds) if self.kinds else None
+        reader = Prefetcher(self.source, self._prepare, workers=self.threads)
+        writer = PngWriter(self.out_dir, self.kinds, threads=self.threads) if self.kinds else None
         try:
             events = iter(reader)
             while True:

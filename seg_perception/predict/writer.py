@@ -87,25 +87,28 @@ def render(kind: str, job: WriteJob) -> tuple[np.ndarray, list[int]]:
 
 
 class PngWriter:
-    """A thread writing each job's PNGs (``kinds``) under ``out_dir``; ``put`` blocks while ``depth`` jobs wait.
+    """``threads`` threads writing each job's PNGs (``kinds``) under ``out_dir``; ``put`` blocks while ``depth``
+    jobs wait. Frames are independent files, so several threads may write them in any order.
 
     A write error stops the writing and is raised by the next ``put`` or by ``close``. ``close`` writes
-    what is queued; a Ctrl-C during it abandons the queue after the file in progress.
+    what is queued; a Ctrl-C during it abandons the queue after the files in progress.
     """
 
     _STOP = object()
 
-    def __init__(self, out_dir: Path, kinds, depth: int = 4):
+    def __init__(self, out_dir: Path, kinds, threads: int = 1, depth: int = 4):
         self.out_dir = out_dir
         self.kinds = tuple(kinds)
         self.written = 0  # frames whose PNGs are all written
-        self.busy_s = 0.0  # seconds spent rendering, encoding and writing
+        self.busy_s = 0.0  # seconds spent rendering, encoding and writing, summed over the threads
         self.error: BaseException | None = None
-        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._queue: queue.Queue = queue.Queue(maxsize=max(depth, threads))
         self._abandon = threading.Event()
-        self._directories: set[Path] = set()
-        self._thread = threading.Thread(target=self._run, name="seg-predict-writer", daemon=True)
-        self._thread.start()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, name=f"seg-predict-writer-{i}", daemon=True)
+                         for i in range(threads)]
+        for thread in self._threads:
+            thread.start()
 
     def put(self, job: WriteJob) -> None:
         """Queue a frame's outputs (waits while the queue is full); raises the writer's error if it failed."""
@@ -114,17 +117,19 @@ class PngWriter:
 
     def close(self) -> None:
         """Write everything queued and stop; raises the writer's error if it failed."""
-        while True:
+        stops = len(self._threads)
+        while stops:
             try:
                 self._queue.put(self._STOP)
-                break
-            except KeyboardInterrupt:  # a second Ctrl-C: stop after the file being written
+                stops -= 1
+            except KeyboardInterrupt:  # a second Ctrl-C: stop after the files being written
                 self._abandon.set()
-        while self._thread.is_alive():
-            try:
-                self._thread.join()
-            except KeyboardInterrupt:  # a second Ctrl-C: stop after the file being written
-                self._abandon.set()
+        for thread in self._threads:
+            while thread.is_alive():
+                try:
+                    thread.join()
+                except KeyboardInterrupt:
+                    self._abandon.set()
         self._raise()
 
     def _raise(self) -> None:
@@ -141,16 +146,17 @@ class PngWriter:
             start = time.perf_counter()
             try:
                 self._write(job)
-                self.written += 1
             except Exception as error:  # noqa: BLE001 - reported to the main thread, which raises it
                 self.error = error
-            self.busy_s += time.perf_counter() - start
+            else:
+                with self._lock:
+                    self.written += 1
+            with self._lock:
+                self.busy_s += time.perf_counter() - start
 
     def _write(self, job: WriteJob) -> None:
         for kind in self.kinds:
             path = output_path(self.out_dir, kind, job.name)
-            if path.parent not in self._directories:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                self._directories.add(path.parent)
+            path.parent.mkdir(parents=True, exist_ok=True)
             image, params = render(kind, job)
             write_png(path, image, params)
