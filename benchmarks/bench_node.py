@@ -187,14 +187,14 @@ def overhead(graph: rh.RosGraph, checkpoint: Path, frames: int, extra, tree: Pat
         node.close()
 
 
-def overhead_table(graph: rh.RosGraph, checkpoint: Path, frames: int, repeats: int, trees):
+def overhead_table(graph: rh.RosGraph, checkpoint: Path, frames: int, repeats: int, trees, cases):
     print(f"## overhead: 2048x1024 rgb8, tiny model, {frames} frames at 2 Hz; ms; node latency = receive to "
           f"last publish; e2e = camera publish to arrival here (p50); grid = the node's last grid + points")
     print("| outputs | code | run | load | latency p50 | latency p95 | Segmenter p50 | overhead p50 | "
           "overhead p95 | e2e labels | e2e drivable | e2e confidence | e2e colour | e2e grid | grid |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for run in range(1, repeats + 1):
-        for label, extra, navigation in OVERHEAD_VARIANTS:
+        for label, extra, navigation in [variant for variant in OVERHEAD_VARIANTS if variant[0] in cases]:
             for code, tree in trees:  # interleaved, so both see the same machine load
                 row = overhead(graph, checkpoint, frames, extra, tree, navigation)
                 figures = [row[k] for k in (Key.LATENCY_P50_MS, Key.LATENCY_P95_MS, Key.MODEL_P50_MS,
@@ -342,6 +342,10 @@ def main() -> None:
     parser.add_argument("--colour-repeats", type=int, default=50, help="0 skips the colour micro-benchmark")
     parser.add_argument("--overhead-frames", type=int, default=40, help="0 skips the overhead runs")
     parser.add_argument("--repeats", type=int, default=2, help="overhead runs per case (default 2)")
+    parser.add_argument("--cases", nargs="+", default=[label for label, _, _ in OVERHEAD_VARIANTS],
+                        choices=[label for label, _, _ in OVERHEAD_VARIANTS], metavar="CASE",
+                        help="overhead cases to run (default all: " + ", ".join(
+                            repr(label) for label, _, _ in OVERHEAD_VARIANTS) + ")")
     parser.add_argument("--baseline", type=Path, help="a source tree whose seg_perception to compare with")
     parser.add_argument("--soak-seconds", type=float, default=60.0, help="0 skips the soak")
     parser.add_argument("--soak-repeats", type=int, default=1)
@@ -361,7 +365,7 @@ def main() -> None:
             trees = [("this tree", None)] + ([(f"baseline {args.baseline}", args.baseline)] if args.baseline else [])
             if args.overhead_frames > 0:
                 tiny = write_tiny_checkpoint(Path(tmp) / "tiny.pt")
-                overhead_table(graph, tiny, args.overhead_frames, args.repeats, trees)
+                overhead_table(graph, tiny, args.overhead_frames, args.repeats, trees, args.cases)
             if args.soak_seconds <= 0:
                 return
             width, height = parse_size(args.soak_input)
