@@ -176,7 +176,8 @@ def test_grid_and_mount_change_at_run_time_and_impossible_ones_are_refused_with_
     collector = connect(graph, node, topics=NAV)
     send_info(node, camera_info_for(graph, node), rh.camera_info_msg(WIDTH, HEIGHT, FOCAL))
     camera = camera_for(graph, node)
-    result = node.set_parameters([Parameter("grid.resolution", value=0.25), Parameter("camera.pitch", value=15.0),
+    # an integer for a float parameter, as `ros2 param set /seg_node camera.pitch 15` sends it
+    result = node.set_parameters([Parameter("grid.resolution", value=0.25), Parameter("camera.pitch", value=15),
                                   Parameter("grid.frame_id", value="odom")])
     assert all(r.successful for r in result)
     rgb, _, answers = send_frame(collector, camera, 0)
@@ -198,11 +199,18 @@ def test_grid_and_mount_change_at_run_time_and_impossible_ones_are_refused_with_
 @pytest.mark.parametrize(("parameters", "message"), [
     ({"grid.x_max": 0.2}, "grid extent is empty"),
     ({"camera.z": 0.0}, "the camera must be above the ground"),
+    ({"camera.z": -1}, r"camera.z must be in 0.0 .. 100.0; got -1.0"),  # an integer is range-checked too
 ])
 def test_impossible_geometry_stops_start_up_with_the_reason(graph, tiny_checkpoint, parameters, message):
     overrides = [Parameter(name, value=value) for name, value in {"model_path": str(tiny_checkpoint), **parameters}.items()]
     with pytest.raises(StartupError, match=message):
         SegNode(context=graph.context, namespace=f"/nav_bad{os.getpid()}", parameter_overrides=overrides)
+
+
+def test_integers_are_taken_for_float_parameters_at_start_up(start_node):
+    node = start_node(**{"camera.z": 2, "grid.x_max": 10, "max_rate_hz": 5})
+    assert (node.navigation.mount.z, node.navigation.grid.x_max) == (2.0, 10.0)
+    assert isinstance(node.navigation.mount.z, float) and node.worker.max_rate_hz == 5.0
 
 
 def test_label_info_is_latched_for_late_joiners_and_follows_min_confidence(start_node, graph):

@@ -50,11 +50,17 @@ class ParamSpec:
             return f"{self.min_value} .. {self.max_value}"
         return ""
 
+    def coerce(self, value: Any) -> Any:
+        """``value`` as this parameter's type where that loses nothing: an integer for a float parameter
+        (``max_rate_hz:=5``, ``ros2 param set ... camera.pitch 4``) becomes a float."""
+        if isinstance(self.default, float) and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        return value
+
     def validate(self, value: Any, class_names: Iterable[str] = labels.CLASS_NAMES) -> str | None:
         """Reason ``value`` is invalid for this parameter, or None when it is fine."""
         expected = type(self.default)
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
+        value = self.coerce(value)
         if type(value) is not expected:
             return f"{self.name} must be {_type_name(self.default)}, got {value!r}"
         if isinstance(value, float) and not math.isfinite(value):
@@ -135,6 +141,11 @@ PARAMS: tuple[ParamSpec, ...] = (
 SPECS: dict[str, ParamSpec] = {spec.name: spec for spec in PARAMS}
 #: the parameters that place the drivable grid and the camera (checked together by ``geometry_problem``)
 GEOMETRY_PARAMS: tuple[str, ...] = tuple(spec.name for spec in PARAMS if spec.name.startswith(("grid.", "camera.")))
+
+
+def coerce_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` with each of our parameters coerced to its type (``ParamSpec.coerce``); others as they are."""
+    return {name: SPECS[name].coerce(value) if name in SPECS else value for name, value in values.items()}
 
 
 def validate_changes(changes: Mapping[str, Any], class_names: Iterable[str] = labels.CLASS_NAMES) -> str | None:

@@ -89,6 +89,16 @@ class NavigationOutputs:
         return self._input.topic_name
 
     @property
+    def grid(self) -> GridSpec:
+        """The grid the next frame is projected onto."""
+        return self._maker.grid
+
+    @property
+    def mount(self) -> CameraMount:
+        """The camera mount the next frame is projected with."""
+        return self._maker.mount
+
+    @property
     def camera_info(self) -> CameraInfo | None:
         """The latest camera_info received (None before the first)."""
         return self._camera_info

@@ -46,8 +46,8 @@ from ..node.frame_stats import FrameStats
 from ..node.frames import Frame, FrameError
 from ..node.latest_frame import LatestFrameWorker
 from ..node.params import (
-    GEOMETRY_PARAMS, PARAMS, SPECS, ParamSpec, geometry_problem, model_input_size, navigation_geometry,
-    validate_changes)
+    GEOMETRY_PARAMS, PARAMS, SPECS, ParamSpec, coerce_values, geometry_problem, model_input_size,
+    navigation_geometry, validate_changes)
 from ..size import Size
 from .image_msgs import ImageOutput, compressed_to_frame, converter_name, image_to_frame
 from .navigation_outputs import NavigationOutputs
@@ -103,8 +103,11 @@ def _received_at(info) -> float:
 
 
 def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
+    # Float parameters are dynamically typed so that an integer (max_rate_hz:=5) is not refused by
+    # rclpy's type check; ParamSpec.validate checks it and coerce_values makes it a float.
     descriptor = ParameterDescriptor(description=spec.description, read_only=not spec.runtime,
-                                     additional_constraints=spec.constraints)
+                                     additional_constraints=spec.constraints,
+                                     dynamic_typing=isinstance(spec.default, float))
     if spec.min_value is not None and isinstance(spec.default, int):
         descriptor.integer_range = [IntegerRange(from_value=int(spec.min_value), to_value=int(spec.max_value),
                                                  step=1)]
@@ -128,7 +131,7 @@ class SegNode(Node):
 
     def __init__(self, **node_kwargs):
         super().__init__(NODE_NAME, **node_kwargs)
-        values = {spec.name: self._declare(spec) for spec in PARAMS}
+        values = coerce_values({spec.name: self._declare(spec) for spec in PARAMS})
         self._segmenter = self._load_segmenter(values)
         self._geometry = {name: values[name] for name in GEOMETRY_PARAMS}
         self._nav = NavigationOutputs(self, self._segmenter.spec.class_names, *navigation_geometry(self._geometry),
@@ -304,7 +307,7 @@ class SegNode(Node):
     # --- parameters -----------------------------------------------------------------------------
 
     def _on_set_parameters(self, parameters) -> SetParametersResult:
-        changes = {parameter.name: parameter.value for parameter in parameters}
+        changes = coerce_values({parameter.name: parameter.value for parameter in parameters})
         geometry = {**self._geometry, **{k: v for k, v in changes.items() if k in GEOMETRY_PARAMS}}
         reason = validate_changes(changes, self._segmenter.spec.class_names) or geometry_problem(geometry)
         if reason:
