@@ -19,7 +19,7 @@ from seg_perception.bags.writer import BagWriter
 from seg_perception.inference import Segmenter
 from seg_perception.labels import TRAIN_ID_TO_LABEL_ID_LUT
 from seg_perception.navigation import CameraMount, GridSpec
-from test_bags import write_pairs
+from test_bags import frame_rgb, write_images, write_pairs
 from training import make_bag
 from training.data import CityscapesDataset
 from training.data.make_data import generate_split
@@ -353,3 +353,55 @@ def test_input_size_option(work):
     with pytest.raises(SystemExit) as exit_info:
         evaluate(make(root, "mcap_rgb8"), checkpoint, out, "--input-size", "96by48")
     assert exit_info.value.code == 2
+
+
+# --- bags without ground truth ---------------------------------------------------------------------
+
+def test_a_bag_without_ground_truth_is_timed_pictured_and_written_not_scored(work, tmp_path, capsys):
+    root, checkpoint, _ = work
+    bag = write_images(tmp_path / "recording", "mcap", count=4)  # a robot's own recording: camera only
+    out, out_bag = tmp_path / "eval", tmp_path / "predicted"
+    assert evaluate(bag, checkpoint, out, "--out-bag", str(out_bag), "--pictures", "2") == 0
+    assert "has no /camera/semantic_gt: measuring speed and drops only" in capsys.readouterr().err
+    metrics = metrics_of(out)
+    assert metrics["ground_truth"] is False and metrics["gt_topic"] is None
+    assert metrics["miou"] is None and metrics["pixel_accuracy"] is None and metrics["drivable_iou"] is None
+    assert metrics["frames"] == 4 and metrics["fps"] > 0 and metrics["latency_ms"]["p50"] > 0
+    strip = cv2.imread(str(out / "samples.png"))
+    assert strip.shape[1] >= 3 * 40 and (out / "report.md").exists()  # input | prediction | drivable
+    segmenter = Segmenter.from_checkpoint(checkpoint, backend="cpu")
+    with BagReader(out_bag) as reader:
+        labels = [reader.deserialize(m) for m in reader.messages(["/segmentation/labels"])]
+    assert len(labels) == 4
+    for index, msg in enumerate(labels):
+        expected = segmenter.segment(frame_rgb(index)).labels
+        np.testing.assert_array_equal(msg.data.reshape(msg.height, msg.width), expected)
+
+
+def test_an_empty_gt_topic_turns_scoring_off_on_a_bag_with_ground_truth(work, tmp_path):
+    root, checkpoint, _ = work
+    assert evaluate(make(root, "mcap_rgb8"), checkpoint, tmp_path / "eval", "--gt-topic", "") == 0
+    metrics = metrics_of(tmp_path / "eval")
+    assert metrics["ground_truth"] is False and metrics["miou"] is None and metrics["frames"] == SCENES
+    assert metrics["grid"]["agreement"] is None and metrics["grid"]["frames"] == 0  # grids made, none compared
+
+
+@pytest.mark.parametrize("gt, message", [
+    ("/camera/image_raw", "the ground-truth topic /camera/image_raw is the image topic itself"),
+    ("/camera/second_camera", "/camera/second_camera is not ground truth: it holds rgb8 images, not mono8 or 8UC1 "
+                              "label images"),
+])
+def test_a_named_ground_truth_that_cannot_be_used_stops_the_run(work, tmp_path, capsys, gt, message):
+    root, checkpoint, _ = work
+    bag = tmp_path / "two_cameras"
+    with BagWriter(bag) as writer:
+        for topic in ("/camera/image_raw", "/camera/second_camera"):
+            writer.add_topic(topic, IMAGE)
+        for index in range(2):
+            header = make_header(T + index, "camera")
+            for topic in ("/camera/image_raw", "/camera/second_camera"):
+                writer.write(topic, image_msg(frame_rgb(index), "rgb8", header), T + index)
+    assert evaluate(bag, checkpoint, tmp_path / "eval", "--gt-topic", gt) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("seg-bag-eval: error: ") and message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "eval" / "metrics.json").exists()

@@ -301,7 +301,7 @@ def test_evaluation_matches_a_hand_computation():
     assert (result["frames"], result["dropped"], result["fps"]) == (2, 0, pytest.approx(2 / 0.030))
     assert result["latency_ms"] == {"p50": 15.0, "p90": 19.0, "p99": pytest.approx(19.9)}
     assert list(result) == ["miou", "per_class_iou", "pixel_accuracy", "drivable_iou", "frames", "fps",
-                            "latency_ms", "dropped", "drivable_confusion"]
+                            "latency_ms", "dropped", "drivable_confusion", "ground_truth"]
 
     evaluation.add_dropped(99)
     assert evaluation.result(elapsed_s=4.0)["fps"] == 0.5 and evaluation.result()["dropped"] == 1

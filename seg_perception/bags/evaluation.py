@@ -28,7 +28,7 @@ class Sample:
     image: np.ndarray  # H x W x 3 uint8 RGB
     labels: np.ndarray  # H x W uint8 predicted trainIds
     drivable: np.ndarray  # H x W uint8, non-zero = predicted drivable
-    gt: np.ndarray  # H x W uint8 ground-truth trainIds, 255 ignore
+    gt: np.ndarray | None  # H x W uint8 ground-truth trainIds, 255 ignore; None without ground truth
 
 
 class BagEvaluation:
@@ -64,7 +64,8 @@ class BagEvaluation:
     """
 
     def __init__(self, class_names: Sequence[str] = CLASS_NAMES,
-                 drivable_classes: Sequence[str] = DEFAULT_DRIVABLE_CLASSES, pictures: int = 4):
+                 drivable_classes: Sequence[str] = DEFAULT_DRIVABLE_CLASSES, pictures: int = 4,
+                 ground_truth: bool = True):
         self.class_names = tuple(class_names)
         if isinstance(drivable_classes, str):
             drivable_classes = (drivable_classes,)
@@ -78,17 +79,35 @@ class BagEvaluation:
         self.dropped = 0
         self.first_dropped_ns: int | None = None
         self.pictures = max(0, int(pictures))
+        #: False for a bag without ground truth: only speed, drops and pictures are recorded
+        self.ground_truth = ground_truth
         self._kept: list[Sample] = []
         self._stride = 1
 
     def add(self, stamp_ns: int, image_rgb: np.ndarray, pred_labels: np.ndarray, drivable_mask: np.ndarray,
-            gt_train_ids: np.ndarray, latency_ms: float | None = None) -> None:
-        """Score one frame (see the class docstring for the arguments)."""
-        shapes = {"image": image_rgb.shape[:2], "labels": pred_labels.shape, "drivable mask": drivable_mask.shape,
-                  "ground truth": gt_train_ids.shape}
+            gt_train_ids: np.ndarray | None, latency_ms: float | None = None) -> None:
+        """Score one frame (see the class docstring for the arguments); ``gt_train_ids`` is None, and only
+        the latency and the pictures count, when the evaluation has no ground truth."""
+        if (gt_train_ids is not None) != self.ground_truth:
+            raise ValueError(f"frame {stamp_ns} ns: ground truth {'missing' if self.ground_truth else 'given'} in "
+                             f"an evaluation {'with' if self.ground_truth else 'without'} ground truth")
+        shapes = {"image": image_rgb.shape[:2], "labels": pred_labels.shape, "drivable mask": drivable_mask.shape}
+        if gt_train_ids is not None:
+            shapes["ground truth"] = gt_train_ids.shape
         if len(set(shapes.values())) != 1 or image_rgb.ndim != 3 or image_rgb.shape[2] != 3:
             sizes = ", ".join(f"{name} {shape}" for name, shape in shapes.items())
             raise ValueError(f"frame {stamp_ns} ns: arrays differ in size ({sizes}; image is {image_rgb.shape})")
+        if gt_train_ids is not None:
+            self._score(stamp_ns, pred_labels, drivable_mask, gt_train_ids)
+        if latency_ms is not None:
+            self.latencies_ms.append(float(latency_ms))
+        if self.pictures and self.frames % self._stride == 0:
+            self._keep(Sample(stamp_ns, np.array(image_rgb), np.array(pred_labels), np.array(drivable_mask),
+                              None if gt_train_ids is None else np.array(gt_train_ids)))
+        self.frames += 1
+
+    def _score(self, stamp_ns: int, pred_labels: np.ndarray, drivable_mask: np.ndarray,
+               gt_train_ids: np.ndarray) -> None:
         try:
             self.classes.update(pred_labels, gt_train_ids)
         except ValueError as error:
@@ -97,12 +116,6 @@ class BagEvaluation:
         gt_drivable = self.gt_drivable(gt_train_ids[valid])
         pred_drivable = drivable_mask[valid] != 0
         self.drivable += np.bincount(2 * gt_drivable + pred_drivable, minlength=4).reshape(2, 2)
-        if latency_ms is not None:
-            self.latencies_ms.append(float(latency_ms))
-        if self.pictures and self.frames % self._stride == 0:
-            self._keep(Sample(stamp_ns, np.array(image_rgb), np.array(pred_labels), np.array(drivable_mask),
-                              np.array(gt_train_ids)))
-        self.frames += 1
 
     def gt_drivable(self, gt_train_ids: np.ndarray) -> np.ndarray:
         """Boolean mask of the ground-truth pixels whose class is drivable."""
@@ -149,7 +162,8 @@ class BagEvaluation:
 
         ``miou``, ``per_class_iou``, ``pixel_accuracy`` (as ``metrics.ConfusionMatrix`` scores them),
         ``drivable_iou``, ``frames`` (scored), ``fps``, ``latency_ms`` {p50, p90, p99}, ``dropped``,
-        ``drivable_confusion`` [[tn, fp], [fn, tp]] in pixels. ``fps`` is ``frames / elapsed_s`` when
+        ``drivable_confusion`` [[tn, fp], [fn, tp]] in pixels, ``ground_truth`` (False: the accuracy
+        figures are null and only speed and drops were measured). ``fps`` is ``frames / elapsed_s`` when
         given (live: the replay's wall-clock time), else frames per second of summed latency
         (offline: the Segmenter's throughput); None when neither is known.
         """
@@ -169,4 +183,5 @@ class BagEvaluation:
             "latency_ms": self.latency_percentiles(),
             "dropped": self.dropped,
             "drivable_confusion": self.drivable.tolist(),
+            "ground_truth": self.ground_truth,
         }

@@ -64,24 +64,26 @@ class BagGrids:
         self._predicted, self._truth = DrivableGridMaker(grid, mount), DrivableGridMaker(grid, mount)
         self.agreement = GridAgreement()
         self.problems: dict[str, int] = {}  # why frames got no or an all-unknown grid, with their counts
-        #: (camera image, predicted grid, truth grid) of the frame the report shows
-        self.example: tuple[np.ndarray, GridFrame, GridFrame] | None = None
+        #: (camera image, predicted grid, truth grid or None) of the frame the report shows
+        self.example: tuple[np.ndarray, GridFrame, GridFrame | None] | None = None
 
     def camera_info(self, info) -> None:
         """A sensor_msgs/CameraInfo from the bag: the intrinsics of the frames after it."""
         self._predicted.camera = self._truth.camera = CameraFields.of(info)
 
-    def add(self, image: np.ndarray, predicted_labels: np.ndarray, truth_labels: np.ndarray,
+    def add(self, image: np.ndarray, predicted_labels: np.ndarray, truth_labels: np.ndarray | None,
             example: bool = False) -> GridFrame:
         """The predicted grid of one frame (camera-size RGB image and label images); counts its agreement
-        with the truth's. The report shows the ``example`` frame, or the first with a grid until then."""
-        size = (truth_labels.shape[1], truth_labels.shape[0])
+        with the truth's, when there is ground truth. The report shows the ``example`` frame, or the first
+        with a grid until then."""
+        size = (image.shape[1], image.shape[0])
         predicted = self._predicted.make(predicted_labels, self._lut, size)
-        truth = self._truth.make(truth_labels, self._lut, size)
+        truth = None if truth_labels is None else self._truth.make(truth_labels, self._lut, size)
         if predicted.problem:
             self.problems[predicted.problem] = self.problems.get(predicted.problem, 0) + 1
         if predicted.values is not None and not predicted.problem:
-            self.agreement.add(truth.values, predicted.values)
+            if truth is not None:
+                self.agreement.add(truth.values, predicted.values)
             if example or self.example is None:
                 self.example = (np.array(image), predicted, truth)
         return predicted

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..node.frames import Frame, FrameError
 from ..labels import IGNORE_ID, LABEL_ID_TO_TRAIN_ID, NUM_CLASSES
-from .messages import IMAGE, IMAGE_TYPES, format_stamp, frame_of, mono8_of, stamp_ns
+from .messages import IMAGE, IMAGE_TYPES, LABEL_ENCODINGS, format_stamp, frame_of, mono8_of, stamp_ns
 from .reader import BagError, BagMessage, BagReader
 
 COMPRESSED_SUFFIX = "/compressed"
@@ -40,8 +40,17 @@ def resolve_topics(reader: BagReader, image_topic: str, gt_topic: str) -> tuple[
     return image_topic, image_type
 
 
-def _stamps(reader: BagReader, topic: str) -> list[int]:
-    return [stamp_ns(reader.deserialize(message).header) for message in reader.messages([topic])]
+def _stamps(reader: BagReader, topic: str, label_encodings: bool = False) -> list[int]:
+    """The header stamps on ``topic``; with ``label_encodings``, BagError unless every message is a mono8
+    label image (an rgb8 camera topic named as ground truth would otherwise pair with nothing)."""
+    stamps = []
+    for message in reader.messages([topic]):
+        msg = reader.deserialize(message)
+        if label_encodings and msg.encoding not in LABEL_ENCODINGS:
+            raise BagError(f"{reader.path}: {topic} is not ground truth: it holds {msg.encoding} images, "
+                           f"not {' or '.join(LABEL_ENCODINGS)} label images")
+        stamps.append(stamp_ns(msg.header))
+    return stamps
 
 
 def _first(stamps) -> str:
@@ -51,7 +60,9 @@ def _first(stamps) -> str:
 def check_stamps(reader: BagReader, image_topic: str, gt_topic: str) -> int:
     """The number of frames, once every image on ``image_topic`` has exactly one ground-truth image on
     ``gt_topic`` with the same header stamp and vice versa; BagError saying how many do not, and the first."""
-    stamps = {topic: _stamps(reader, topic) for topic in (image_topic, gt_topic)}
+    if gt_topic == image_topic:
+        raise BagError(f"{reader.path}: the ground-truth topic {gt_topic} is the image topic itself")
+    stamps = {image_topic: _stamps(reader, image_topic), gt_topic: _stamps(reader, gt_topic, label_encodings=True)}
     for topic, values in stamps.items():
         if not values:
             raise BagError(f"{reader.path}: topic {topic} has no messages")
@@ -113,7 +124,25 @@ class PairedFrame:
     header: object  # std_msgs/Header (rosbags)
     log_time_ns: int
     frame: Frame
-    gt: np.ndarray  # H x W uint8 trainIds
+    gt: np.ndarray | None  # H x W uint8 trainIds; None for a bag without ground truth
+
+
+def image_frames(reader: BagReader, image_topic: str,
+                 on_message: Callable[[BagMessage], None] | None = None) -> Iterator[PairedFrame]:
+    """Decode the bag's images, for a bag without ground truth (``gt`` is None); ``on_message`` as in
+    ``paired_frames``. Undecodable frames raise BagError naming the topic and stamp."""
+    for message in reader.messages(None if on_message else (image_topic,)):
+        if on_message is not None:
+            on_message(message)
+        if message.topic != image_topic:
+            continue
+        msg = reader.deserialize(message)
+        stamp = stamp_ns(msg.header)
+        try:
+            frame = frame_of(msg, message.msgtype)
+        except FrameError as error:
+            raise BagError(f"{reader.path}: {message.topic} at stamp {format_stamp(stamp)}: {error}") from None
+        yield PairedFrame(stamp, msg.header, message.log_time_ns, frame, None)
 
 
 def paired_frames(reader: BagReader, image_topic: str, gt_topic: str, label_ids: bool = False,

@@ -24,6 +24,8 @@ CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
 OCCUPANCY_GRID = "nav_msgs/msg/OccupancyGrid"
 POINT_CLOUD = "sensor_msgs/msg/PointCloud2"
 IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)
+#: encodings a label image (ground truth, seg_node's labels) may have
+LABEL_ENCODINGS = ("mono8", "8UC1")
 COMPRESSED_FORMATS = ("jpeg", "png")
 #: Cityscapes' camera: fx = fy = 2262.52 px at 2048 px width; a plausible focal length for any size.
 FOCAL_PER_WIDTH = 2262.52 / 2048
@@ -132,7 +134,7 @@ def rgb_of(frame: Frame) -> np.ndarray:
 
 def mono8_of(msg) -> np.ndarray:
     """An 8-bit single-channel Image (mono8 / 8UC1) as an H x W view; FrameError otherwise."""
-    if msg.encoding not in ("mono8", "8UC1"):
+    if msg.encoding not in LABEL_ENCODINGS:
         raise FrameError(f"expected a mono8 label image, got encoding {msg.encoding!r}")
     buffer = np.frombuffer(msg.data, np.uint8)
     check_layout(buffer.size, msg.height, msg.width, msg.step, msg.width)

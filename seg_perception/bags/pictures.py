@@ -21,6 +21,9 @@ from .evaluation import BagEvaluation
 
 STRIP_TITLES = ("input", "prediction", "ground truth", "drivable")
 LEGEND = "drivable: green = hit, red = false drivable, blue = missed drivable"
+#: a bag without ground truth: the predicted drivable area alone
+UNSCORED_TITLES = ("input", "prediction", "drivable")
+UNSCORED_LEGEND = "drivable: green = predicted drivable (no ground truth)"
 MAX_PANEL_WIDTH = 512  # wider frames are shrunk in the strip, so a 2048-pixel camera stays viewable
 _HIT, _FALSE, _MISSED = (0, 200, 0), (230, 0, 0), (0, 90, 255)  # RGB
 _FREE_CELL, _OCCUPIED_CELL, _UNKNOWN_CELL = (90, 200, 90), (200, 40, 40), (128, 128, 128)  # RGB
@@ -73,17 +76,25 @@ def drivable_panel(image: np.ndarray, predicted: np.ndarray, truth: np.ndarray, 
     return out
 
 
+def _sample_panels(evaluation: BagEvaluation, sample) -> list[np.ndarray]:
+    predicted = sample.drivable != 0
+    if sample.gt is None:
+        return [sample.image, colorize_labels(sample.labels),
+                drivable_panel(sample.image, predicted, predicted, np.zeros_like(predicted))]
+    return [sample.image, colorize_labels(sample.labels), colorize_truth(sample.gt),
+            drivable_panel(sample.image, predicted, evaluation.gt_drivable(sample.gt), sample.gt == IGNORE_ID)]
+
+
 def sample_strip(evaluation: BagEvaluation, path: str | os.PathLike) -> Path | None:
-    """Write input | prediction | ground truth | drivable for the evaluation's samples, one row each,
-    under a title band; returns the path, or None when there are no samples."""
+    """Write input | prediction | ground truth | drivable (input | prediction | drivable without ground
+    truth) for the evaluation's samples, one row each, under a title band; returns the path, or None
+    when there are no samples."""
     samples = evaluation.samples
     if not samples:
         return None
     rows = []
     for sample in samples:
-        ignored = sample.gt == IGNORE_ID
-        panels = [sample.image, colorize_labels(sample.labels), colorize_truth(sample.gt),
-                  drivable_panel(sample.image, sample.drivable != 0, evaluation.gt_drivable(sample.gt), ignored)]
+        panels = _sample_panels(evaluation, sample)
         height, width = sample.image.shape[:2]
         scale = min(1.0, MAX_PANEL_WIDTH / width)
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
@@ -91,23 +102,24 @@ def sample_strip(evaluation: BagEvaluation, path: str | os.PathLike) -> Path | N
                                     for p in panels], axis=1))
     width = max(row.shape[1] for row in rows)
     rows = [np.pad(row, ((0, 4), (0, width - row.shape[1]), (0, 0)), constant_values=255) for row in rows]
-    strip = np.concatenate([_title_band(width, len(STRIP_TITLES))] + rows, axis=0)
+    titles, legend = (STRIP_TITLES, LEGEND) if evaluation.ground_truth else (UNSCORED_TITLES, UNSCORED_LEGEND)
+    strip = np.concatenate([_title_band(width, titles, legend)] + rows, axis=0)
     path = Path(path)
     if not cv2.imwrite(str(path), cv2.cvtColor(strip, cv2.COLOR_RGB2BGR)):
         raise OSError(f"could not write {path}")
     return path
 
 
-def _title_band(width: int, columns: int) -> np.ndarray:
+def _title_band(width: int, titles: tuple[str, ...], legend: str) -> np.ndarray:
     """Column titles, and the drivable colours' legend below them, black on white."""
-    panel = width // columns
+    panel = width // len(titles)
     scale = max(0.35, min(0.6, panel / 600))
     line = int(30 * scale) + 8
     band = np.full((2 * line + 4, width, 3), 255, np.uint8)
     font = cv2.FONT_HERSHEY_SIMPLEX
-    for index, title in enumerate(STRIP_TITLES):
+    for index, title in enumerate(titles):
         cv2.putText(band, title, (index * panel + 4, line - 4), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
-    cv2.putText(band, LEGEND, (4, 2 * line - 2), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(band, legend, (4, 2 * line - 2), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
     return band
 
 
@@ -122,20 +134,24 @@ def top_down(values: np.ndarray, height: int) -> np.ndarray:
     return cv2.resize(view, (width, height), interpolation=cv2.INTER_NEAREST)
 
 
-def grid_picture(image: np.ndarray, predicted: GridFrame, truth: GridFrame, path: str | os.PathLike) -> Path:
-    """Write the camera frame beside the predicted and the ground-truth grids, seen from above."""
+def grid_picture(image: np.ndarray, predicted: GridFrame, truth: GridFrame | None, path: str | os.PathLike) -> Path:
+    """Write the camera frame beside the predicted and (when there is ground truth) the ground-truth grids,
+    seen from above."""
     height = min(image.shape[0], 2 * MAX_PANEL_WIDTH)
     scale = height / image.shape[0]
     frame = cv2.resize(image, (max(1, round(image.shape[1] * scale)), height), interpolation=cv2.INTER_AREA)
     gap = np.full((height, 6, 3), 255, np.uint8)
-    panels = [frame, gap, top_down(predicted.values, height), gap, top_down(truth.values, height)]
-    picture = np.concatenate(panels, axis=1)
-    titles = ((0, "camera"), (frame.shape[1] + 6, "grid from prediction"),
-              (frame.shape[1] + 12 + panels[2].shape[1], "grid from ground truth"))
-    band = np.full((44, picture.shape[1], 3), 255, np.uint8)
+    named = [("camera", frame), ("grid from prediction", top_down(predicted.values, height))]
+    if truth is not None:
+        named.append(("grid from ground truth", top_down(truth.values, height)))
+    band = np.full((44, sum(panel.shape[1] for _, panel in named) + gap.shape[1] * (len(named) - 1), 3), 255,
+                   np.uint8)
     font = cv2.FONT_HERSHEY_SIMPLEX
-    for x, title in titles:
+    x = 0
+    for title, panel in named:
         cv2.putText(band, title, (x + 4, 16), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        x += panel.shape[1] + gap.shape[1]
+    picture = np.concatenate([part for _, panel in named for part in (panel, gap)][:-1], axis=1)
     grid = predicted.grid
     cv2.putText(band, f"{GRID_LEGEND}; x {grid.x_min:g}..{grid.x_max:g} m up, y {grid.y_min:g}..{grid.y_max:g} m, "
                 f"{grid.resolution:g} m cells", (4, 36), font, 0.4, (0, 0, 0), 1, cv2.LINE_AA)

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from .evaluation import BagEvaluation
 from .grids import BagGrids
-from .ground_truth import PairedFrame, paired_frames
+from .ground_truth import PairedFrame, image_frames, paired_frames
 from .messages import rgb_of
 from .output_bag import OutputBag
 from .reader import BagError, BagReader
@@ -40,22 +40,24 @@ def segmenter_predictor(segmenter) -> Predictor:
     return predict
 
 
-def score_bag(reader: BagReader, evaluation: BagEvaluation, predict: Predictor, image_topic: str, gt_topic: str,
-              frames: int, label_ids: bool = False, out: OutputBag | None = None, progress: bool = True,
+def score_bag(reader: BagReader, evaluation: BagEvaluation, predict: Predictor, image_topic: str,
+              gt_topic: str | None, frames: int, label_ids: bool = False, out: OutputBag | None = None, progress: bool = True,
               grids: BagGrids | None = None) -> None:
     """Pair the bag's images with their ground truth, predict each, add it to ``evaluation`` (or count it
     dropped when ``predict`` gives None) and, with ``out``, copy the bag and write the predictions.
     With ``grids``, both masks are also projected onto the drivable grid (with the latest camera_info
     on ``grids.camera_info_topic``) and compared; ``out`` then gets the predicted grid and points too.
-    ``frames`` (from ``ground_truth.check_stamps``) sizes the progress bar."""
+    Without ``gt_topic`` (a bag without ground truth) frames are predicted and timed, not scored.
+    ``frames`` (from ``ground_truth.check_stamps``, or the image count) sizes the progress bar."""
     def on_message(message) -> None:
         if out is not None:
             out.copy(message)
         if grids is not None and message.topic == grids.camera_info_topic:
             grids.camera_info(reader.deserialize(message))
 
-    items = paired_frames(reader, image_topic, gt_topic, label_ids,
-                          on_message=on_message if out is not None or grids is not None else None)
+    hook = on_message if out is not None or grids is not None else None
+    items = (paired_frames(reader, image_topic, gt_topic, label_ids, on_message=hook) if gt_topic
+             else image_frames(reader, image_topic, on_message=hook))
     for index, item in enumerate(tqdm(items, total=frames, desc="seg-bag-eval", unit="frame",
                                       disable=not progress)):
         prediction = predict(item)

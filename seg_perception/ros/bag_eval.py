@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..bags.evaluation import BagEvaluation
 from ..bags.grids import BagGrids
-from ..bags.ground_truth import check_stamps, resolve_topics
+from ..bags.ground_truth import check_stamps, resolve_image_topic, resolve_topics
 from ..bags.messages import CAMERA_INFO
 from ..bags.output_bag import OutputBag
 from ..bags.pictures import confusion_plot, grid_picture, sample_strip
@@ -58,8 +58,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--image-topic", default=DEFAULT_IMAGE_TOPIC,
                         help=f"camera topic, Image or CompressedImage (default {DEFAULT_IMAGE_TOPIC}, or its "
                              "/compressed when only that exists)")
-    parser.add_argument("--gt-topic", default=DEFAULT_GT_TOPIC,
-                        help=f"mono8 ground-truth topic, same stamps as the images (default {DEFAULT_GT_TOPIC})")
+    parser.add_argument("--gt-topic",
+                        help=f"mono8 ground-truth topic, same stamps as the images (default {DEFAULT_GT_TOPIC} "
+                             "when the bag has it; '' or a bag without it: speed, drops and pictures only, no "
+                             "accuracy)")
     parser.add_argument("--gt-label-ids", action="store_true",
                         help="the ground truth holds Cityscapes labelIds (default: trainIds)")
     parser.add_argument("--backend", default="cpu", help=backend_help("cpu"))
@@ -147,15 +149,20 @@ def _drivable_classes(args: argparse.Namespace, class_names) -> tuple[str, ...] 
 def run(args: argparse.Namespace) -> tuple[Path, dict]:
     """Evaluate as ``args`` say; returns (metrics.json path, metrics). Raises the errors ``main`` reports."""
     with BagReader(args.bag) as reader:
-        image_topic, _ = resolve_topics(reader, args.image_topic, args.gt_topic)
-        frames = check_stamps(reader, image_topic, args.gt_topic)  # before any model is loaded
+        gt_topic = _gt_topic(args, reader)
+        if gt_topic is None:
+            image_topic, _ = resolve_image_topic(reader, args.image_topic)
+            frames = reader.topics[image_topic].count
+        else:
+            image_topic, _ = resolve_topics(reader, args.image_topic, gt_topic)
+            frames = check_stamps(reader, image_topic, gt_topic)  # before any model is loaded
         spec = load_checkpoint(args.checkpoint).spec
         requested = _drivable_classes(args, spec.class_names)
         drivable = requested or spec.drivable_classes
         grids, grid_note = _grids(args, reader, image_topic, spec.class_names, drivable)
         out_bag = OutputBag(args.out_bag, reader, with_grid=grids is not None) if args.out_bag else None
         context = {"mode": "live" if args.live else "offline", "bag": str(args.bag), "image_topic": image_topic,
-                   "gt_topic": args.gt_topic, "gt_label_ids": args.gt_label_ids, "checkpoint": str(args.checkpoint)}
+                   "gt_topic": gt_topic, "gt_label_ids": args.gt_label_ids, "checkpoint": str(args.checkpoint)}
         if args.live:
             replay = _replay(args, image_topic, requested)
             predict = _replay_predictor(replay)
@@ -169,10 +176,10 @@ def run(args: argparse.Namespace) -> tuple[Path, dict]:
             predict = segmenter_predictor(segmenter)
             context.update(backend=segmenter.backend_name, input_size=list(segmenter.input_size))
         context["drivable_classes"] = list(drivable)
-        evaluation = BagEvaluation(spec.class_names, drivable, args.pictures)
+        evaluation = BagEvaluation(spec.class_names, drivable, args.pictures, ground_truth=gt_topic is not None)
         start = time.perf_counter()
         with out_bag if out_bag is not None else nullcontext():
-            score_bag(reader, evaluation, predict, image_topic, args.gt_topic, frames, args.gt_label_ids, out_bag,
+            score_bag(reader, evaluation, predict, image_topic, gt_topic, frames, args.gt_label_ids, out_bag,
                       progress=not args.quiet, grids=grids)
         # Offline: the pass over the bag (read, decode, segment, score); live: the replay itself.
         context["wall_s"] = replay.elapsed_s if args.live else time.perf_counter() - start
@@ -181,6 +188,20 @@ def run(args: argparse.Namespace) -> tuple[Path, dict]:
     if out_bag is not None:
         context["out_bag"] = str(out_bag.path)
     return _write_report(args.out, metrics, context, evaluation, grids), metrics
+
+
+def _gt_topic(args: argparse.Namespace, reader: BagReader) -> str | None:
+    """The ground-truth topic to score against, or None for a run without ground truth: ``--gt-topic ''``,
+    or no ``--gt-topic`` and no default topic in the bag. A topic named on purpose must exist."""
+    if args.gt_topic == "":
+        return None
+    if args.gt_topic is None:
+        if DEFAULT_GT_TOPIC not in reader.topics:
+            print(f"seg-bag-eval: {reader.path} has no {DEFAULT_GT_TOPIC}: measuring speed and drops only "
+                  "(no ground truth, no accuracy)", file=sys.stderr)
+            return None
+        return DEFAULT_GT_TOPIC
+    return args.gt_topic
 
 
 def _grids(args: argparse.Namespace, reader: BagReader, image_topic: str, class_names, drivable):
