@@ -69,6 +69,9 @@ def test_offline_miou_equals_seg_eval_on_the_same_frames(work, name, options):
     assert metrics["miou"] == reference["miou"]
     assert metrics["per_class_iou"] == reference["per_class_iou"]
     assert metrics["pixel_accuracy"] == reference["pixel_accuracy"]
+    # one vocabulary: seg-eval reports the drivable IoU and the frame count under the same keys
+    assert metrics["drivable_iou"] == pytest.approx(reference["drivable_iou"], abs=1e-12)
+    assert reference["frames"] == SCENES and "num_images" not in reference
     assert 0 < metrics["miou"] < 1 and sum(v is not None for v in metrics["per_class_iou"].values()) > 5
     assert (metrics["frames"], metrics["dropped"], metrics["mode"], metrics["backend"]) == (SCENES, 0, "offline", "cpu")
     latency = metrics["latency_ms"]

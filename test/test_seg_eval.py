@@ -88,7 +88,12 @@ def test_agrees_with_cityscapesscripts(dataset):
     evaluated = labels.TRAIN_ID_TO_LABEL_ID
     accuracy = cm[evaluated, evaluated].sum() / cm[evaluated].sum()
     assert abs(ours["pixel_accuracy"] - accuracy) < 1e-9
-    assert ours["num_images"] == 3
+    assert ours["frames"] == 3
+    # drivable IoU (road) from the official confusion matrix: unknown predictions count as not drivable
+    road = labels.TRAIN_ID_TO_LABEL_ID[0]
+    tp, fn = cm[road, road], cm[road].sum() - cm[road, road]
+    fp = cm[evaluated, road].sum() - tp
+    assert ours["drivable_iou"] == pytest.approx(tp / (tp + fp + fn), abs=1e-9)
 
     report = (dataset / "out" / "report.md").read_text()
     assert f"| mIoU (%) | {100 * ours['miou']:.2f} |" in report

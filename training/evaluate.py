@@ -20,7 +20,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from seg_perception.inference.backend_table import backend_help
-from seg_perception.labels import LABEL_ID_TO_TRAIN_ID
+from seg_perception.labels import DEFAULT_DRIVABLE_CLASSES, LABEL_ID_TO_TRAIN_ID
 from seg_perception.metrics import ConfusionMatrix
 from seg_perception.reports import write_metrics
 
@@ -129,11 +129,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--pred-dir needs --gt-dir (and takes no --data or --split)")
     try:
         pairs = match_predictions(args.pred_dir, args.gt_dir)
-        metrics = score_pairs(pairs).compute()
+        matrix = score_pairs(pairs)
+        metrics = matrix.compute()
     except EvalError as error:
         print(f"seg-eval: error: {error}", file=sys.stderr)
         return 1
-    extra = {"num_images": len(pairs), "pred_dir": str(args.pred_dir), "gt_dir": str(args.gt_dir)}
+    extra = {"drivable_iou": matrix.drivable_iou(DEFAULT_DRIVABLE_CLASSES), "frames": len(pairs),
+             "drivable_classes": list(DEFAULT_DRIVABLE_CLASSES), "pred_dir": str(args.pred_dir),
+             "gt_dir": str(args.gt_dir)}
     json_path, _ = write_metrics(args.out, metrics, extra, title=f"seg-eval: {args.pred_dir}")
     miou = "n/a" if metrics.miou is None else f"{metrics.miou:.4f}"
     print(f"mIoU {miou} over {len(pairs)} images -> {json_path}")
@@ -177,8 +180,9 @@ def evaluate_checkpoint(args: argparse.Namespace) -> int:
             cv2.imwrite(str(path), cv2.cvtColor(strip, cv2.COLOR_RGB2BGR))
             pictures.append(path)
     metrics = matrix.compute()
-    extra = {"num_images": len(dataset), "checkpoint": str(args.checkpoint), "data": str(args.data),
-             "split": args.split, "backend": segmenter.backend_name,
+    extra = {"drivable_iou": matrix.drivable_iou(segmenter.drivable_classes), "frames": len(dataset),
+             "drivable_classes": list(segmenter.drivable_classes), "checkpoint": str(args.checkpoint),
+             "data": str(args.data), "split": args.split, "backend": segmenter.backend_name,
              "input_size": list(segmenter.input_size), "median_frame_ms": float(np.median(total_ms))}
     json_path, _ = write_metrics(args.out, metrics, extra, title=f"seg-eval: {args.checkpoint}", images=pictures)
     print(f"mIoU {metrics.miou:.4f}, pixel accuracy {metrics.pixel_accuracy:.4f} over {len(dataset)} images "
