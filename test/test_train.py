@@ -91,6 +91,27 @@ def test_bad_config_key_and_missing_data_are_named(scenes, tmp_path, capsys):
     assert "nowhere" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("split, damage, message", [
+    ("val", "value", "trainIds must be 0..18 or 255, found [40]"),
+    ("train", "size", "does not match its image"),
+])
+def test_a_bad_label_file_stops_training_before_the_first_epoch(scenes, tmp_path, capsys, split, damage, message):
+    import shutil
+
+    import cv2
+
+    data = tmp_path / "data"
+    shutil.copytree(scenes, data)
+    label = sorted((data / "gtFine" / split).glob("*/*_gtFine_labelTrainIds.png"))[-1]
+    pixels = cv2.imread(str(label), cv2.IMREAD_UNCHANGED)
+    pixels = np.where(pixels == 0, 40, pixels).astype(np.uint8) if damage == "value" else pixels[:, :-2]
+    cv2.imwrite(str(label), pixels)
+    assert train(data, tmp_path / "run") == 2
+    err = capsys.readouterr().err
+    assert f"seg-train: error: {label}" in err and message in err, err
+    assert "epoch 1/" not in err and not (tmp_path / "run" / "last.pt").exists()
+
+
 def test_class_weighted_loss_reads_the_histogram(scenes, tmp_path):
     out = tmp_path / "run"
     assert train(scenes, out, "train.epochs=1", "loss.terms=[{type: ce, class_weights: median}, "

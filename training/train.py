@@ -161,6 +161,8 @@ def build_data(run: Run, spec: ModelSpec) -> Data:
                                       flip=data_cfg["flip"], jitter=data_cfg["jitter"], blur=data_cfg["blur"]))
     val_set = CityscapesDataset(data_root, data_cfg["val_split"], scale=data_cfg["load_scale"],
                                 transform=eval_transforms(spec.input_size, spec.mean, spec.std))
+    for dataset in (train_set, val_set):  # a bad label file fails now, not after hours of training
+        dataset.check(progress=info.is_main)
     if config["eval"]["val_max_images"]:
         val_set = Subset(val_set, range(min(len(val_set), config["eval"]["val_max_images"])))
     val_shard = Subset(val_set, range(info.rank, len(val_set), info.world_size))
@@ -241,7 +243,7 @@ def train(config: dict, data_root: Path, out: Path, resume: bool) -> int:
             f"epochs {start_epoch + 1}..{config['train']['epochs']}")
     try:
         best_miou = train_epochs(run, spec, data, optimisation, writer, start_epoch, best_miou)
-    except NonFiniteLoss as exc:
+    except (NonFiniteLoss, DatasetError) as exc:  # a label file that went bad during the run, too
         kept = out / "last.pt"
         print(f"seg-train: {exc}; stopping. Last good checkpoint: "
               f"{kept if kept.exists() else 'none (failed in the first epoch)'}", file=sys.stderr)

@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from torch.utils.data import Dataset
+from tqdm import tqdm
 
 from seg_perception.labels import IGNORE_ID, LABEL_ID_TO_TRAIN_ID, NUM_CLASSES
 
@@ -150,6 +151,12 @@ class CityscapesDataset(Dataset):
             image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
             label = cv2.resize(label, size, interpolation=cv2.INTER_NEAREST_EXACT)
         return image, label
+
+    def check(self, progress: bool = False) -> None:
+        """Read every sample once, so that a label outside the class table or of another size than its
+        image stops a run before it trains (DatasetError naming the file), not in a later epoch."""
+        for index in tqdm(range(len(self)), desc=f"checking {self.split}", unit="image", disable=not progress):
+            self.load(index)
 
     def _scaled_size(self, width: int, height: int) -> tuple[int, int]:
         """(width, height) of an image of that size after the load-time ``scale``."""
