@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -134,6 +135,7 @@ class SegNode(Node):
         values = coerce_values({spec.name: self._declare(spec) for spec in PARAMS})
         self._segmenter = self._load_segmenter(values)
         self._geometry = {name: values[name] for name in GEOMETRY_PARAMS}
+        self._nav_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seg_node_navigation")
         self._nav = NavigationOutputs(self, self._segmenter.spec.class_names, *navigation_geometry(self._geometry),
                                       values["min_confidence"])
         self._outputs = OutputSettings(values["publish_color"], values["color_mode"], values["overlay_alpha"],
@@ -209,6 +211,7 @@ class SegNode(Node):
     def destroy_node(self):
         """Stop the worker (after the frame in flight) before the publishers go away."""
         self._worker.stop()
+        self._nav_thread.shutdown()
         return super().destroy_node()
 
     def _declare(self, spec: ParamSpec):
@@ -288,11 +291,15 @@ class SegNode(Node):
             if wanted:
                 np.copyto(output.pixels(header, height, width), pixels)
                 publisher.publish(output.message)
-        if want["navigation"]:
-            self._nav.publish(header, (width, height), result.model_labels, self._segmenter.drivable_classes)
+        # The grid is made beside the colour image: cv2 releases the GIL while it draws, so on two cores
+        # the navigation outputs add little to the frame's latency.
+        navigation = self._nav_thread.submit(self._nav.publish, header, (width, height), result.model_labels,
+                                             self._segmenter.drivable_classes) if want["navigation"] else None
         if want["color"]:
             _draw_color(self._out_color.pixels(header, height, width), frame, result.model_labels, outputs)
             self._pub_color.publish(self._out_color.message)
+        if navigation is not None:
+            navigation.result()  # re-raises its error: the frame then counts as failed
         self._stats.record_frame(time.monotonic() - received, result.timings["total_ms"])
 
     def _on_frame_error(self, item, error: Exception) -> None:
