@@ -502,9 +502,10 @@ def bad_models(tmp_path_factory):
 
 
 @pytest.mark.parametrize(("case", "extra", "message"), [
-    ("missing", [], "checkpoint not found"),
-    ("corrupt", [], "is not a readable checkpoint"),
-    ("five_classes", [], "model has 5 classes, but seg_node publishes Cityscapes trainIds (19 classes)"),
+    ("missing", [], "missing.pt: no such checkpoint file; check the path"),
+    ("corrupt", [], "corrupt.pt: not a readable checkpoint"),
+    ("five_classes", [], "model has 5 classes, but seg_node publishes Cityscapes trainIds; use a model of the 19 "
+                         "Cityscapes classes"),
     ("good", ["-p", "image_transport:=theora"], "image_transport must be one of: raw, compressed"),
     ("good", ["-p", "input_width:=640"], "input_width and input_height must both be 0"),
     ("good", ["-p", "drivable_classes:=[lava]"], "unknown drivable class 'lava'"),
@@ -520,3 +521,27 @@ def test_bad_set_ups_stop_start_up_with_one_error_line(bad_models, tiny_checkpoi
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 1
     assert len(lines) == 1 and "cannot start" in lines[0] and message in lines[0], err
+
+
+def test_a_checkpoint_describing_no_usable_model_stops_start_up_with_one_line_and_no_half_built_node(
+        bad_checkpoints, capfd):
+    for case, (path, message) in bad_checkpoints.items():
+        # Before: a traceback, then rclpy's shutdown destroyed the half-built node: a second one ('_worker').
+        code = main(["seg_node", "--ros-args", "-r", f"__ns:=/startup{os.getpid()}", "-p", f"model_path:={path}"])
+        lines = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
+        assert code == 1 and len(lines) == 1, (case, lines)
+        assert f"cannot start: {path}: " in lines[0] and message in lines[0], (case, lines)
+
+
+def test_a_failed_start_up_leaves_no_node_for_rclpy_shutdown_to_destroy(bad_checkpoints):
+    import rclpy
+
+    from seg_perception.checkpoint import CheckpointError
+
+    path, _ = bad_checkpoints["unknown_architecture"]
+    context = rclpy.Context()
+    rclpy.init(args=["--ros-args", "-r", f"__ns:=/half{os.getpid()}", "-p", f"model_path:={path}"], context=context)
+    # The traceback pytest keeps holds the failed node, as an exception on its way out of main() does.
+    with pytest.raises(CheckpointError):
+        SegNode(context=context)
+    context.try_shutdown()  # before: AttributeError: 'SegNode' object has no attribute '_worker'

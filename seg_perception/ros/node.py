@@ -131,6 +131,16 @@ class SegNode(Node):
 
     def __init__(self, **node_kwargs):
         super().__init__(NODE_NAME, **node_kwargs)
+        try:
+            self._set_up()
+        except BaseException:
+            # Leave no half-built node: rclpy's shutdown destroys the nodes it tracks, and our
+            # destroy_node would then fail on the worker that was never made.
+            super().destroy_node()
+            raise
+
+    def _set_up(self) -> None:
+        """Parameters, model, publishers, input subscription and timer (the constructor's work)."""
         values = coerce_values({spec.name: self._declare(spec) for spec in PARAMS})
         self._segmenter = self._load_segmenter(values)
         self._geometry = {name: values[name] for name in GEOMETRY_PARAMS}
@@ -234,7 +244,8 @@ class SegNode(Node):
         classes = load_checkpoint(values["model_path"]).spec.class_names
         if len(classes) != labels.NUM_CLASSES:
             raise StartupError(f"{values['model_path']}: model has {len(classes)} classes, but seg_node "
-                               f"publishes Cityscapes trainIds ({labels.NUM_CLASSES} classes)")
+                               f"publishes Cityscapes trainIds; use a model of the {labels.NUM_CLASSES} "
+                               "Cityscapes classes")
         reason = SPECS["drivable_classes"].validate(values["drivable_classes"], classes)
         if reason:
             raise StartupError(reason)
