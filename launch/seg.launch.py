@@ -14,6 +14,8 @@ from seg_perception.node.contract import camera_info_beside
 PACKAGE = "seg_perception"
 # Fast DDS 3 (Kilted) reads the first name, Fast DDS 2 (Humble, Jazzy) the second.
 FASTDDS_PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+#: seconds between launch's SIGINT and its SIGTERM (a substitution, hence a string)
+SIGTERM_TIMEOUT_S = "20"
 
 
 def _seg_node(context, share: str) -> list:
@@ -46,6 +48,9 @@ def _seg_node(context, share: str) -> list:
         remappings=[("image", image_topic), ("image/compressed", f"{image_topic}/compressed"),
                     ("camera_info", camera_info_topic)],
         additional_env=profile_env,
+        # launch sends SIGINT, then SIGTERM after sigterm_timeout (5 s by default); seg_node exits in well
+        # under a second, but a loaded machine can stretch a frame in flight and the shutdown.
+        sigterm_timeout=SIGTERM_TIMEOUT_S,
         output="screen",
         emulate_tty=True,
     )]

@@ -69,7 +69,7 @@ def test_the_executable_is_the_console_script_setup_py_installs(node_call, assig
     (setup_call,) = _calls(setup, "setup")
     scripts = [s.split("=") for s in _literal_strings(_keyword(setup_call, "entry_points")) if "=" in s]
     targets = {name.strip(): target.strip() for name, target in scripts}
-    assert targets[executable] == "seg_perception.ros.node:main"
+    assert targets[executable] == "seg_perception.ros.seg_node:main"
 
 
 def test_parameters_passed_by_the_launch_file_are_declared_by_the_node(node_call):
@@ -120,6 +120,11 @@ def test_the_node_gets_the_large_frame_profile_under_both_fastdds_names_unless_t
     # each variable keeps the user's value, else the other name's, else the shipped profile
     env = ast.unparse(assigns["profile_env"])
     assert env.count("EnvironmentVariable(") == 4 and env.count("default_value=large_frames") == 2
+
+
+def test_launch_waits_generously_before_escalating_to_sigterm(node_call, assigns):
+    timeout = _keyword(node_call, "sigterm_timeout")
+    assert float(ast.literal_eval(assigns[timeout.id])) >= 15  # launch's default is 5 s
 
 
 @pytest.mark.ros

@@ -86,7 +86,7 @@ def test_the_log_tail_names_the_last_lines(tmp_path):
 def test_without_an_installed_executable_the_module_runs(monkeypatch, tmp_path):
     monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
     monkeypatch.setattr(sys, "argv", [str(tmp_path / "tool")])
-    assert node_process.seg_node_command() == [str(tmp_path / "python"), "-m", "seg_perception.ros.node"]
+    assert node_process.seg_node_command() == [str(tmp_path / "python"), "-m", "seg_perception.ros.seg_node"]
 
 
 def test_seg_bag_eval_takes_further_node_parameters_for_the_node_it_starts(tmp_path):

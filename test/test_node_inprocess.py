@@ -28,7 +28,8 @@ from seg_perception.node import contract
 from seg_perception.node.params import PARAMS
 from seg_perception.ros import node as node_module
 from seg_perception.ros.bag_eval import main as bag_eval
-from seg_perception.ros.node import SegNode, main
+from seg_perception.ros.node import SegNode
+from seg_perception.ros.seg_node import main
 from test_live_replay import write_bag
 from tiny_models import write_tiny_checkpoint
 

@@ -21,7 +21,6 @@ the worker's slot does the dropping.
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass, replace
 
@@ -48,6 +47,7 @@ from ..node.latest_frame import LatestFrameWorker
 from ..node.params import (
     GEOMETRY_PARAMS, PARAMS, SPECS, ParamSpec, coerce_values, geometry_problem, model_input_size,
     navigation_geometry, validate_changes)
+from ..node.shutdown import StopSignals
 from ..size import Size
 from .image_msgs import ImageOutput, compressed_to_frame, converter_name, image_to_frame
 from .navigation_outputs import NavigationOutputs
@@ -55,6 +55,8 @@ from .qos import OUTPUT_QOS, InputSubscription
 
 NODE_NAME = "seg_node"
 REJECT_WARNING_PERIOD_S = 5.0
+#: seconds between the spin loop's looks at a stop request
+STOP_POLL_S = 0.1
 #: rclpy >= 3.4 (Iron and newer) gives two-argument callbacks the message info; Humble's does not.
 MESSAGE_INFO = hasattr(Subscription, "CallbackType")
 #: rmw's RMW_MESSAGE_INFO_SEQUENCE_NUMBER_UNSUPPORTED (UINT64_MAX); DDS numbers start at 1, so 0 is none too.
@@ -389,20 +391,24 @@ class SegNode(Node):
         self._pub_diagnostics.publish(array)
 
 
-def main(args=None) -> int:
-    """Console entry point (``ros2 run seg_perception seg_node``); a bad set-up exits 1 with one error line."""
+def run(args, stop: StopSignals) -> int:
+    """Start the node and spin it until ``stop`` is requested or rclpy shuts down; the exit code (1, with one
+    error line, for a bad set-up). The executable is ``seg_node.main``."""
     rclpy.init(args=args)
     try:
         try:
             node = SegNode()
+            stop.starting = False
         except (StartupError, CheckpointError, BackendUnavailable, ParameterException) as exc:
             rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {exc}")
             return 1
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         try:
-            executor.spin()
-        except (KeyboardInterrupt, ExternalShutdownException):
+            # spin_once with a timeout, so the stop request is seen even if no signal woke the executor
+            while rclpy.ok() and not stop.requested:
+                executor.spin_once(timeout_sec=STOP_POLL_S)
+        except ExternalShutdownException:  # rclpy's own signal handler shut the context down
             pass
         finally:
             node.destroy_node()
@@ -410,6 +416,3 @@ def main(args=None) -> int:
     finally:
         rclpy.try_shutdown()
 
-
-if __name__ == "__main__":
-    sys.exit(main())

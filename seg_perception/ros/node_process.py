@@ -34,7 +34,7 @@ def seg_node_command() -> list[str]:
         candidate = directory / EXECUTABLE
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return [str(candidate)]
-    return [sys.executable, "-m", f"{PACKAGE}.ros.node"]
+    return [sys.executable, "-m", f"{PACKAGE}.ros.seg_node"]
 
 
 def fastdds_profile() -> Path | None:
