@@ -212,6 +212,26 @@ def test_bad_frames_are_rejected_counted_and_the_next_good_frame_is_answered(sta
     assert not any(rh.frame_index(m.header) in (101, 102, 103) for m in collector.received("segmentation/labels"))
     _, values = wait_status(diagnostics, node, lambda values: values["published_frames"] == "1")
     assert values["rejected_frames"] == "3" and "unsupported encoding" in values["last_error"]
+    assert values["last_error"].endswith(" s ago)")  # its age; it clears after health.ERROR_QUIET_S
+    messages = [status.message for array in diagnostics.received("/diagnostics") for status in array.status
+                if status.level == DiagnosticStatus.WARN and status.name.startswith(node.get_fully_qualified_name())]
+    assert messages and all(m.startswith("rejected frame: ") for m in messages), messages  # no doubled prefix
+
+
+def test_a_camera_whose_frames_never_arrive_makes_the_diagnostics_warn_naming_the_likely_cause(start_node, graph):
+    # As a best-effort camera of large frames without the Fast DDS profile: a publisher, no frame. Before: OK.
+    diagnostics = rh.make_collector(graph, "/", {"/diagnostics": DiagnosticArray}, name="diag_sink")
+    node = start_node()
+    camera_for(graph, node)
+    name = f"{node.get_fully_qualified_name()}: segmentation"
+
+    def warning():
+        return next((status for array in reversed(diagnostics.received("/diagnostics")) for status in array.status
+                     if status.name == name and status.level == DiagnosticStatus.WARN), None)
+
+    assert rh.wait_for(lambda: warning() is not None, 15), "no WARN"
+    assert warning().message.startswith("no frame arrived in 5 s from 1 publisher on the input: ")
+    assert "fastdds_large_frames.xml" in warning().message
 
 
 def test_undecodable_compressed_frames_are_rejected(start_node, graph):

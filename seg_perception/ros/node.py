@@ -43,6 +43,7 @@ from ..node import contract
 from ..node.contract import DiagnosticKey as Key
 from ..node.frame_stats import FrameStats
 from ..node.frames import Frame, FrameError
+from ..node.health import AnswerWatch, FrameCounts, Problems, assess, error_report
 from ..node.latest_frame import LatestFrameWorker
 from ..node.params import (
     GEOMETRY_PARAMS, PARAMS, SPECS, ParamSpec, coerce_values, geometry_problem, model_input_size,
@@ -177,6 +178,7 @@ class SegNode(Node):
             callback_group=FrameGate(lambda: self._worker.ready or not self._numbered) if gated else None)
         self._idle_frames = 0
         self._last_reported = self._stats.snapshot()
+        self._answers = AnswerWatch()
         self.create_timer(1.0, self._publish_diagnostics)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.get_logger().info(
@@ -345,18 +347,15 @@ class SegNode(Node):
     def _publish_diagnostics(self) -> None:
         now = self._stats.snapshot()
         previous, self._last_reported = self._last_reported, now
-        if self._input.incompatible:
-            level, message = DiagnosticStatus.ERROR, self._input.incompatible
-        elif now.failed > previous.failed:
-            level, message = DiagnosticStatus.ERROR, f"frames failed: {now.last_error}"
-        elif now.rejected > previous.rejected:
-            level, message = DiagnosticStatus.WARN, f"frames rejected: {now.last_error}"
-        elif self._nav.problem and self._nav.has_camera_info:
-            level, message = DiagnosticStatus.WARN, f"drivable grid all unknown: {self._nav.problem}"
-        elif now.published == 0:
-            level, message = DiagnosticStatus.OK, "waiting for frames"
-        else:
-            level, message = DiagnosticStatus.OK, f"{now.fps:.1f} frames/s"
+        counts = FrameCounts(arrived=self.received_frames, answered=self._worker.processed,
+                             publishers=self.count_publishers(self._input.topic_name))
+        problems = Problems(
+            incompatible=self._input.incompatible,
+            failed=now.last_error if now.failed > previous.failed else "",
+            rejected=now.last_error if now.rejected > previous.rejected else "",
+            answers=self._answers.update(counts, now.model_p50_ms, self._input.reliability == "best_effort"),
+            grid=self._nav.problem if self._nav.problem and self._nav.has_camera_info else "")
+        level, message = assess(problems, now.published, now.fps)
         values = {
             Key.BACKEND: self._segmenter.backend_name,
             Key.MODEL: f"{self._segmenter.spec.name} ({self.get_parameter('model_path').value})",
@@ -377,14 +376,15 @@ class SegNode(Node):
             Key.REJECTED_FRAMES: str(now.rejected),
             Key.FAILED_FRAMES: str(now.failed),
             Key.IDLE_FRAMES: str(self._idle_frames),
-            Key.LAST_ERROR: now.last_error,
+            Key.LAST_ERROR: error_report(now.last_error, now.last_error_age_s),
             Key.NAVIGATION: self._nav.problem or "ok",
             Key.CAMERA_INFO_TOPIC: self._nav.camera_info_topic,
             Key.GRID_MS: f"{self._nav.grid_ms:.2f}",
             Key.GRID_TABLE_MS: f"{self._nav.table_build_ms:.1f}",
         }
-        status = DiagnosticStatus(level=level, name=contract.status_name(self.get_fully_qualified_name()),
-                                  message=message, hardware_id=self._segmenter.backend_name,
+        status = DiagnosticStatus(level=bytes([level]),  # a byte field
+                                  name=contract.status_name(self.get_fully_qualified_name()), message=message,
+                                  hardware_id=self._segmenter.backend_name,
                                   values=[KeyValue(key=k, value=v) for k, v in values.items()])
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
