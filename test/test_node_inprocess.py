@@ -554,6 +554,16 @@ def test_a_checkpoint_describing_no_usable_model_stops_start_up_with_one_line_an
         assert f"cannot start: {path}: " in lines[0] and message in lines[0], (case, lines)
 
 
+def test_an_input_size_over_the_memory_bound_stops_start_up_with_one_line(tiny_checkpoint, capfd, monkeypatch):
+    # Before: 8192x8192 (inside the parameter range) grew to 23 GB and was killed without a word.
+    monkeypatch.setenv("SEG_PERCEPTION_MAX_MEMORY_MB", "50")
+    code = main(["seg_node", "--ros-args", "-r", f"__ns:=/startup{os.getpid()}", "-p", f"model_path:={tiny_checkpoint}",
+                 "-p", "input_width:=1024", "-p", "input_height:=512"])
+    lines = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
+    assert code == 1 and len(lines) == 1, lines
+    assert "cannot start: model input size 1024x512 needs about 0.20 GiB for 'unet', over the bound" in lines[0]
+
+
 def test_a_failed_start_up_leaves_no_node_for_rclpy_shutdown_to_destroy(bad_checkpoints):
     import rclpy
 

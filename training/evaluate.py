@@ -152,7 +152,7 @@ def evaluate_checkpoint(args: argparse.Namespace) -> int:
     A bad checkpoint, backend or dataset file (also one met halfway) is one error line and exit 1.
     """
     from seg_perception.checkpoint import CheckpointError
-    from seg_perception.inference import BackendUnavailable, Segmenter
+    from seg_perception.inference import BackendUnavailable, InputSizeError, Segmenter
 
     from .data import CityscapesDataset, DatasetError
 
@@ -161,7 +161,7 @@ def evaluate_checkpoint(args: argparse.Namespace) -> int:
         dataset = CityscapesDataset(args.data, args.split)
         args.out.mkdir(parents=True, exist_ok=True)
         matrix, pictures, total_ms = _segment_dataset(segmenter, dataset, args.out, args.pictures)
-    except (CheckpointError, BackendUnavailable, DatasetError) as error:
+    except (CheckpointError, BackendUnavailable, InputSizeError, DatasetError) as error:
         print(f"seg-eval: error: {error}", file=sys.stderr)
         return 1
     metrics = matrix.compute()

@@ -18,6 +18,7 @@ from ..size import Size
 from .backend_table import PRECISIONS, effective_precision
 from .backends import choose_backend, create_backend, probe_platform
 from .engine_cache import EngineCache, default_cache_dir
+from .memory import check_input_size
 from .postprocess import Postprocessor, confidence_threshold
 from .preprocess import Preprocessor, check_image
 
@@ -73,6 +74,7 @@ class Segmenter:
         if len(size) != 2 or min(size) < 1:
             raise ValueError(f"input_size must be (width, height) of positive ints, got {input_size}")
         self.input_size = Size(*size)
+        check_input_size(spec, self.input_size)  # before the engine allocates anything of that size
         self.bgr = bgr
         self._post = Postprocessor(spec.class_names, spec.drivable_classes)
         self.drivable_classes = drivable_classes

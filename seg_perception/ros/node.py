@@ -38,7 +38,7 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from .. import labels
 from ..checkpoint import CheckpointError, load_checkpoint
-from ..inference import BackendUnavailable, Segmenter, colorize, colorize_overlay
+from ..inference import BackendUnavailable, InputSizeError, Segmenter, colorize, colorize_overlay
 from ..node import contract
 from ..node.contract import DiagnosticKey as Key
 from ..node.frame_stats import FrameStats
@@ -399,7 +399,7 @@ def run(args, stop: StopSignals) -> int:
         try:
             node = SegNode()
             stop.starting = False
-        except (StartupError, CheckpointError, BackendUnavailable, ParameterException) as exc:
+        except (StartupError, CheckpointError, BackendUnavailable, InputSizeError, ParameterException) as exc:
             rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {exc}")
             return 1
         executor = SingleThreadedExecutor()
