@@ -246,6 +246,36 @@ def test_undecodable_compressed_frames_are_rejected(start_node, graph):
     assert wait_answers(collector, 201, ["segmentation/labels"])
 
 
+
+def test_a_decompression_bomb_is_rejected_from_its_header_and_counted(start_node, graph):
+    # Before: a 140 kB PNG decoding to 12000x12000 took the node from 0.8 to 1.9 GB and was segmented.
+    from test_frames import png_bomb
+
+    node = start_node(image_transport="compressed")
+    collector = connect(graph, node, topics={"segmentation/labels": Image})
+    camera = camera_for(graph, node, CompressedImage, topic="image/compressed")
+    bomb = rh.compressed_msg(rh.make_frame(0, 32, 16), "png", index=210)
+    bomb.data = png_bomb(12000, 12000)
+    publish_and_wait(node, camera, bomb)
+    snapshot = node.stats.snapshot()
+    assert snapshot.rejected == 1 and "12000x12000 = 144000000 pixels is over max_input_pixels 8294400" in \
+        snapshot.last_error
+    camera.publish(rh.compressed_msg(rh.make_frame(0, 32, 16), "png", index=211))
+    assert wait_answers(collector, 211, ["segmentation/labels"])
+    assert not any(rh.frame_index(m.header) == 210 for m in collector.received("segmentation/labels"))
+
+
+def test_raw_frames_over_max_input_pixels_are_rejected_and_the_bound_changes_at_run_time(start_node, graph):
+    node = start_node(max_input_pixels=32 * 16 - 1)
+    collector = connect(graph, node, topics={"segmentation/labels": Image})
+    camera = camera_for(graph, node)
+    publish_and_wait(node, camera, rh.image_msg(rh.make_frame(0, 32, 16), index=220))
+    assert node.stats.snapshot().rejected == 1 and "over max_input_pixels 511" in node.stats.snapshot().last_error
+    assert node.set_parameters([Parameter("max_input_pixels", value=32 * 16)])[0].successful
+    camera.publish(rh.image_msg(rh.make_frame(0, 32, 16), index=221))
+    assert wait_answers(collector, 221, ["segmentation/labels"])
+
+
 # --- load -----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("message_info", [True, False], ids=["gated intake", "every frame taken (Humble)"])

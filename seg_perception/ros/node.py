@@ -165,6 +165,7 @@ class SegNode(Node):
         self._out_labels, self._out_drivable, self._out_confidence = (ImageOutput("mono8") for _ in range(3))
         self._out_color = ImageOutput("rgb8")
         self._pub_diagnostics = self.create_publisher(DiagnosticArray, contract.DIAGNOSTICS, 10)
+        self._max_pixels = values["max_input_pixels"]
         compressed = values["image_transport"] == "compressed"
         self._decode = compressed_to_frame if compressed else image_to_frame
         # Without sequence numbers from the middleware nothing could count the frames the gate leaves
@@ -291,7 +292,7 @@ class SegNode(Node):
         if not any(want.values()):
             self._idle_frames += 1  # nobody listens: skip the model altogether
             return
-        frame = self._decode(msg)
+        frame = self._decode(msg, self._max_pixels)
         self._segmenter.with_confidence = want["confidence"]
         result = self._segmenter.segment(frame.image, bgr=frame.bgr)
         header, (height, width) = msg.header, frame.image.shape[:2]
@@ -337,6 +338,8 @@ class SegNode(Node):
             self._nav.publish_label_info(changes["min_confidence"])
         if "max_rate_hz" in changes:
             self._worker.max_rate_hz = changes["max_rate_hz"]
+        if "max_input_pixels" in changes:
+            self._max_pixels = changes["max_input_pixels"]
         output_changes = {k: v for k, v in changes.items() if k in OutputSettings.__dataclass_fields__}
         if output_changes:
             self._outputs = replace(self._outputs, **output_changes)
