@@ -247,6 +247,21 @@ def test_undecodable_compressed_frames_are_rejected(start_node, graph):
 
 
 
+def test_switching_confidence_on_at_run_time_builds_nothing_while_frames_flow(start_node, graph, tmp_path,
+                                                                             monkeypatch):
+    # Before: the confidence graph was exported on the first frame that wanted it (about 8 s for a real model).
+    monkeypatch.setenv("SEG_PERCEPTION_CACHE", str(tmp_path / "cache"))
+    node = start_node(publish_confidence=False)
+    graphs = sorted(p.name for p in (tmp_path / "cache").rglob("*.onnx"))
+    assert len(graphs) == 2, graphs  # both variants, with and without confidence, built at start-up
+    collector = connect(graph, node, topics={"segmentation/labels": Image, "segmentation/confidence": Image})
+    camera = camera_for(graph, node)
+    assert node.set_parameters([Parameter("publish_confidence", value=True)])[0].successful
+    camera.publish(rh.image_msg(rh.make_frame(0, 64, 32), index=230))
+    assert wait_answers(collector, 230, ["segmentation/labels", "segmentation/confidence"])
+    assert sorted(p.name for p in (tmp_path / "cache").rglob("*.onnx")) == graphs
+
+
 def test_a_decompression_bomb_is_rejected_from_its_header_and_counted(start_node, graph):
     # Before: a 140 kB PNG decoding to 12000x12000 took the node from 0.8 to 1.9 GB and was segmented.
     from test_frames import png_bomb

@@ -150,6 +150,12 @@ class Segmenter:
         for _ in range(frames):
             self.segment(blank)
 
+    def prepare_variants(self) -> None:
+        """Build (or load from the engine cache) both graph variants, with and without confidence, now
+        rather than on the first frame that needs one."""
+        for with_confidence in (False, True):
+            self._backend.run(with_confidence)
+
     def segment(self, image: np.ndarray, bgr: bool | None = None) -> SegmentationResult:
         """Segment one frame (ValueError for anything but a non-empty H x W x 3|4 uint8 array)."""
         start = time.perf_counter()

@@ -254,11 +254,14 @@ class SegNode(Node):
         reason = SPECS["drivable_classes"].validate(values["drivable_classes"], classes)
         if reason:
             raise StartupError(reason)
-        return Segmenter.from_checkpoint(
+        segmenter = Segmenter.from_checkpoint(
             values["model_path"], backend=values["backend"], precision=values["precision"],
             input_size=input_size, drivable_classes=tuple(values["drivable_classes"]),
-            min_confidence=values["min_confidence"],
-            with_confidence=values["publish_confidence"])  # warms up the confidence graph when it will be used
+            min_confidence=values["min_confidence"], with_confidence=values["publish_confidence"])
+        # Building a variant when publish_confidence or min_confidence changes at run time stalled frames
+        # for seconds: both are built (or read from the engine cache) now.
+        segmenter.prepare_variants()
+        return segmenter
 
     def _size_text(self) -> str:
         width, height = self._segmenter.input_size
