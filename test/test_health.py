@@ -83,7 +83,8 @@ def test_precedence_errors_then_rejections_then_unanswered_frames_then_the_grid(
     everything = Problems(incompatible="QoS", failed="ValueError: x", rejected="rejected frame: y", answers=error,
                           grid="camera looks at the sky")
     assert assess(everything, 5, 1.0) == (Level.ERROR, "QoS")
-    assert assess(Problems(failed="ValueError: x", answers=error), 5, 1.0) == (Level.ERROR, "frames failed: ValueError: x")
+    assert assess(Problems(failed="ValueError: x", answers=error), 5, 1.0) == (
+        Level.ERROR, "frames failed: ValueError: x")
     assert assess(Problems(rejected="rejected frame: y", answers=error), 5, 1.0) == error
     assert assess(Problems(rejected="rejected frame: y", answers=warn), 5, 1.0) == (Level.WARN, "rejected frame: y")
     assert assess(Problems(answers=warn, grid="sky"), 5, 1.0) == warn
