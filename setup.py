@@ -27,7 +27,7 @@ setup(
     entry_points={
         "console_scripts": [
             "seg-make-data = training.data.make_data:main",
-            "seg_node = seg_perception.ros.node:main",
+            "seg_node = seg_perception.ros.seg_node:main",
             "seg-eval = training.evaluate:main",
             "seg-train = training.train:main",
             "seg-export = seg_perception.inference.export:main",

@@ -10,10 +10,11 @@ from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
 from seg_perception.node.contract import camera_info_beside
+from seg_perception.ros.node_process import FASTDDS_PROFILE_VARIABLES, fastdds_profile_variable
 
 PACKAGE = "seg_perception"
-# Fast DDS 3 (Kilted) reads the first name, Fast DDS 2 (Humble, Jazzy) the second.
-FASTDDS_PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+#: seconds between launch's SIGINT and its SIGTERM (a substitution, hence a string)
+SIGTERM_TIMEOUT_S = "20"
 
 
 def _seg_node(context, share: str) -> list:
@@ -23,11 +24,12 @@ def _seg_node(context, share: str) -> list:
     # Fast DDS drops best-effort frames larger than its default 512 KB shared-memory segment,
     # and the node publishes camera-sized images: give it the shipped large-segment profile,
     # unless the user already points Fast DDS at a profile (under either name), which then wins.
+    # Only the name this distro's Fast DDS reads is set: Fast DDS 3 (Kilted) warns about the old one.
     large_frames = os.path.join(share, "config", "fastdds_large_frames.xml")
     first, second = FASTDDS_PROFILE_VARIABLES
     profile_env = {
-        first: EnvironmentVariable(first, default_value=EnvironmentVariable(second, default_value=large_frames)),
-        second: EnvironmentVariable(second, default_value=EnvironmentVariable(first, default_value=large_frames)),
+        fastdds_profile_variable(): EnvironmentVariable(
+            first, default_value=EnvironmentVariable(second, default_value=large_frames)),
     }
     return [Node(
         package=PACKAGE,
@@ -46,6 +48,9 @@ def _seg_node(context, share: str) -> list:
         remappings=[("image", image_topic), ("image/compressed", f"{image_topic}/compressed"),
                     ("camera_info", camera_info_topic)],
         additional_env=profile_env,
+        # launch sends SIGINT, then SIGTERM after sigterm_timeout (5 s by default); seg_node exits in well
+        # under a second, but a loaded machine can stretch a frame in flight and the shutdown.
+        sigterm_timeout=SIGTERM_TIMEOUT_S,
         output="screen",
         emulate_tty=True,
     )]
@@ -55,7 +60,8 @@ def generate_launch_description() -> LaunchDescription:
     share = get_package_share_directory(PACKAGE)
     arguments = [
         DeclareLaunchArgument("model_path", default_value="",
-                              description="checkpoint (.pt) or exported engine to load"),
+                              description="checkpoint (.pt from seg-train) to load; engines built from it "
+                                          "are cached"),
         DeclareLaunchArgument("backend", default_value="auto",
                               description="auto | tensorrt | cuda | cpu"),
         DeclareLaunchArgument("image_topic", default_value="/camera/image_raw",

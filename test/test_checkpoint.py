@@ -44,15 +44,19 @@ def test_encoder_weight_paths_are_not_stored(tmp_path):
 
 
 def test_errors_name_the_file(tmp_path):
-    with pytest.raises(CheckpointError, match="checkpoint not found: .*missing.pt"):
+    with pytest.raises(CheckpointError, match="missing.pt: no such checkpoint file; check the path"):
         load_checkpoint(tmp_path / "missing.pt")
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(b"\x00garbage")
-    with pytest.raises(CheckpointError, match="corrupt.pt is not a readable checkpoint"):
+    with pytest.raises(CheckpointError, match="corrupt.pt: not a seg_perception checkpoint, or unsafe"):
         load_checkpoint(corrupt)
+    broken_zip = tmp_path / "broken_zip.pt"
+    broken_zip.write_bytes(b"PK\x03\x04 not a zip")
+    with pytest.raises(CheckpointError, match="broken_zip.pt: not a readable checkpoint"):
+        load_checkpoint(broken_zip)
     foreign = tmp_path / "foreign.pt"
     torch.save({"weights": torch.zeros(2)}, foreign)
-    with pytest.raises(CheckpointError, match="foreign.pt is not a seg_perception checkpoint"):
+    with pytest.raises(CheckpointError, match="foreign.pt: not a seg_perception checkpoint"):
         load_checkpoint(foreign)
     truncated = tmp_path / "truncated.pt"
     save_checkpoint(truncated, SPEC, trained_model())
@@ -81,6 +85,22 @@ def test_drivable_classes_must_be_among_the_models_classes(tmp_path):
     torch.save(payload, path)
     with pytest.raises(CheckpointError, match=f"{path}: unknown drivable class 'runway'"):
         load_checkpoint(path)
+
+
+def test_every_bad_checkpoint_is_refused_on_reading_in_one_line_file_problem_remedy(bad_checkpoints):
+    for case, (path, message) in bad_checkpoints.items():
+        with pytest.raises(CheckpointError) as error:
+            load_checkpoint(path)
+        text = str(error.value)
+        assert text.startswith(f"{path}: ") and message in text and "\n" not in text, case
+        assert "use a .pt written by" in text.rpartition("; ")[2], case  # what to do, after the problem
+
+
+def test_an_unsafe_pickle_is_refused_without_suggesting_weights_only_false(bad_checkpoints):
+    path, _ = bad_checkpoints["unsafe"]
+    with pytest.raises(CheckpointError) as error:
+        load_checkpoint(path)
+    assert "weights_only" not in str(error.value) and "not a seg_perception checkpoint, or unsafe" in str(error.value)
 
 
 def test_a_crash_during_save_keeps_the_previous_file(tmp_path, monkeypatch):

@@ -1,10 +1,13 @@
 """Frame decoding without ROS: every encoding, row padding, zero-copy views, and every rejection reason."""
 
+import time
+import zlib
+
 import cv2
 import numpy as np
 import pytest
 
-from seg_perception.node.frames import SUPPORTED_ENCODINGS, FrameError, decode_compressed, decode_raw
+from seg_perception.node.frames import SUPPORTED_ENCODINGS, FrameError, decode_compressed, decode_raw, encoded_size
 
 RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, size=(5, 7, 3), dtype=np.uint8)
@@ -101,3 +104,47 @@ def test_undecodable_compressed_frames_raise_frame_error(data, reason):
 
 def test_frame_error_is_a_value_error():
     assert issubclass(FrameError, ValueError)
+
+
+def png_bomb(width: int, height: int) -> bytes:
+    """A real grey PNG of ``width`` x ``height`` zeros, written a row at a time: a few hundred kB that decode to
+    width x height x 3 bytes."""
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return len(payload).to_bytes(4, "big") + kind + payload + zlib.crc32(kind + payload).to_bytes(4, "big")
+
+    compressor, row = zlib.compressobj(9), bytes(width + 1)  # filter byte 0, then the row's pixels
+    data = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])  # 8-bit grey
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+
+
+def test_the_size_of_png_and_jpeg_is_read_from_the_header_without_decoding():
+    for extension, params in ((".png", []), (".jpg", []), (".jpg", [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])):
+        ok, encoded = cv2.imencode(extension, np.zeros((123, 457, 3), np.uint8), params)
+        assert encoded_size(encoded) == (457, 123), (extension, params)
+    ok, bmp = cv2.imencode(".bmp", np.zeros((5, 7, 3), np.uint8))
+    assert encoded_size(bmp) is None and encoded_size(np.frombuffer(b"\xff\xd8\xff", np.uint8)) is None
+
+
+def test_a_decompression_bomb_is_refused_from_its_header_before_decoding():
+    bomb = png_bomb(12000, 12000)  # the issue's: decodes to 432 MB of BGR
+    assert len(bomb) < 300_000 and encoded_size(np.frombuffer(bomb, np.uint8)) == (12000, 12000)
+    start = time.perf_counter()
+    with pytest.raises(FrameError, match="compressed frame of 12000x12000 = 144000000 pixels is over "
+                                         "max_input_pixels 8294400"):
+        decode_compressed(bomb, max_pixels=3840 * 2160)
+    assert time.perf_counter() - start < 0.05  # decoding it takes seconds
+
+
+def test_the_pixel_bound_takes_frames_up_to_it_and_refuses_raw_frames_over_it_and_unknown_formats():
+    ok, png = cv2.imencode(".png", np.zeros((4, 6, 3), np.uint8))
+    assert decode_compressed(png.tobytes(), max_pixels=24).image.shape == (4, 6, 3)  # exactly at the bound
+    with pytest.raises(FrameError, match="compressed frame of 6x4 = 24 pixels is over max_input_pixels 23"):
+        decode_compressed(png.tobytes(), max_pixels=23)
+    assert decode_raw(bytes(72), "rgb8", 4, 6, 18, max_pixels=24).image.shape == (4, 6, 3)
+    with pytest.raises(FrameError, match="frame of 6x4 = 24 pixels is over max_input_pixels 23"):
+        decode_raw(bytes(72), "rgb8", 4, 6, 18, max_pixels=23)
+    ok, bmp = cv2.imencode(".bmp", np.zeros((4, 6, 3), np.uint8))
+    assert decode_compressed(bmp.tobytes()).image.shape == (4, 6, 3)  # without a bound (the bag tools)
+    with pytest.raises(FrameError, match="neither PNG nor JPEG"):
+        decode_compressed(bmp.tobytes(), max_pixels=24)

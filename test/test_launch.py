@@ -69,7 +69,7 @@ def test_the_executable_is_the_console_script_setup_py_installs(node_call, assig
     (setup_call,) = _calls(setup, "setup")
     scripts = [s.split("=") for s in _literal_strings(_keyword(setup_call, "entry_points")) if "=" in s]
     targets = {name.strip(): target.strip() for name, target in scripts}
-    assert targets[executable] == "seg_perception.ros.node:main"
+    assert targets[executable] == "seg_perception.ros.seg_node:main"
 
 
 def test_parameters_passed_by_the_launch_file_are_declared_by_the_node(node_call):
@@ -112,14 +112,29 @@ def test_camera_info_is_taken_from_beside_the_image_topic(launch_tree, image_top
     assert camera_info_beside(image_topic) == camera_info
 
 
-def test_the_node_gets_the_large_frame_profile_under_both_fastdds_names_unless_the_user_set_one(assigns,
-                                                                                                node_call):
+def test_the_node_gets_the_large_frame_profile_under_the_one_name_its_fast_dds_reads(launch_tree, assigns,
+                                                                                     node_call):
     assert ast.unparse(_keyword(node_call, "additional_env")) == "profile_env"
-    variables = ast.literal_eval(assigns["FASTDDS_PROFILE_VARIABLES"])
-    assert set(variables) == {"FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE"}
-    # each variable keeps the user's value, else the other name's, else the shipped profile
-    env = ast.unparse(assigns["profile_env"])
-    assert env.count("EnvironmentVariable(") == 4 and env.count("default_value=large_frames") == 2
+    imported = {alias.name for node in ast.walk(launch_tree) if isinstance(node, ast.ImportFrom)
+                and node.module == "seg_perception.ros.node_process" for alias in node.names}
+    assert imported == {"FASTDDS_PROFILE_VARIABLES", "fastdds_profile_variable"}  # the live replay's rule too
+    env = assigns["profile_env"]
+    (key,) = env.keys  # before: both names, and Kilted warned about the old one on every launch
+    assert ast.unparse(key) == "fastdds_profile_variable()"
+    # the value keeps the user's profile (under either name), else the shipped one
+    value = ast.unparse(env.values[0])
+    assert value.count("EnvironmentVariable(") == 2 and value.count("default_value=large_frames") == 1
+
+
+def test_the_model_path_argument_describes_what_the_node_loads(launch_tree):
+    (call,) = [c for c in _calls(launch_tree, "DeclareLaunchArgument") if c.args[0].value == "model_path"]
+    description = " ".join(_literal_strings(_keyword(call, "description")))
+    assert "checkpoint" in description and "engine to load" not in description  # it loads no exported engine
+
+
+def test_launch_waits_generously_before_escalating_to_sigterm(node_call, assigns):
+    timeout = _keyword(node_call, "sigterm_timeout")
+    assert float(ast.literal_eval(assigns[timeout.id])) >= 15  # launch's default is 5 s
 
 
 @pytest.mark.ros
@@ -159,3 +174,10 @@ def test_the_launch_description_runs_and_starts_a_working_node(tmp_path, tiny_ch
         code, out, err = rh.stop_process(launched)
         graph.close()
     assert code == 0, out + err
+
+
+def test_the_documented_ros2_run_gives_model_path_after_the_parameter_file():
+    # Later arguments win, and seg.yaml's model_path is empty: the other order cannot start.
+    text = (ROOT / "docs" / "ROS_NODE.md").read_text()
+    command = text[text.index("ros2 run seg_perception seg_node"):].split("```")[0].replace("\\\n", " ").split()
+    assert command.index("--params-file") < command.index("model_path:=/path/to/best.pt") - 1

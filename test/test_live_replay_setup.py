@@ -54,11 +54,23 @@ def test_the_node_is_the_installed_executable_and_the_profile_the_shipped_one():
     assert node_process.fastdds_profile() == rh.FASTDDS_PROFILE
 
 
-@pytest.mark.parametrize("distro, name", [(None, PROFILE_NAMES[0]), ("kilted", PROFILE_NAMES[0]),
-                                          ("humble", PROFILE_NAMES[1]), ("jazzy", PROFILE_NAMES[1])])
-def test_the_large_frame_profile_goes_under_the_name_the_distros_fast_dds_reads(distro, name):
-    env = node_process.large_frames_env({"ROS_DISTRO": distro} if distro else {})
+@pytest.mark.parametrize("installed, distro, name", [
+    ("fastrtps", "kilted", PROFILE_NAMES[1]),  # what is installed wins over ROS_DISTRO
+    ("fastdds", "humble", PROFILE_NAMES[0]),
+    (None, "humble", PROFILE_NAMES[1]), (None, "jazzy", PROFILE_NAMES[1]), (None, "kilted", PROFILE_NAMES[0]),
+    (None, None, PROFILE_NAMES[0]),
+])
+def test_the_large_frame_profile_goes_under_the_one_name_the_installed_fast_dds_reads(tmp_path, installed, distro,
+                                                                                       name):
+    if installed:
+        (tmp_path / "share" / installed / "cmake").mkdir(parents=True)
+    environ = {"AMENT_PREFIX_PATH": str(tmp_path), **({"ROS_DISTRO": distro} if distro else {})}
+    env = node_process.large_frames_env(environ)
     assert {key: value for key, value in env.items() if key in PROFILE_NAMES} == {name: str(rh.FASTDDS_PROFILE)}
+
+
+def test_the_pypi_kilted_wheels_here_get_the_fast_dds_3_name():
+    assert node_process.fastdds_profile_variable({}) == "FASTDDS_DEFAULT_PROFILES_FILE"
 
 
 @pytest.mark.parametrize("name", PROFILE_NAMES)
@@ -86,7 +98,7 @@ def test_the_log_tail_names_the_last_lines(tmp_path):
 def test_without_an_installed_executable_the_module_runs(monkeypatch, tmp_path):
     monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
     monkeypatch.setattr(sys, "argv", [str(tmp_path / "tool")])
-    assert node_process.seg_node_command() == [str(tmp_path / "python"), "-m", "seg_perception.ros.node"]
+    assert node_process.seg_node_command() == [str(tmp_path / "python"), "-m", "seg_perception.ros.seg_node"]
 
 
 def test_seg_bag_eval_takes_further_node_parameters_for_the_node_it_starts(tmp_path):

@@ -28,7 +28,8 @@ from seg_perception.node import contract
 from seg_perception.node.params import PARAMS
 from seg_perception.ros import node as node_module
 from seg_perception.ros.bag_eval import main as bag_eval
-from seg_perception.ros.node import SegNode, main
+from seg_perception.ros.node import SegNode
+from seg_perception.ros.seg_node import main
 from test_live_replay import write_bag
 from tiny_models import write_tiny_checkpoint
 
@@ -211,6 +212,26 @@ def test_bad_frames_are_rejected_counted_and_the_next_good_frame_is_answered(sta
     assert not any(rh.frame_index(m.header) in (101, 102, 103) for m in collector.received("segmentation/labels"))
     _, values = wait_status(diagnostics, node, lambda values: values["published_frames"] == "1")
     assert values["rejected_frames"] == "3" and "unsupported encoding" in values["last_error"]
+    assert values["last_error"].endswith(" s ago)")  # its age; it clears after health.ERROR_QUIET_S
+    messages = [status.message for array in diagnostics.received("/diagnostics") for status in array.status
+                if status.level == DiagnosticStatus.WARN and status.name.startswith(node.get_fully_qualified_name())]
+    assert messages and all(m.startswith("rejected frame: ") for m in messages), messages  # no doubled prefix
+
+
+def test_a_camera_whose_frames_never_arrive_makes_the_diagnostics_warn_naming_the_likely_cause(start_node, graph):
+    # As a best-effort camera of large frames without the Fast DDS profile: a publisher, no frame. Before: OK.
+    diagnostics = rh.make_collector(graph, "/", {"/diagnostics": DiagnosticArray}, name="diag_sink")
+    node = start_node()
+    camera_for(graph, node)
+    name = f"{node.get_fully_qualified_name()}: segmentation"
+
+    def warning():
+        return next((status for array in reversed(diagnostics.received("/diagnostics")) for status in array.status
+                     if status.name == name and status.level == DiagnosticStatus.WARN), None)
+
+    assert rh.wait_for(lambda: warning() is not None, 15), "no WARN"
+    assert warning().message.startswith("no frame arrived in 5 s from 1 publisher on the input: ")
+    assert "fastdds_large_frames.xml" in warning().message
 
 
 def test_undecodable_compressed_frames_are_rejected(start_node, graph):
@@ -223,6 +244,51 @@ def test_undecodable_compressed_frames_are_rejected(start_node, graph):
     assert node.stats.snapshot().rejected == 1
     camera.publish(rh.compressed_msg(rh.make_frame(0, 32, 16), "png", index=201))
     assert wait_answers(collector, 201, ["segmentation/labels"])
+
+
+
+def test_switching_confidence_on_at_run_time_builds_nothing_while_frames_flow(start_node, graph, tmp_path,
+                                                                             monkeypatch):
+    # Before: the confidence graph was exported on the first frame that wanted it (about 8 s for a real model).
+    monkeypatch.setenv("SEG_PERCEPTION_CACHE", str(tmp_path / "cache"))
+    node = start_node(publish_confidence=False)
+    graphs = sorted(p.name for p in (tmp_path / "cache").rglob("*.onnx"))
+    assert len(graphs) == 2, graphs  # both variants, with and without confidence, built at start-up
+    collector = connect(graph, node, topics={"segmentation/labels": Image, "segmentation/confidence": Image})
+    camera = camera_for(graph, node)
+    assert node.set_parameters([Parameter("publish_confidence", value=True)])[0].successful
+    camera.publish(rh.image_msg(rh.make_frame(0, 64, 32), index=230))
+    assert wait_answers(collector, 230, ["segmentation/labels", "segmentation/confidence"])
+    assert sorted(p.name for p in (tmp_path / "cache").rglob("*.onnx")) == graphs
+
+
+def test_a_decompression_bomb_is_rejected_from_its_header_and_counted(start_node, graph):
+    # Before: a 140 kB PNG decoding to 12000x12000 took the node from 0.8 to 1.9 GB and was segmented.
+    from test_frames import png_bomb
+
+    node = start_node(image_transport="compressed")
+    collector = connect(graph, node, topics={"segmentation/labels": Image})
+    camera = camera_for(graph, node, CompressedImage, topic="image/compressed")
+    bomb = rh.compressed_msg(rh.make_frame(0, 32, 16), "png", index=210)
+    bomb.data = png_bomb(12000, 12000)
+    publish_and_wait(node, camera, bomb)
+    snapshot = node.stats.snapshot()
+    assert snapshot.rejected == 1 and "12000x12000 = 144000000 pixels is over max_input_pixels 8294400" in \
+        snapshot.last_error
+    camera.publish(rh.compressed_msg(rh.make_frame(0, 32, 16), "png", index=211))
+    assert wait_answers(collector, 211, ["segmentation/labels"])
+    assert not any(rh.frame_index(m.header) == 210 for m in collector.received("segmentation/labels"))
+
+
+def test_raw_frames_over_max_input_pixels_are_rejected_and_the_bound_changes_at_run_time(start_node, graph):
+    node = start_node(max_input_pixels=32 * 16 - 1)
+    collector = connect(graph, node, topics={"segmentation/labels": Image})
+    camera = camera_for(graph, node)
+    publish_and_wait(node, camera, rh.image_msg(rh.make_frame(0, 32, 16), index=220))
+    assert node.stats.snapshot().rejected == 1 and "over max_input_pixels 511" in node.stats.snapshot().last_error
+    assert node.set_parameters([Parameter("max_input_pixels", value=32 * 16)])[0].successful
+    camera.publish(rh.image_msg(rh.make_frame(0, 32, 16), index=221))
+    assert wait_answers(collector, 221, ["segmentation/labels"])
 
 
 # --- load -----------------------------------------------------------------------------------------
@@ -502,9 +568,10 @@ def bad_models(tmp_path_factory):
 
 
 @pytest.mark.parametrize(("case", "extra", "message"), [
-    ("missing", [], "checkpoint not found"),
-    ("corrupt", [], "is not a readable checkpoint"),
-    ("five_classes", [], "model has 5 classes, but seg_node publishes Cityscapes trainIds (19 classes)"),
+    ("missing", [], "missing.pt: no such checkpoint file; check the path"),
+    ("corrupt", [], "corrupt.pt: not a readable checkpoint"),
+    ("five_classes", [], "model has 5 classes, but seg_node publishes Cityscapes trainIds; use a model of the 19 "
+                         "Cityscapes classes"),
     ("good", ["-p", "image_transport:=theora"], "image_transport must be one of: raw, compressed"),
     ("good", ["-p", "input_width:=640"], "input_width and input_height must both be 0"),
     ("good", ["-p", "drivable_classes:=[lava]"], "unknown drivable class 'lava'"),
@@ -520,3 +587,37 @@ def test_bad_set_ups_stop_start_up_with_one_error_line(bad_models, tiny_checkpoi
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 1
     assert len(lines) == 1 and "cannot start" in lines[0] and message in lines[0], err
+
+
+def test_a_checkpoint_describing_no_usable_model_stops_start_up_with_one_line_and_no_half_built_node(
+        bad_checkpoints, capfd):
+    for case, (path, message) in bad_checkpoints.items():
+        # Before: a traceback, then rclpy's shutdown destroyed the half-built node: a second one ('_worker').
+        code = main(["seg_node", "--ros-args", "-r", f"__ns:=/startup{os.getpid()}", "-p", f"model_path:={path}"])
+        lines = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
+        assert code == 1 and len(lines) == 1, (case, lines)
+        assert f"cannot start: {path}: " in lines[0] and message in lines[0], (case, lines)
+
+
+def test_an_input_size_over_the_memory_bound_stops_start_up_with_one_line(tiny_checkpoint, capfd, monkeypatch):
+    # Before: 8192x8192 (inside the parameter range) grew to 23 GB and was killed without a word.
+    monkeypatch.setenv("SEG_PERCEPTION_MAX_MEMORY_MB", "50")
+    code = main(["seg_node", "--ros-args", "-r", f"__ns:=/startup{os.getpid()}", "-p", f"model_path:={tiny_checkpoint}",
+                 "-p", "input_width:=1024", "-p", "input_height:=512"])
+    lines = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
+    assert code == 1 and len(lines) == 1, lines
+    assert "cannot start: model input size 1024x512 needs about 0.20 GiB for 'unet', over the bound" in lines[0]
+
+
+def test_a_failed_start_up_leaves_no_node_for_rclpy_shutdown_to_destroy(bad_checkpoints):
+    import rclpy
+
+    from seg_perception.checkpoint import CheckpointError
+
+    path, _ = bad_checkpoints["unknown_architecture"]
+    context = rclpy.Context()
+    rclpy.init(args=["--ros-args", "-r", f"__ns:=/half{os.getpid()}", "-p", f"model_path:={path}"], context=context)
+    # The traceback pytest keeps holds the failed node, as an exception on its way out of main() does.
+    with pytest.raises(CheckpointError):
+        SegNode(context=context)
+    context.try_shutdown()  # before: AttributeError: 'SegNode' object has no attribute '_worker'

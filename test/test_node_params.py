@@ -15,8 +15,8 @@ from seg_perception.node.params import (
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNTIME = {"drivable_classes", "min_confidence", "publish_color", "color_mode", "overlay_alpha",
-           "publish_confidence", "max_rate_hz", "grid.frame_id", "grid.resolution", "grid.x_min", "grid.x_max",
-           "grid.y_min", "grid.y_max", "camera.x", "camera.y", "camera.z", "camera.roll", "camera.pitch",
+           "publish_confidence", "max_rate_hz", "max_input_pixels", "grid.frame_id", "grid.resolution",
+           "grid.x_min", "grid.x_max", "grid.y_min", "grid.y_max", "camera.x", "camera.y", "camera.z", "camera.roll", "camera.pitch",
            "camera.yaw"}
 
 

@@ -327,7 +327,7 @@ def _truncated_bag(root, path):
 
 @pytest.mark.parametrize("case, message", [
     ("missing_input", "nowhere: no such file or directory"),
-    ("missing_checkpoint", "checkpoint not found"),
+    ("missing_checkpoint", "missing.pt: no such checkpoint file"),
     ("empty_folder", "empty: no png/jpg/jpeg images (searched recursively)"),
     ("all_unreadable", "none of the 2 frames could be read; the first: "),
     ("not_a_video", "notes.txt: not an image folder, bag or video OpenCV can open"),

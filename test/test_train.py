@@ -86,7 +86,7 @@ def test_bad_config_key_and_missing_data_are_named(scenes, tmp_path, capsys):
     assert train(scenes, tmp_path / "run", "train.learning_rate=0.1") == 2
     assert "unknown config key 'train.learning_rate'" in capsys.readouterr().err
     assert train(scenes, tmp_path / "run", "data.rare_class_temperature=-1") == 2
-    assert "data.rare_class_temperature must be >= 0" in capsys.readouterr().err
+    assert "'data.rare_class_temperature' must be >= 0.0, got -1.0" in capsys.readouterr().err
     assert train_main(["--config", str(TINY), "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r")]) == 2
     assert "nowhere" in capsys.readouterr().err
 

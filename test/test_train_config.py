@@ -1,10 +1,12 @@
 """Config loading, overrides and learning-rate schedules."""
 
 import math
+import re
 from pathlib import Path
 
 import pytest
 
+from training import config as config_module
 from training.config import ConfigError, load_config
 from training.schedules import lr_factor
 
@@ -88,3 +90,57 @@ def test_shipped_configs_load_and_build_their_model_and_loss(name):
     histogram = np.arange(1, NUM_CLASSES + 1, dtype=np.float64)  # any counts; weighted terms need some
     loss = build_loss(config["loss"], class_histogram=histogram)(logits, torch.zeros(1, height, width, dtype=torch.long))
     assert torch.isfinite(loss) and loss.item() > 0
+
+
+def _numeric_keys(section: dict, prefix: str = "") -> set[str]:
+    keys = set()
+    for key, value in section.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and tuple(dotted.split(".")) not in config_module._FREE_FORM:
+            keys |= _numeric_keys(value, f"{dotted}.")
+        elif not isinstance(value, bool) and (isinstance(value, (int, float)) or (
+                isinstance(value, list) and value and all(isinstance(v, (int, float)) for v in value))):
+            keys.add(dotted)
+    return keys
+
+
+def test_every_numeric_key_has_a_range_and_the_defaults_are_within_it():
+    assert _numeric_keys(config_module.DEFAULTS) == set(config_module.RANGES)
+    load_config(None, [f"{key}={value}" for key, value in _flat(config_module.DEFAULTS).items()
+                       if key in config_module.RANGES])  # each default passes its own check
+
+
+def _flat(section: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in section.items():
+        flat.update(_flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
+    return flat
+
+
+@pytest.mark.parametrize("override,message", [
+    ("data.batch_size=-4", "'data.batch_size' must be >= 1, got -4"),  # before: accepted
+    ("train.epochs=0", "'train.epochs' must be >= 1, got 0"),
+    ("train.lr=0", "'train.lr' must be > 0.0, got 0.0"),
+    ("train.lr=-0.01", "'train.lr' must be > 0.0"),
+    ("train.momentum=1.5", "'train.momentum' must be >= 0.0 and <= 1.0"),
+    ("data.load_scale=0", "'data.load_scale' must be > 0.0 and <= 1.0"),
+    ("data.workers=-1", "'data.workers' must be >= 0"),
+    ("data.crop_size=[64, 0]", "'data.crop_size' must be >= 1 and <= 8192, got [64, 0]"),
+    ("data.crop_size=[64]", "'data.crop_size' must hold 2 numbers"),
+    ("data.input_size=[100000, 512]", "'data.input_size' must be >= 1 and <= 8192"),
+    ("data.scale_range=[2.0, 0.5]", "'data.scale_range' must be [low, high] with low <= high"),
+    ("data.scale_range=[0, 2.0]", "'data.scale_range' must be > 0.0"),
+    ("train.grad_clip=.nan", "'train.grad_clip' must hold finite numbers"),
+    ("train.seed=-1", "'train.seed' must be >= 0"),
+    ("log.images=-2", "'log.images' must be >= 0"),
+])
+def test_numbers_out_of_range_are_refused_naming_key_range_and_value(override, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(None, [override])
+
+
+def test_the_range_applies_to_config_files_too(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text("data: {batch_size: 0}\n")
+    with pytest.raises(ConfigError, match="'data.batch_size' must be >= 1, got 0"):
+        load_config(path)

@@ -1,18 +1,22 @@
 """Experiment configuration: YAML file + ``key=value`` overrides over checked defaults.
 
 Every key a config may hold is in ``DEFAULTS``; an unknown key (a typo) is an
-error that names it, and a value of the wrong type names the key and the type.
+error that names it, a value of the wrong type names the key and the type, and
+a number outside its key's range in ``RANGES`` (batch size >= 1, lr > 0, ...)
+names the key, the range and the value.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from seg_perception.labels import DEFAULT_DRIVABLE_CLASSES
+from seg_perception.size import MAX_SIDE
 
 DEFAULTS: dict[str, Any] = {
     "model": {
@@ -70,6 +74,35 @@ DEFAULTS: dict[str, Any] = {
 # Sections whose content is free-form (validated by their own builders).
 _FREE_FORM = {("model", "options"), ("loss", "terms")}
 
+#: Every numeric key's range, as (lowest, highest, whether the lowest itself is excluded); None: no bound.
+#: A list-valued key's range applies to each of its numbers.
+RANGES: dict[str, tuple[float | None, float | None, bool]] = {
+    "data.load_scale": (0.0, 1.0, True),
+    "data.input_size": (1, MAX_SIDE, False),
+    "data.crop_size": (1, MAX_SIDE, False),
+    "data.scale_range": (0.0, None, True),
+    "data.batch_size": (1, None, False),
+    "data.workers": (0, None, False),
+    "data.histogram_samples": (1, None, False),
+    "data.rare_class_temperature": (0.0, None, False),
+    "data.rare_class_min_pixels": (1, None, False),
+    "train.epochs": (1, None, False),
+    "train.lr": (0.0, None, True),
+    "train.momentum": (0.0, 1.0, False),
+    "train.weight_decay": (0.0, None, False),
+    "train.poly_power": (0.0, None, True),
+    "train.warmup_iters": (0, None, False),
+    "train.grad_clip": (0.0, None, False),
+    "train.encoder_lr_mult": (0.0, None, False),
+    "train.seed": (0, 2**31 - 1, False),
+    "train.max_iters_per_epoch": (0, None, False),
+    "train.stop_after_epochs": (0, None, False),
+    "eval.val_max_images": (0, None, False),
+    "log.images": (0, None, False),
+}
+#: list-valued keys and how many numbers they hold
+_LENGTHS = {"data.input_size": 2, "data.crop_size": 2, "data.scale_range": 2}
+
 
 class ConfigError(ValueError):
     """A config file or override is invalid."""
@@ -109,7 +142,31 @@ def _merge(target: dict, update: dict, defaults: dict, prefix: str) -> None:
                 raise ConfigError(f"config key {dotted!r} must be a mapping, got {value!r}")
             _merge(target[key], value, default, prefix=f"{dotted}.")
             continue
-        target[key] = _checked(dotted, value, default)
+        target[key] = _in_range(dotted, _checked(dotted, value, default))
+
+
+def _in_range(key: str, value: Any) -> Any:
+    """``value`` once within ``RANGES[key]`` (each number of a list, which must have its length)."""
+    if key not in RANGES or value is None:
+        return value
+    numbers = value if isinstance(value, list) else [value]
+    if key in _LENGTHS and len(numbers) != _LENGTHS[key]:
+        raise ConfigError(f"config key {key!r} must hold {_LENGTHS[key]} numbers, got {value!r}")
+    low, high, exclusive = RANGES[key]
+    for number in numbers:
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
+            raise ConfigError(f"config key {key!r} must hold finite numbers, got {value!r}")
+        too_low = low is not None and (number <= low if exclusive else number < low)
+        if too_low or (high is not None and number > high):
+            raise ConfigError(f"config key {key!r} must be {_describe(low, high, exclusive)}, got {value!r}")
+    if key == "data.scale_range" and numbers[0] > numbers[1]:
+        raise ConfigError(f"config key {key!r} must be [low, high] with low <= high, got {value!r}")
+    return value
+
+
+def _describe(low, high, exclusive: bool) -> str:
+    lower = f"> {low}" if exclusive else f">= {low}"
+    return lower if high is None else f"{lower} and <= {high}"
 
 
 def _checked(key: str, value: Any, default: Any) -> Any:

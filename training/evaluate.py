@@ -20,7 +20,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from seg_perception.inference.backend_table import backend_help
-from seg_perception.labels import DEFAULT_DRIVABLE_CLASSES, LABEL_ID_TO_TRAIN_ID
+from seg_perception.labels import DEFAULT_DRIVABLE_CLASSES, LABEL_ID_TO_TRAIN_ID, colorize
 from seg_perception.metrics import ConfusionMatrix
 from seg_perception.reports import write_metrics
 
@@ -152,33 +152,21 @@ def evaluate_checkpoint(args: argparse.Namespace) -> int:
     Frames go through exactly what the node does (resize to the model input,
     argmax, nearest resize back to full size), so the numbers are the
     deployed model's. A few input | prediction | ground truth PNGs go beside the report.
+    A bad checkpoint, backend or dataset file (also one met halfway) is one error line and exit 1.
     """
-    import cv2
-
     from seg_perception.checkpoint import CheckpointError
-    from seg_perception.inference import BackendUnavailable, Segmenter, colorize_overlay
-    from seg_perception.labels import colorize
+    from seg_perception.inference import BackendUnavailable, InputSizeError, Segmenter
 
     from .data import CityscapesDataset, DatasetError
 
     try:
         segmenter = Segmenter.from_checkpoint(args.checkpoint, backend=args.backend)
         dataset = CityscapesDataset(args.data, args.split)
-    except (CheckpointError, BackendUnavailable, DatasetError) as error:
+        args.out.mkdir(parents=True, exist_ok=True)
+        matrix, pictures, total_ms = _segment_dataset(segmenter, dataset, args.out, args.pictures)
+    except (CheckpointError, BackendUnavailable, InputSizeError, DatasetError) as error:
         print(f"seg-eval: error: {error}", file=sys.stderr)
         return 1
-    args.out.mkdir(parents=True, exist_ok=True)
-    matrix, pictures, total_ms = ConfusionMatrix(), [], []
-    for index in tqdm(range(len(dataset)), desc="seg-eval", unit="image"):
-        image, label = dataset[index]
-        result = segmenter.segment(image)
-        matrix.update(result.labels, label)
-        total_ms.append(result.timings["total_ms"])
-        if len(pictures) < args.pictures:
-            strip = np.concatenate([image, colorize_overlay(image, result.labels, 0.6), colorize(label)], axis=1)
-            path = args.out / f"sample_{len(pictures):02d}.png"
-            cv2.imwrite(str(path), cv2.cvtColor(strip, cv2.COLOR_RGB2BGR))
-            pictures.append(path)
     metrics = matrix.compute()
     extra = {"drivable_iou": matrix.drivable_iou(segmenter.drivable_classes), "frames": len(dataset),
              "drivable_classes": list(segmenter.drivable_classes), "checkpoint": str(args.checkpoint),
@@ -188,6 +176,27 @@ def evaluate_checkpoint(args: argparse.Namespace) -> int:
     print(f"mIoU {metrics.miou:.4f}, pixel accuracy {metrics.pixel_accuracy:.4f} over {len(dataset)} images "
           f"({segmenter.backend_name}) -> {json_path}")
     return 0
+
+
+def _segment_dataset(segmenter, dataset, out: Path, picture_count: int) -> tuple[ConfusionMatrix, list[Path], list]:
+    """(confusion matrix, picture paths, per-frame milliseconds) of ``segmenter`` over ``dataset``; the first
+    ``picture_count`` frames are also written to ``out`` as input | prediction | truth strips."""
+    import cv2
+
+    from seg_perception.inference import colorize_overlay
+
+    matrix, pictures, total_ms = ConfusionMatrix(), [], []
+    for index in tqdm(range(len(dataset)), desc="seg-eval", unit="image"):
+        image, label = dataset[index]
+        result = segmenter.segment(image)
+        matrix.update(result.labels, label)
+        total_ms.append(result.timings["total_ms"])
+        if len(pictures) < picture_count:
+            strip = np.concatenate([image, colorize_overlay(image, result.labels, 0.6), colorize(label)], axis=1)
+            path = out / f"sample_{len(pictures):02d}.png"
+            cv2.imwrite(str(path), cv2.cvtColor(strip, cv2.COLOR_RGB2BGR))
+            pictures.append(path)
+    return matrix, pictures, total_ms
 
 
 if __name__ == "__main__":

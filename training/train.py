@@ -151,9 +151,6 @@ def build_data(run: Run, spec: ModelSpec) -> Data:
     """Datasets with their transforms, the validation shard of this rank, the sampler and the loss."""
     config, data_root, info = run.config, run.data_root, run.info
     data_cfg, seed = config["data"], config["train"]["seed"]
-    if data_cfg["rare_class_temperature"] < 0:
-        raise ConfigError("data.rare_class_temperature must be >= 0 (0 = off), "
-                          f"got {data_cfg['rare_class_temperature']}")
     train_set = CityscapesDataset(data_root, data_cfg["train_split"], scale=data_cfg["load_scale"],
                                   transform=train_transforms(
                                       crop_size=Size(*data_cfg["crop_size"]),

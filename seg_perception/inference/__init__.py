@@ -10,7 +10,8 @@ backend and precision names) costs no torch import.
 
 from importlib import import_module
 
-_EXPORTS = {"BackendUnavailable": "backends", "available_backends": "backends", "colorize": "postprocess",
+_EXPORTS = {"BackendUnavailable": "backends", "available_backends": "backends", "InputSizeError": "memory",
+            "colorize": "postprocess",
             "colorize_overlay": "postprocess", "SegmentationResult": "segmenter", "Segmenter": "segmenter"}
 __all__ = sorted(_EXPORTS)
 

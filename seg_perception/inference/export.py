@@ -27,11 +27,12 @@ import numpy as np
 import torch
 
 from ..checkpoint import CheckpointError, file_sha256, load_checkpoint
-from ..size import size_arg
+from ..size import Size, size_arg
 from .backend_table import PRECISIONS
 from .backends import (BackendUnavailable, OnnxRuntimeBackend, TorchBackend, create_backend, missing_for,
                        ort_session, probe_platform)
 from .engine_cache import EngineCache, default_cache_dir
+from .memory import check_input_size
 from .graph import INPUT_NAME, OUTPUT_NAMES, export_onnx, export_program, label_head
 from .preprocess import Preprocessor
 from .samples import synthetic_frame
@@ -91,6 +92,7 @@ def export(args: argparse.Namespace) -> dict:
     checkpoint = load_checkpoint(args.checkpoint)
     spec = checkpoint.spec
     width, height = args.input_size or spec.input_size
+    check_input_size(spec, Size(width, height))
     shape = (1, 3, height, width)
     if args.backend == "tensorrt":
         missing = missing_for("tensorrt", probe_platform())

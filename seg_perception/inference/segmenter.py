@@ -18,6 +18,7 @@ from ..size import Size
 from .backend_table import PRECISIONS, effective_precision
 from .backends import choose_backend, create_backend, probe_platform
 from .engine_cache import EngineCache, default_cache_dir
+from .memory import check_input_size
 from .postprocess import Postprocessor, confidence_threshold
 from .preprocess import Preprocessor, check_image
 
@@ -73,6 +74,7 @@ class Segmenter:
         if len(size) != 2 or min(size) < 1:
             raise ValueError(f"input_size must be (width, height) of positive ints, got {input_size}")
         self.input_size = Size(*size)
+        check_input_size(spec, self.input_size)  # before the engine allocates anything of that size
         self.bgr = bgr
         self._post = Postprocessor(spec.class_names, spec.drivable_classes)
         self.drivable_classes = drivable_classes
@@ -147,6 +149,12 @@ class Segmenter:
         blank = np.zeros((2 * height, 2 * width, 3), np.uint8)  # not the input size, so resizing warms up too
         for _ in range(frames):
             self.segment(blank)
+
+    def prepare_variants(self) -> None:
+        """Build (or load from the engine cache) both graph variants, with and without confidence, now
+        rather than on the first frame that needs one."""
+        for with_confidence in (False, True):
+            self._backend.run(with_confidence)
 
     def segment(self, image: np.ndarray, bgr: bool | None = None) -> SegmentationResult:
         """Segment one frame (ValueError for anything but a non-empty H x W x 3|4 uint8 array)."""

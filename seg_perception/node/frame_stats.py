@@ -26,6 +26,7 @@ class StatsSnapshot:
     failed: int
     missed: int  # frames a publisher sent that never reached the node (gaps in its sequence numbers)
     last_error: str
+    last_error_age_s: float  # seconds since last_error was noted; infinite when there is none
 
 
 class FrameStats:
@@ -47,6 +48,7 @@ class FrameStats:
         self._missed = 0
         self._last_sequence: dict[object, int] = {}
         self._last_error = ""
+        self._last_error_at = float("-inf")
 
     def record_frame(self, latency_s: float, model_ms: float) -> None:
         """One frame published, ``latency_s`` after it was received; ``model_ms`` of it was the Segmenter."""
@@ -64,13 +66,13 @@ class FrameStats:
         """A malformed input frame was refused."""
         with self._lock:
             self._rejected += 1
-            self._last_error = f"rejected frame: {reason}"
+            self._note(f"rejected frame: {reason}")
 
     def record_failure(self, error: str) -> None:
         """Processing a valid frame failed."""
         with self._lock:
             self._failed += 1
-            self._last_error = error
+            self._note(error)
 
     def note_sequence(self, publisher, sequence: int | None) -> None:
         """A frame numbered ``sequence`` by ``publisher`` (any hashable key) arrived; count the ones skipped
@@ -88,7 +90,11 @@ class FrameStats:
     def note_error(self, error: str) -> None:
         """Remember ``error`` as the last error without counting a frame."""
         with self._lock:
-            self._last_error = error
+            self._note(error)
+
+    def _note(self, error: str) -> None:
+        """Remember ``error`` and when (the lock held)."""
+        self._last_error, self._last_error_at = error, self._clock()
 
     def snapshot(self) -> StatsSnapshot:
         """Current figures."""
@@ -114,6 +120,7 @@ class FrameStats:
                 failed=self._failed,
                 missed=self._missed,
                 last_error=self._last_error,
+                last_error_age_s=now - self._last_error_at,
             )
 
     def _expire(self, now: float) -> None:

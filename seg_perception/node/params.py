@@ -107,6 +107,9 @@ PARAMS: tuple[ParamSpec, ...] = (
               max_value=MAX_SIDE),
     ParamSpec("input_height", 0, "model input height in pixels; 0 = the checkpoint's", min_value=0,
               max_value=MAX_SIDE),
+    ParamSpec("max_input_pixels", 3840 * 2160, "frames with more pixels are rejected, compressed ones from their "
+              "PNG/JPEG header before decoding (which then takes only PNG and JPEG); default 4K, 3840x2160",
+              runtime=True, min_value=1, max_value=MAX_SIDE * MAX_SIDE),
     ParamSpec("image_transport", "raw", "raw: sensor_msgs/Image on 'image'; compressed: CompressedImage on "
               "'image/compressed'", choices=IMAGE_TRANSPORTS),
     ParamSpec("qos_reliability", "auto", "input reliability; auto matches the publishers on the topic",

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from ..bags.output_bag import LABELS_TOPIC, OutputBag
 from ..bags.reader import BagError, BagReader
 from ..checkpoint import CheckpointError
-from ..inference import BackendUnavailable, Segmenter
+from ..inference import BackendUnavailable, InputSizeError, Segmenter
 from ..size import size_arg
 from .pipeline import Predictor, Stats
 from .sources import BagImages, InputError, open_input
@@ -105,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         stats, out_bag, backend = run(args, started)
-    except (InputError, BagError, CheckpointError, BackendUnavailable, CliError, OSError) as error:
+    except (InputError, BagError, CheckpointError, BackendUnavailable, InputSizeError, CliError,
+            OSError) as error:
         print(f"seg-predict: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

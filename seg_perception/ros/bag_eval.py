@@ -27,7 +27,7 @@ from ..bags.pictures import confusion_plot, grid_picture, sample_strip
 from ..bags.reader import BagError, BagReader
 from ..bags.scoring import Prediction, score_bag, segmenter_predictor
 from ..checkpoint import CheckpointError, load_checkpoint
-from ..inference import BackendUnavailable, Segmenter
+from ..inference import BackendUnavailable, InputSizeError, Segmenter
 from ..navigation import CameraMount, GridSpec
 from ..inference.backend_table import backend_help
 from ..labels import check_drivable_classes
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in OUTPUT_FILES:
             (args.out / name).unlink(missing_ok=True)
         json_path, metrics = run(args)
-    except (BagError, CheckpointError, BackendUnavailable, CliError, OSError) as error:
+    except (BagError, CheckpointError, BackendUnavailable, InputSizeError, CliError, OSError) as error:
         print(f"seg-bag-eval: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # a live replay has stopped its node by now; nothing was written

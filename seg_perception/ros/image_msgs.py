@@ -22,7 +22,8 @@ import numpy as np
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from ..node.frames import SUPPORTED_ENCODINGS, Frame, FrameError, check_layout, decode_compressed, decode_raw
+from ..node.frames import (SUPPORTED_ENCODINGS, Frame, FrameError, check_layout, check_pixels, decode_compressed,
+                           decode_raw)
 
 
 def _working_cv_bridge():
@@ -48,10 +49,12 @@ def converter_name() -> str:
     return "cv_bridge" if _BRIDGE is not None else "built-in only"
 
 
-def image_to_frame(msg: Image) -> Frame:
-    """An Image message as an H x W x 3 frame; malformed or unsupported frames raise FrameError."""
+def image_to_frame(msg: Image, max_pixels: int | None = None) -> Frame:
+    """An Image message as an H x W x 3 frame; malformed or unsupported frames, or frames of more than
+    ``max_pixels`` pixels, raise FrameError."""
     if msg.encoding in SUPPORTED_ENCODINGS or _BRIDGE is None:
-        return decode_raw(msg.data, msg.encoding, msg.height, msg.width, msg.step)
+        return decode_raw(msg.data, msg.encoding, msg.height, msg.width, msg.step, max_pixels)
+    check_pixels(msg.width, msg.height, max_pixels)
     check_layout(len(msg.data), msg.height, msg.width, msg.step, msg.width)
     try:
         return Frame(_BRIDGE.imgmsg_to_cv2(msg, "rgb8"), bgr=False)
@@ -59,9 +62,10 @@ def image_to_frame(msg: Image) -> Frame:
         raise FrameError(f"cv_bridge cannot convert {msg.encoding!r} to rgb8: {exc}") from None
 
 
-def compressed_to_frame(msg: CompressedImage) -> Frame:
-    """A CompressedImage message as an H x W x 3 frame; undecodable data raises FrameError."""
-    return decode_compressed(msg.data)
+def compressed_to_frame(msg: CompressedImage, max_pixels: int | None = None) -> Frame:
+    """A CompressedImage message as an H x W x 3 frame; undecodable data, or a PNG/JPEG header saying more
+    than ``max_pixels`` pixels (checked before decoding), raises FrameError."""
+    return decode_compressed(msg.data, max_pixels)
 
 
 class ImageOutput:

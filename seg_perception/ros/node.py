@@ -21,7 +21,6 @@ the worker's slot does the dropping.
 
 from __future__ import annotations
 
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -40,15 +39,17 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from .. import labels
 from ..checkpoint import CheckpointError, load_checkpoint
-from ..inference import BackendUnavailable, Segmenter, colorize, colorize_overlay
+from ..inference import BackendUnavailable, InputSizeError, Segmenter, colorize, colorize_overlay
 from ..node import contract
 from ..node.contract import DiagnosticKey as Key
 from ..node.frame_stats import FrameStats
 from ..node.frames import Frame, FrameError
+from ..node.health import AnswerWatch, FrameCounts, Problems, assess, error_report
 from ..node.latest_frame import LatestFrameWorker
 from ..node.params import (
     GEOMETRY_PARAMS, PARAMS, SPECS, ParamSpec, coerce_values, geometry_problem, model_input_size,
     navigation_geometry, validate_changes)
+from ..node.shutdown import StopSignals
 from ..size import Size
 from .image_msgs import ImageOutput, compressed_to_frame, converter_name, image_to_frame
 from .navigation_outputs import NavigationOutputs
@@ -56,6 +57,8 @@ from .qos import OUTPUT_QOS, InputSubscription
 
 NODE_NAME = "seg_node"
 REJECT_WARNING_PERIOD_S = 5.0
+#: seconds between the spin loop's looks at a stop request
+STOP_POLL_S = 0.1
 #: rclpy >= 3.4 (Iron and newer) gives two-argument callbacks the message info; Humble's does not.
 MESSAGE_INFO = hasattr(Subscription, "CallbackType")
 #: rmw's RMW_MESSAGE_INFO_SEQUENCE_NUMBER_UNSUPPORTED (UINT64_MAX); DDS numbers start at 1, so 0 is none too.
@@ -132,6 +135,16 @@ class SegNode(Node):
 
     def __init__(self, **node_kwargs):
         super().__init__(NODE_NAME, **node_kwargs)
+        try:
+            self._set_up()
+        except BaseException:
+            # Leave no half-built node: rclpy's shutdown destroys the nodes it tracks, and our
+            # destroy_node would then fail on the worker that was never made.
+            super().destroy_node()
+            raise
+
+    def _set_up(self) -> None:
+        """Parameters, model, publishers, input subscription and timer (the constructor's work)."""
         values = coerce_values({spec.name: self._declare(spec) for spec in PARAMS})
         self._segmenter = self._load_segmenter(values)
         self._geometry = {name: values[name] for name in GEOMETRY_PARAMS}
@@ -154,6 +167,7 @@ class SegNode(Node):
         self._out_labels, self._out_drivable, self._out_confidence = (ImageOutput("mono8") for _ in range(3))
         self._out_color = ImageOutput("rgb8")
         self._pub_diagnostics = self.create_publisher(DiagnosticArray, contract.DIAGNOSTICS, 10)
+        self._max_pixels = values["max_input_pixels"]
         compressed = values["image_transport"] == "compressed"
         self._decode = compressed_to_frame if compressed else image_to_frame
         # Without sequence numbers from the middleware nothing could count the frames the gate leaves
@@ -167,6 +181,7 @@ class SegNode(Node):
             callback_group=FrameGate(lambda: self._worker.ready or not self._numbered) if gated else None)
         self._idle_frames = 0
         self._last_reported = self._stats.snapshot()
+        self._answers = AnswerWatch()
         self.create_timer(1.0, self._publish_diagnostics)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.get_logger().info(
@@ -237,15 +252,19 @@ class SegNode(Node):
         classes = load_checkpoint(values["model_path"]).spec.class_names
         if len(classes) != labels.NUM_CLASSES:
             raise StartupError(f"{values['model_path']}: model has {len(classes)} classes, but seg_node "
-                               f"publishes Cityscapes trainIds ({labels.NUM_CLASSES} classes)")
+                               f"publishes Cityscapes trainIds; use a model of the {labels.NUM_CLASSES} "
+                               "Cityscapes classes")
         reason = SPECS["drivable_classes"].validate(values["drivable_classes"], classes)
         if reason:
             raise StartupError(reason)
-        return Segmenter.from_checkpoint(
+        segmenter = Segmenter.from_checkpoint(
             values["model_path"], backend=values["backend"], precision=values["precision"],
             input_size=input_size, drivable_classes=tuple(values["drivable_classes"]),
-            min_confidence=values["min_confidence"],
-            with_confidence=values["publish_confidence"])  # warms up the confidence graph when it will be used
+            min_confidence=values["min_confidence"], with_confidence=values["publish_confidence"])
+        # Building a variant when publish_confidence or min_confidence changes at run time stalled frames
+        # for seconds: both are built (or read from the engine cache) now.
+        segmenter.prepare_variants()
+        return segmenter
 
     def _size_text(self) -> str:
         width, height = self._segmenter.input_size
@@ -279,7 +298,7 @@ class SegNode(Node):
         if not any(want.values()):
             self._idle_frames += 1  # nobody listens: skip the model altogether
             return
-        frame = self._decode(msg)
+        frame = self._decode(msg, self._max_pixels)
         self._segmenter.with_confidence = want["confidence"]
         result = self._segmenter.segment(frame.image, bgr=frame.bgr)
         header, (height, width) = msg.header, frame.image.shape[:2]
@@ -329,6 +348,8 @@ class SegNode(Node):
             self._nav.publish_label_info(changes["min_confidence"])
         if "max_rate_hz" in changes:
             self._worker.max_rate_hz = changes["max_rate_hz"]
+        if "max_input_pixels" in changes:
+            self._max_pixels = changes["max_input_pixels"]
         output_changes = {k: v for k, v in changes.items() if k in OutputSettings.__dataclass_fields__}
         if output_changes:
             self._outputs = replace(self._outputs, **output_changes)
@@ -339,18 +360,15 @@ class SegNode(Node):
     def _publish_diagnostics(self) -> None:
         now = self._stats.snapshot()
         previous, self._last_reported = self._last_reported, now
-        if self._input.incompatible:
-            level, message = DiagnosticStatus.ERROR, self._input.incompatible
-        elif now.failed > previous.failed:
-            level, message = DiagnosticStatus.ERROR, f"frames failed: {now.last_error}"
-        elif now.rejected > previous.rejected:
-            level, message = DiagnosticStatus.WARN, f"frames rejected: {now.last_error}"
-        elif self._nav.problem and self._nav.has_camera_info:
-            level, message = DiagnosticStatus.WARN, f"drivable grid all unknown: {self._nav.problem}"
-        elif now.published == 0:
-            level, message = DiagnosticStatus.OK, "waiting for frames"
-        else:
-            level, message = DiagnosticStatus.OK, f"{now.fps:.1f} frames/s"
+        counts = FrameCounts(arrived=self.received_frames, answered=self._worker.processed,
+                             publishers=self.count_publishers(self._input.topic_name))
+        problems = Problems(
+            incompatible=self._input.incompatible,
+            failed=now.last_error if now.failed > previous.failed else "",
+            rejected=now.last_error if now.rejected > previous.rejected else "",
+            answers=self._answers.update(counts, now.model_p50_ms, self._input.reliability == "best_effort"),
+            grid=self._nav.problem if self._nav.problem and self._nav.has_camera_info else "")
+        level, message = assess(problems, now.published, now.fps)
         values = {
             Key.BACKEND: self._segmenter.backend_name,
             Key.MODEL: f"{self._segmenter.spec.name} ({self.get_parameter('model_path').value})",
@@ -371,34 +389,39 @@ class SegNode(Node):
             Key.REJECTED_FRAMES: str(now.rejected),
             Key.FAILED_FRAMES: str(now.failed),
             Key.IDLE_FRAMES: str(self._idle_frames),
-            Key.LAST_ERROR: now.last_error,
+            Key.LAST_ERROR: error_report(now.last_error, now.last_error_age_s),
             Key.NAVIGATION: self._nav.problem or "ok",
             Key.CAMERA_INFO_TOPIC: self._nav.camera_info_topic,
             Key.GRID_MS: f"{self._nav.grid_ms:.2f}",
             Key.GRID_TABLE_MS: f"{self._nav.table_build_ms:.1f}",
         }
-        status = DiagnosticStatus(level=level, name=contract.status_name(self.get_fully_qualified_name()),
-                                  message=message, hardware_id=self._segmenter.backend_name,
+        status = DiagnosticStatus(level=bytes([level]),  # a byte field
+                                  name=contract.status_name(self.get_fully_qualified_name()), message=message,
+                                  hardware_id=self._segmenter.backend_name,
                                   values=[KeyValue(key=k, value=v) for k, v in values.items()])
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self._pub_diagnostics.publish(array)
 
 
-def main(args=None) -> int:
-    """Console entry point (``ros2 run seg_perception seg_node``); a bad set-up exits 1 with one error line."""
+def run(args, stop: StopSignals) -> int:
+    """Start the node and spin it until ``stop`` is requested or rclpy shuts down; the exit code (1, with one
+    error line, for a bad set-up). The executable is ``seg_node.main``."""
     rclpy.init(args=args)
     try:
         try:
             node = SegNode()
-        except (StartupError, CheckpointError, BackendUnavailable, ParameterException) as exc:
+            stop.starting = False
+        except (StartupError, CheckpointError, BackendUnavailable, InputSizeError, ParameterException) as exc:
             rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {exc}")
             return 1
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         try:
-            executor.spin()
-        except (KeyboardInterrupt, ExternalShutdownException):
+            # spin_once with a timeout, so the stop request is seen even if no signal woke the executor
+            while rclpy.ok() and not stop.requested:
+                executor.spin_once(timeout_sec=STOP_POLL_S)
+        except ExternalShutdownException:  # rclpy's own signal handler shut the context down
             pass
         finally:
             node.destroy_node()
@@ -406,6 +429,3 @@ def main(args=None) -> int:
     finally:
         rclpy.try_shutdown()
 
-
-if __name__ == "__main__":
-    sys.exit(main())

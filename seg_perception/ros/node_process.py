@@ -34,7 +34,7 @@ def seg_node_command() -> list[str]:
         candidate = directory / EXECUTABLE
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return [str(candidate)]
-    return [sys.executable, "-m", f"{PACKAGE}.ros.node"]
+    return [sys.executable, "-m", f"{PACKAGE}.ros.seg_node"]
 
 
 def fastdds_profile() -> Path | None:
@@ -52,15 +52,27 @@ def fastdds_profile() -> Path | None:
     return next((path / PROFILE_NAME for path in candidates if (path / PROFILE_NAME).is_file()), None)
 
 
+def fastdds_profile_variable(environ: Mapping[str, str] = os.environ) -> str:
+    """The profile variable this ROS 2's Fast DDS reads, so that no other is set (Fast DDS 3 warns about
+    the old name). Decided by what is installed: Fast DDS keeps its CMake files in ``share/fastrtps`` up
+    to 2.x and in ``share/fastdds`` from 3.0, under the ROS prefixes (``AMENT_PREFIX_PATH``), or without
+    them this Python's prefix (the PyPI wheels); else by ``ROS_DISTRO``, where unset means a current one."""
+    first, second = FASTDDS_PROFILE_VARIABLES
+    prefixes = [Path(p) for p in environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p] or [Path(sys.prefix)]
+    for package, variable in (("fastrtps", second), ("fastdds", first)):
+        if any((prefix / "share" / package).is_dir() for prefix in prefixes):
+            return variable
+    return second if environ.get("ROS_DISTRO") in FASTDDS2_DISTROS else first
+
+
 def large_frames_env(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """``environ`` plus the large-frame profile under the name this distro's Fast DDS reads
-    (``ROS_DISTRO``; unset, as with the PyPI wheels, means a current one), unless the user set a profile."""
+    """``environ`` plus the large-frame profile under the one name this distro's Fast DDS reads
+    (``fastdds_profile_variable``), unless the user set a profile under either name."""
     env = dict(environ)
     profile = fastdds_profile()
     if profile is None or any(env.get(name) for name in FASTDDS_PROFILE_VARIABLES):
         return env
-    first, second = FASTDDS_PROFILE_VARIABLES
-    env[second if env.get("ROS_DISTRO") in FASTDDS2_DISTROS else first] = str(profile)
+    env[fastdds_profile_variable(environ)] = str(profile)
     return env
 
 
