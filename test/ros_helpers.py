@@ -213,12 +213,19 @@ class RosGraph:
         self._thread.start()
 
     def _spin(self) -> None:
+        from rclpy.exceptions import InvalidHandle
         from rclpy.executors import ExternalShutdownException
 
-        try:
-            self.executor.spin()
-        except ExternalShutdownException:
-            pass
+        while self.context.ok():
+            try:
+                self.executor.spin_once(timeout_sec=0.1)
+            except ExternalShutdownException:
+                return
+            except InvalidHandle:
+                # ``remove`` destroys a node from the test's thread while this one may be running its
+                # timer: that callback finds its handles gone. It must not end the spinning of every
+                # other node of the module (seen once: a diagnostics timer racing its node's removal).
+                continue
 
     def add(self, node):
         """Spin ``node`` until ``remove`` or ``close``; returns it."""

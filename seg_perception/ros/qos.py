@@ -46,7 +46,7 @@ class InputSubscription:
     @property
     def topic_name(self) -> str:
         """The resolved (namespaced, remapped) input topic."""
-        return self._subscription.topic_name
+        return self._topic_name
 
     def offered_reliabilities(self) -> list[str]:
         """Reliability of every publisher on the topic ('reliable' / 'best_effort'; others are skipped)."""
@@ -77,6 +77,9 @@ class InputSubscription:
         self._subscription = self._node.create_subscription(
             self._msg_type, self._topic, self._callback, qos, event_callbacks=events,
             callback_group=self._callback_group)
+        # Kept as a string: reading it from the subscription needs its handle, which a diagnostics
+        # callback racing the node's destruction would find destroyed.
+        self._topic_name = self._subscription.topic_name
         self.reliability = reliability
 
     @property
