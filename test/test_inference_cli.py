@@ -14,8 +14,11 @@ import torch
 from seg_perception.checkpoint import file_sha256
 from seg_perception.inference import bench, export
 from seg_perception.inference.backends import OnnxRuntimeBackend, TorchBackend, ort_session
+from seg_perception.inference.flops import model_gflop
 from seg_perception.inference.preprocess import Preprocessor
 from seg_perception.inference.samples import synthetic_frame
+from seg_perception.models import build_model
+from seg_perception.size import Size
 from tiny_models import INPUT_SIZE, tiny_model, tiny_spec
 
 
@@ -98,9 +101,20 @@ def test_bench_prints_and_writes_every_row(tiny_checkpoint, engine_cache, tmp_pa
             assert 0 < row[stage]["median"] <= row[stage]["p95"]
         assert row["fps"] == pytest.approx(1000 / row["total_ms"]["median"])
         assert 0 < row["pre_post_share"] < 1
+        assert row["achieved_gflops"] == pytest.approx(row["gflop_per_frame"] * 1000 / row["inference_ms"]["median"])
+        assert row["peak_share"] == pytest.approx(row["achieved_gflops"] / report["conditions"]["cpu_fp32_peak_gflops"])
+    # every row runs the same model: one count, the model's own
+    assert {row["gflop_per_frame"] for row in rows.values()} == {report["conditions"]["gflop_per_frame"]}
+    assert report["conditions"]["gflop_per_frame"] > 0 and report["conditions"]["cpu_fp32_peak_gflops"] > 1
     assert report["conditions"]["camera_size"] == [320, 160] and report["conditions"]["input_size"] == list(INPUT_SIZE)
     table = capsys.readouterr().out
     assert all(f"| {name} |" in table for name in rows)
+
+
+def test_gflop_count_is_two_per_multiply_add():
+    conv = torch.nn.Conv2d(3, 8, 3, padding=1)  # 8 outputs x 27 multiply-adds per pixel
+    assert model_gflop(conv, Size(16, 8)) == pytest.approx(2 * 8 * 27 * 16 * 8 / 1e9)
+    assert model_gflop(build_model("fpnlite_efficientnet_lite0", 19), Size(512, 256)) == pytest.approx(2.07, abs=0.01)
 
 
 def test_bench_untrained_model_by_name(tmp_path, capsys):

@@ -24,7 +24,7 @@ def test_registry_holds_every_family():
     for stride in (32, 16, 8):
         for backbone in ("vgg16", "resnet18", "resnet34", "resnet50"):
             assert f"fcn{stride}s_{backbone}" in names
-    for name in ("unet", "unet_small", "unet_resnet18", "unet_resnet34", "unet_resnet50"):
+    for name in ("unet", "unet_small", "unet_resnet18", "unet_resnet34", "unet_resnet50", "fpnlite_efficientnet_lite0"):
         assert name in names
 
 
@@ -45,6 +45,18 @@ def test_logits_have_input_size_for_odd_sizes(name, size):
         out = model(torch.randn(2, 3, *size))
     assert out.shape == (2, NUM_CLASSES, *size)
     assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", ["fpnlite_efficientnet_lite0", "unet_efficientnet_lite0", "fcn8s_resnet18"])
+def test_padding_path_gives_the_labels_of_a_divisible_input(name):
+    """Served frames need not be multiples of 32: the padded run's labels equal those of the same pixels
+    zero-padded by hand to a divisible size (the padding is in normalised space, so zero is the mean colour)."""
+    model = tiny(name).eval()
+    image = torch.randn(1, 3, 250, 500)
+    with torch.no_grad():
+        served = model(image).argmax(1)
+        divisible = model.forward_aligned(F.pad(image, (0, 12, 0, 6))).argmax(1)[:, :250, :500]
+    assert torch.equal(served, divisible)
 
 
 @pytest.mark.parametrize("size,stride,padding,kernel", [(7, 2, 1, 4), (5, 8, 4, 16), (3, 32, 16, 64), (6, 3, 0, 5)])
@@ -88,7 +100,8 @@ def test_fcn_skip_scores_start_at_zero_so_fcn8s_starts_as_fcn32s_path():
         assert torch.count_nonzero(score.weight) == 0
 
 
-@pytest.mark.parametrize("name", ["fcn8s_vgg16", "fcn16s_resnet18", "fcn32s_resnet18", "unet", "unet_resnet18"])
+@pytest.mark.parametrize("name", ["fcn8s_vgg16", "fcn16s_resnet18", "fcn32s_resnet18", "unet", "unet_resnet18",
+                                  "fpnlite_efficientnet_lite0"])
 def test_gradients_reach_every_parameter(name):
     model = tiny(name).train()
     images = torch.randn(2, 3, 64, 64)

@@ -6,8 +6,11 @@ Each row is a ``Segmenter`` on one backend segmenting the same synthetic
 camera frame. Rows are measured interleaved (frame i of every backend before
 frame i + 1 of any), so a noisy shared machine slows all rows alike and their
 ratios stay comparable. Reported: median and p95 of pre-processing,
-inference, post-processing and end-to-end, FPS (1000 / median end-to-end) and
-the share of pre- plus post-processing in the end-to-end median.
+inference, post-processing and end-to-end, FPS (1000 / median end-to-end),
+the share of pre- plus post-processing in the end-to-end median, and the
+model's GFLOP per frame with the GFLOP/s each backend achieves; for CPU rows
+also as a share of this machine's fp32 peak, measured in the same run by a
+matrix-product probe (``flops``).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from .backend_table import BACKENDS, PRECISIONS, REFERENCE_BACKENDS
 from .backends import BackendUnavailable, available_backends, cpu_threads
 from .engine_cache import default_cache_dir
 from .export import versions
+from .flops import matmul_peak_gflops, model_gflop
 from .samples import synthetic_frame
 from .segmenter import Segmenter
 
@@ -57,6 +61,14 @@ def summarize(timings: list[dict[str, float]]) -> dict:
     return row
 
 
+def work_rate(row: dict, gflop: float, peak_gflops: float | None) -> dict:
+    """GFLOP per frame, GFLOP/s achieved in ``row``'s median inference, and its share of ``peak_gflops``
+    (None for a GPU row: the probe measured the CPU)."""
+    achieved = gflop / (row["inference_ms"]["median"] / 1e3)
+    return {"gflop_per_frame": gflop, "achieved_gflops": achieved,
+            "peak_share": achieved / peak_gflops if peak_gflops else None}
+
+
 def run_interleaved(segmenters: dict[str, Segmenter], frame: np.ndarray, frames: int, warmup: int,
                     pause_s: float = 0.05) -> dict[str, list[dict[str, float]]]:
     """Per backend, the timings of ``frames`` frames after ``warmup`` unmeasured ones, taken round-robin.
@@ -78,12 +90,13 @@ def run_interleaved(segmenters: dict[str, Segmenter], frame: np.ndarray, frames:
 def format_table(rows: list[dict]) -> str:
     """Markdown table: one row per backend, median / p95 per stage."""
     header = ("| backend | precision | pre-process ms | inference ms | post-process ms | end-to-end ms | FPS "
-              "| pre+post share |\n|---|---|---|---|---|---|---|---|")
+              "| pre+post share | GFLOP/s (of CPU peak) |\n|---|---|---|---|---|---|---|---|---|")
     lines = [header]
     for row in rows:
         stages = " | ".join(f"{row[s]['median']:.1f} / {row[s]['p95']:.1f}" for s in STAGES)
+        share = f" ({100 * row['peak_share']:.0f}%)" if row["peak_share"] is not None else ""
         lines.append(f"| {row['backend']} | {row['precision']} | {stages} | {row['fps']:.2f} "
-                     f"| {100 * row['pre_post_share']:.1f}% |")
+                     f"| {100 * row['pre_post_share']:.1f}% | {row['achieved_gflops']:.0f}{share} |")
     return "\n".join(lines)
 
 
@@ -141,20 +154,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seg-bench: error: {exc}", file=sys.stderr)
         return 1
     camera_width, camera_height = args.camera_size
+    gflop = model_gflop(model, input_size)
+    peak = matmul_peak_gflops()
     timings = run_interleaved(segmenters, synthetic_frame(camera_width, camera_height), args.frames, args.warmup,
                               args.pause_ms / 1e3)
     rows = [{"backend": name, "precision": segmenters[name].precision, **summarize(timings[name])} for name in names]
+    for row in rows:
+        row.update(work_rate(row, gflop, None if BACKENDS[row["backend"]].gpu else peak))
     conditions = {
         "model": spec.name, "checkpoint": str(args.checkpoint) if args.checkpoint else None,
         "input_size": list(input_size), "camera_size": list(args.camera_size),
         "with_confidence": args.with_confidence, "frames": args.frames, "warmup": args.warmup,
-        "pause_ms": args.pause_ms,
+        "pause_ms": args.pause_ms, "gflop_per_frame": gflop, "cpu_fp32_peak_gflops": peak,
         "cpu": cpu_model(), "cores": cpu_threads(), "load_average": os.getloadavg(),
         "torch_threads": torch.get_num_threads(), "versions": versions("onnxruntime", "opencv-python-headless"),
         "command": "seg-bench " + " ".join(argv if argv is not None else sys.argv[1:]),
     }
-    print(f"{spec.name}, input {input_size[0]}x{input_size[1]}, camera {camera_width}x{camera_height}, "
-          f"{args.frames} frames per backend (interleaved), {cpu_threads()} cores; median / p95")
+    print(f"{spec.name}, input {input_size[0]}x{input_size[1]} ({gflop:.2f} GFLOP/frame), camera "
+          f"{camera_width}x{camera_height}, {args.frames} frames per backend (interleaved), {cpu_threads()} cores "
+          f"(fp32 matmul peak {peak:.0f} GFLOP/s); median / p95")
     print(format_table(rows))
     if args.json:
         args.json.write_text(json.dumps({"conditions": conditions, "rows": rows}, indent=2) + "\n")

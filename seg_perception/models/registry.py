@@ -10,6 +10,7 @@ from torch import nn
 
 from .encoders import RESNETS
 from .fcn import FCN, FCN_STRIDES
+from .fpn_lite import FPNLite
 from .unet import EncoderUNet, UNet
 
 #: The small U-Net preset: fast enough for real time on a CPU (see docs/BENCHMARKS.md).
@@ -23,6 +24,8 @@ _REGISTRY["unet"] = UNet
 _REGISTRY["unet_small"] = functools.partial(UNet, **UNET_SMALL)
 for _backbone in RESNETS + ("efficientnet_lite0",):
     _REGISTRY[f"unet_{_backbone}"] = functools.partial(EncoderUNet, backbone=_backbone)
+for _backbone in ("resnet18", "efficientnet_lite0"):
+    _REGISTRY[f"fpnlite_{_backbone}"] = functools.partial(FPNLite, backbone=_backbone)
 
 
 def available_models() -> list[str]:
