@@ -68,7 +68,7 @@ def test_poly_and_cosine_with_warmup():
         lr_factor(0, 10, "step")
 
 
-@pytest.mark.parametrize("name", ["train_tiny.yaml", "train_default.yaml"])
+@pytest.mark.parametrize("name", ["train_tiny.yaml", "train_default.yaml", "train_unet_256.yaml"])
 def test_shipped_configs_load_and_build_their_model_and_loss(name):
     import numpy as np
     import torch
