@@ -67,6 +67,7 @@ _sinks = itertools.count()
 #: Overhead runs: labels, drivable mask and confidence always on; the colour image as labelled; navigation
 #: outputs subscribed or not.
 OVERHEAD_VARIANTS = [("overlay (default)", (), False), ("palette", ("-p", "color_mode:=palette"), False),
+                     ("overlay at model resolution", ("-p", "color_resolution:=model"), False),
                      ("off", ("-p", "publish_color:=false"), False), ("overlay + navigation", (), True)]
 
 

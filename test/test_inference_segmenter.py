@@ -191,6 +191,12 @@ def test_overlay_maths():
         colorize_overlay(image, labels, 1.5)
     with pytest.raises(ValueError, match="labels must be"):
         colorize_overlay(image, labels.astype(np.int32), alpha)
+    # at another size (seg_node's color_resolution: model): the image resized bilinearly, the labels as labels are
+    small = Size(25, 20)
+    shrunk = cv2.resize(image, small, interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_array_equal(colorize_overlay(image, labels[::2, ::2], 0.0, size=small), shrunk)
+    np.testing.assert_array_equal(colorize_overlay(image, labels[::2, ::2], alpha, size=small),
+                                  colorize_overlay(shrunk, labels[::2, ::2], alpha))
 
 
 @pytest.mark.parametrize("unknown", [False, True], ids=["classes only", "with unknown"])

@@ -30,6 +30,7 @@ from seg_perception.ros import node as node_module
 from seg_perception.ros.bag_eval import main as bag_eval
 from seg_perception.ros.node import SegNode
 from seg_perception.ros.seg_node import main
+from seg_perception.size import Size
 from test_live_replay import write_bag
 from tiny_models import write_tiny_checkpoint
 
@@ -421,12 +422,19 @@ def test_run_time_parameters_take_effect_on_the_next_frame(start_node, graph, re
     unknown = expected["segmentation/labels"] == labels.IGNORE_ID
     np.testing.assert_array_equal(overlay, colorize_overlay(rgb, expected["segmentation/labels"], alpha=0.7))
     np.testing.assert_array_equal(overlay[unknown], rgb[unknown])  # unknown pixels show the camera image
+    # at model resolution: the overlay of the model's own labels on the frame resized as the model sees it
+    assert all(r.successful for r in node.set_parameters([Parameter("color_resolution", value="model")]))
+    frame(3)
+    small = rh.as_array(wait_answers(collector, 3, ["segmentation/color"])["segmentation/color"])
+    model_labels = reference.segment(rgb).model_labels
+    assert small.shape[:2] == model_labels.shape != rgb.shape[:2]
+    np.testing.assert_array_equal(small, colorize_overlay(rgb, model_labels, alpha=0.7, size=Size.of(model_labels)))
     assert all(r.successful for r in node.set_parameters([Parameter("publish_color", value=False),
                                                           Parameter("max_rate_hz", value=2.5)]))
-    frame(3)
+    frame(4)
     assert node.worker.wait_idle(TIMEOUT)
     time.sleep(0.3)  # a colour image, had one been published, would be here by now
-    assert answer(collector, "segmentation/color", 3) is None
+    assert answer(collector, "segmentation/color", 4) is None
     assert node.worker.max_rate_hz == 2.5
 
 

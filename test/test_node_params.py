@@ -14,7 +14,7 @@ from seg_perception.node.params import (
     navigation_geometry, validate_changes)
 
 ROOT = Path(__file__).resolve().parents[1]
-RUNTIME = {"drivable_classes", "min_confidence", "publish_color", "color_mode", "overlay_alpha",
+RUNTIME = {"drivable_classes", "min_confidence", "publish_color", "color_mode", "overlay_alpha", "color_resolution",
            "publish_confidence", "max_rate_hz", "max_input_pixels", "grid.frame_id", "grid.resolution",
            "grid.x_min", "grid.x_max", "grid.y_min", "grid.y_max", "camera.x", "camera.y", "camera.z", "camera.roll", "camera.pitch",
            "camera.yaw"}

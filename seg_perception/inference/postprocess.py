@@ -81,8 +81,9 @@ def colorize(labels: np.ndarray, size: Size | None = None, out: np.ndarray | Non
 
 
 def colorize_overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.5, bgr: bool = False,
-                     out: np.ndarray | None = None) -> np.ndarray:
-    """The RGB image ``(1 - alpha) * image + alpha * colour``, rounded to uint8, at the image's size.
+                     size: Size | None = None, out: np.ndarray | None = None) -> np.ndarray:
+    """The RGB image ``(1 - alpha) * image + alpha * colour``, rounded to uint8, at ``size`` (width,
+    height; default the image's, else the image is first resized bilinearly, as the model's input is).
 
     ``labels`` may be at any resolution (the model's is cheapest); they are
     resized to the image's as the labels topic is (pixel-centred nearest
@@ -97,6 +98,8 @@ def colorize_overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.5, 
     _check_labels(labels)
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be within [0, 1], got {alpha}")
+    if size is not None and Size(*size) != Size.of(image):
+        image = cv2.resize(image, Size(*size), interpolation=cv2.INTER_LINEAR)
     size = Size.of(image)
     out = _output(out, image.shape)
     # Blend in the image's channel order, so the camera image is read once, as it is.

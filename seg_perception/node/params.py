@@ -24,6 +24,7 @@ from ..size import MAX_SIDE
 IMAGE_TRANSPORTS = ("raw", "compressed")
 RELIABILITIES = ("auto", "reliable", "best_effort")
 COLOR_MODES = ("palette", "overlay")
+COLOR_RESOLUTIONS = ("camera", "model")
 #: metres: far beyond any camera's useful ground range, and keeps grid arithmetic exact in float32
 MAX_GRID_EXTENT = 1000.0
 _GRID, _MOUNT = GridSpec(), CameraMount()
@@ -123,6 +124,8 @@ PARAMS: tuple[ParamSpec, ...] = (
               "(blended over the camera image)", runtime=True, choices=COLOR_MODES),
     ParamSpec("overlay_alpha", 0.5, "weight of the class colours in overlay mode", runtime=True,
               min_value=0.0, max_value=1.0),
+    ParamSpec("color_resolution", "camera", "segmentation/color size: camera (the frame's) or model (the model "
+              "input's: for displays, at a fraction of the cost)", runtime=True, choices=COLOR_RESOLUTIONS),
     ParamSpec("publish_confidence", False, "publish segmentation/confidence (max class probability x 255)",
               runtime=True),
     ParamSpec("max_rate_hz", 0.0, "upper bound on processed frames per second; 0 = no bound", runtime=True,

@@ -76,6 +76,7 @@ class OutputSettings:
     publish_color: bool
     color_mode: str
     overlay_alpha: float
+    color_resolution: str
     publish_confidence: bool
 
 
@@ -122,12 +123,14 @@ def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
 
 
 def _draw_color(out: np.ndarray, frame: Frame, model_labels: np.ndarray, outputs: OutputSettings) -> None:
-    """Draw the rgb8 segmentation/color image into ``out``: class colours, alone or blended over the frame."""
+    """Draw the rgb8 segmentation/color image into ``out`` (camera or model size): class colours, alone or
+    blended over the frame."""
     # From the model-resolution labels: colours are looked up there and resized once (postprocess.py).
     if outputs.color_mode == "palette":
         colorize(model_labels, Size.of(out), out=out)
     else:
-        colorize_overlay(frame.image, model_labels, alpha=outputs.overlay_alpha, bgr=frame.bgr, out=out)
+        colorize_overlay(frame.image, model_labels, alpha=outputs.overlay_alpha, bgr=frame.bgr,
+                         size=Size.of(out), out=out)
 
 
 class SegNode(Node):
@@ -152,7 +155,7 @@ class SegNode(Node):
         self._nav = NavigationOutputs(self, self._segmenter.spec.class_names, *navigation_geometry(self._geometry),
                                       values["min_confidence"])
         self._outputs = OutputSettings(values["publish_color"], values["color_mode"], values["overlay_alpha"],
-                                       values["publish_confidence"])
+                                       values["color_resolution"], values["publish_confidence"])
         self._stats = FrameStats()
         # Gated intake needs the publishers' sequence numbers to count the frames it leaves behind.
         gated = MESSAGE_INFO
@@ -315,7 +318,10 @@ class SegNode(Node):
         navigation = self._nav_thread.submit(self._nav.publish, header, (width, height), result.model_labels,
                                              self._segmenter.drivable_classes) if want["navigation"] else None
         if want["color"]:
-            _draw_color(self._out_color.pixels(header, height, width), frame, result.model_labels, outputs)
+            color_height, color_width = (result.model_labels.shape if outputs.color_resolution == "model"
+                                         else (height, width))
+            _draw_color(self._out_color.pixels(header, color_height, color_width), frame, result.model_labels,
+                        outputs)
             self._pub_color.publish(self._out_color.message)
         if navigation is not None:
             navigation.result()  # re-raises its error: the frame then counts as failed
