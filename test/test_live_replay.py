@@ -158,15 +158,26 @@ def metrics_of(out: Path) -> dict:
 
 def test_live_seg_bag_eval_scores_what_the_node_answers_exactly_as_offline_scores_the_segmenter(
         tiny_checkpoint, tmp_path, capfd):
+    # The live replay scores each answer as it comes (bags.replay.LiveScoring) where it used to hold them all
+    # until the end; the offline path, unchanged, pins the figures, the pictures and the output bag.
     bag = write_bag(tmp_path / "bag", count=6, encoding="jpeg", hz=10.0)
-    assert bag_eval(cli_args(bag, tiny_checkpoint, tmp_path / "live", "--live")) == 0, capfd.readouterr().err
-    assert bag_eval(cli_args(bag, tiny_checkpoint, tmp_path / "offline")) == 0, capfd.readouterr().err
+    for mode, extra in (("live", ["--live"]), ("offline", [])):
+        assert bag_eval(cli_args(bag, tiny_checkpoint, tmp_path / mode, "--out-bag", str(tmp_path / f"{mode}_bag"),
+                                 "--pictures", "2", *extra)) == 0, capfd.readouterr().err
     off, on = metrics_of(tmp_path / "offline"), metrics_of(tmp_path / "live")
     assert on["mode"] == "live" and on["image_topic"] == "/camera/image_raw/compressed"
     assert on["per_class_iou"] == off["per_class_iou"]
-    for key in ("miou", "pixel_accuracy", "drivable_iou", "drivable_confusion", "frames", "dropped"):
+    for key in ("miou", "pixel_accuracy", "drivable_iou", "drivable_confusion", "frames", "dropped", "grid",
+                "ground_truth", "drivable_classes"):
         assert on[key] == off[key], key
-    assert (on["frames"], on["dropped"], on["published"], on["answered"]) == (6, 0, 6, 6)
+    assert on["grid"]["frames"] == 6 and on["grid"]["agreement"] is not None
+    assert (on["frames"], on["dropped"], on["published"], on["answered"], on["late"]) == (6, 0, 6, 6, 0)
+    for picture in ("samples.png", "grid.png"):
+        assert (tmp_path / "live" / picture).read_bytes() == (tmp_path / "offline" / picture).read_bytes(), picture
+    outputs = ["/segmentation/labels", "/segmentation/drivable_mask", "/segmentation/drivable_grid"]
+    with BagReader(tmp_path / "live_bag") as live_bag, BagReader(tmp_path / "offline_bag") as offline_bag:
+        assert [(m.log_time_ns, bytes(m.rawdata)) for m in live_bag.messages(outputs)] == \
+            [(m.log_time_ns, bytes(m.rawdata)) for m in offline_bag.messages(outputs)]
     latency = on["latency_ms"]
     assert 0 < latency["p50"] <= latency["p90"] <= latency["p99"] < 5000, latency
     assert 0.45 < on["wall_s"] < 5 and on["fps"] == pytest.approx(6 / on["wall_s"])
