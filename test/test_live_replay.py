@@ -44,9 +44,10 @@ def bag_stamp_ns(index: int) -> int:
 
 
 def write_bag(path: Path, *, count: int, camera: str = "/camera", encoding: str = "rgb8", pad: int = 0,
-              hz: float = 10.0, storage: str = "mcap", size=(WIDTH, HEIGHT)) -> Path:
+              hz: float = 10.0, storage: str = "mcap", size=(WIDTH, HEIGHT), bad_truth: int | None = None) -> Path:
     """A bag of ros_helpers.make_frame frames: ``camera``/image_raw (or /compressed for jpeg/png) and
-    ``camera``/camera_info logged ``1 / hz`` apart, and a ground truth ``camera``/semantic_gt."""
+    ``camera``/camera_info logged ``1 / hz`` apart, and a ground truth ``camera``/semantic_gt (whose frame
+    ``bad_truth`` holds an id that is no trainId)."""
     compressed = encoding in rh.COMPRESSED_FORMATS
     image_topic = f"{camera}/image_raw" + ("/compressed" if compressed else "")
     with BagWriter(path, storage) as bag:
@@ -61,6 +62,7 @@ def write_bag(path: Path, *, count: int, camera: str = "/camera", encoding: str 
             bag.write(image_topic, messages.compressed_msg(rgb, encoding, header) if compressed
                       else messages.image_msg(rh.encode_pixels(rgb, encoding), encoding, header, pad), log_ns + 1000)
             truth = (rgb[..., 1] // 32).astype(np.uint8)  # trainIds 0..7, road (0) among them
+            truth[0, 0] = 40 if index == bad_truth else truth[0, 0]
             bag.write(f"{camera}/semantic_gt", messages.image_msg(truth, "mono8", header), log_ns + 2000)
     return path
 
@@ -184,6 +186,23 @@ def test_live_seg_bag_eval_scores_what_the_node_answers_exactly_as_offline_score
     log = tmp_path / "live" / "seg_node.log"
     assert on["node_log"] == str(log) and "segmenting /camera/image_raw/compressed" in log.read_text()
     assert "| dropped | 0 |" in (tmp_path / "live" / "report.md").read_text()
+
+
+def test_a_bad_ground_truth_frame_stops_the_live_replay_with_the_bag_error_in_one_line(
+        running_node, tiny_checkpoint, tmp_path, capfd):
+    # scored during the replay, the bad frame stops it long before its 10 s end
+    bag = write_bag(tmp_path / "bag", count=100, camera=f"{RUNNING}/camera", hz=10.0, bad_truth=2)
+    started = time.monotonic()
+    code = bag_eval(cli_args(bag, tiny_checkpoint, tmp_path / "out", "--live", "--use-running-node",
+                             "--node-namespace", RUNNING, "--image-topic", f"{RUNNING}/camera/image_raw",
+                             "--gt-topic", f"{RUNNING}/camera/semantic_gt", "--out-bag", str(tmp_path / "out_bag")))
+    err = capfd.readouterr().err
+    assert code == 1 and err.count("\n") == 1, err
+    assert err.startswith(f"seg-bag-eval: error: {bag}: {RUNNING}/camera/semantic_gt at stamp "
+                          f"{rh.STAMP_SEC + 2}.000000000: ground truth holds 40, not a trainId"), err
+    assert time.monotonic() - started < 8
+    assert not (tmp_path / "out" / "metrics.json").exists() and not (tmp_path / "out_bag").exists()
+    assert running_node.poll() is None
 
 
 def test_live_seg_bag_eval_uses_a_node_already_running_in_its_namespace(running_node, tiny_checkpoint, tmp_path, capfd):
