@@ -44,9 +44,10 @@ def bag_stamp_ns(index: int) -> int:
 
 
 def write_bag(path: Path, *, count: int, camera: str = "/camera", encoding: str = "rgb8", pad: int = 0,
-              hz: float = 10.0, storage: str = "mcap", size=(WIDTH, HEIGHT)) -> Path:
+              hz: float = 10.0, storage: str = "mcap", size=(WIDTH, HEIGHT), bad_truth: int | None = None) -> Path:
     """A bag of ros_helpers.make_frame frames: ``camera``/image_raw (or /compressed for jpeg/png) and
-    ``camera``/camera_info logged ``1 / hz`` apart, and a ground truth ``camera``/semantic_gt."""
+    ``camera``/camera_info logged ``1 / hz`` apart, and a ground truth ``camera``/semantic_gt (whose frame
+    ``bad_truth`` holds an id that is no trainId)."""
     compressed = encoding in rh.COMPRESSED_FORMATS
     image_topic = f"{camera}/image_raw" + ("/compressed" if compressed else "")
     with BagWriter(path, storage) as bag:
@@ -61,6 +62,7 @@ def write_bag(path: Path, *, count: int, camera: str = "/camera", encoding: str 
             bag.write(image_topic, messages.compressed_msg(rgb, encoding, header) if compressed
                       else messages.image_msg(rh.encode_pixels(rgb, encoding), encoding, header, pad), log_ns + 1000)
             truth = (rgb[..., 1] // 32).astype(np.uint8)  # trainIds 0..7, road (0) among them
+            truth[0, 0] = 40 if index == bad_truth else truth[0, 0]
             bag.write(f"{camera}/semantic_gt", messages.image_msg(truth, "mono8", header), log_ns + 2000)
     return path
 
@@ -158,21 +160,49 @@ def metrics_of(out: Path) -> dict:
 
 def test_live_seg_bag_eval_scores_what_the_node_answers_exactly_as_offline_scores_the_segmenter(
         tiny_checkpoint, tmp_path, capfd):
+    # The live replay scores each answer as it comes (bags.replay.LiveScoring) where it used to hold them all
+    # until the end; the offline path, unchanged, pins the figures, the pictures and the output bag.
     bag = write_bag(tmp_path / "bag", count=6, encoding="jpeg", hz=10.0)
-    assert bag_eval(cli_args(bag, tiny_checkpoint, tmp_path / "live", "--live")) == 0, capfd.readouterr().err
-    assert bag_eval(cli_args(bag, tiny_checkpoint, tmp_path / "offline")) == 0, capfd.readouterr().err
+    for mode, extra in (("live", ["--live"]), ("offline", [])):
+        assert bag_eval(cli_args(bag, tiny_checkpoint, tmp_path / mode, "--out-bag", str(tmp_path / f"{mode}_bag"),
+                                 "--pictures", "2", *extra)) == 0, capfd.readouterr().err
     off, on = metrics_of(tmp_path / "offline"), metrics_of(tmp_path / "live")
     assert on["mode"] == "live" and on["image_topic"] == "/camera/image_raw/compressed"
     assert on["per_class_iou"] == off["per_class_iou"]
-    for key in ("miou", "pixel_accuracy", "drivable_iou", "drivable_confusion", "frames", "dropped"):
+    for key in ("miou", "pixel_accuracy", "drivable_iou", "drivable_confusion", "frames", "dropped", "grid",
+                "ground_truth", "drivable_classes"):
         assert on[key] == off[key], key
-    assert (on["frames"], on["dropped"], on["published"], on["answered"]) == (6, 0, 6, 6)
+    assert on["grid"]["frames"] == 6 and on["grid"]["agreement"] is not None
+    assert (on["frames"], on["dropped"], on["published"], on["answered"], on["late"]) == (6, 0, 6, 6, 0)
+    for picture in ("samples.png", "grid.png"):
+        assert (tmp_path / "live" / picture).read_bytes() == (tmp_path / "offline" / picture).read_bytes(), picture
+    outputs = ["/segmentation/labels", "/segmentation/drivable_mask", "/segmentation/drivable_grid"]
+    with BagReader(tmp_path / "live_bag") as live_bag, BagReader(tmp_path / "offline_bag") as offline_bag:
+        assert [(m.log_time_ns, bytes(m.rawdata)) for m in live_bag.messages(outputs)] == \
+            [(m.log_time_ns, bytes(m.rawdata)) for m in offline_bag.messages(outputs)]
     latency = on["latency_ms"]
     assert 0 < latency["p50"] <= latency["p90"] <= latency["p99"] < 5000, latency
     assert 0.45 < on["wall_s"] < 5 and on["fps"] == pytest.approx(6 / on["wall_s"])
     log = tmp_path / "live" / "seg_node.log"
     assert on["node_log"] == str(log) and "segmenting /camera/image_raw/compressed" in log.read_text()
     assert "| dropped | 0 |" in (tmp_path / "live" / "report.md").read_text()
+
+
+def test_a_bad_ground_truth_frame_stops_the_live_replay_with_the_bag_error_in_one_line(
+        running_node, tiny_checkpoint, tmp_path, capfd):
+    # scored during the replay, the bad frame stops it long before its 10 s end
+    bag = write_bag(tmp_path / "bag", count=100, camera=f"{RUNNING}/camera", hz=10.0, bad_truth=2)
+    started = time.monotonic()
+    code = bag_eval(cli_args(bag, tiny_checkpoint, tmp_path / "out", "--live", "--use-running-node",
+                             "--node-namespace", RUNNING, "--image-topic", f"{RUNNING}/camera/image_raw",
+                             "--gt-topic", f"{RUNNING}/camera/semantic_gt", "--out-bag", str(tmp_path / "out_bag")))
+    err = capfd.readouterr().err
+    assert code == 1 and err.count("\n") == 1, err
+    assert err.startswith(f"seg-bag-eval: error: {bag}: {RUNNING}/camera/semantic_gt at stamp "
+                          f"{rh.STAMP_SEC + 2}.000000000: ground truth holds 40, not a trainId"), err
+    assert time.monotonic() - started < 8
+    assert not (tmp_path / "out" / "metrics.json").exists() and not (tmp_path / "out_bag").exists()
+    assert running_node.poll() is None
 
 
 def test_live_seg_bag_eval_uses_a_node_already_running_in_its_namespace(running_node, tiny_checkpoint, tmp_path, capfd):

@@ -1,10 +1,23 @@
-"""The ROS-free logic of live bag replay: publish timing and matching the node's answers to frames by stamp."""
+"""The ROS-free logic of live bag replay: publish timing, matching the node's answers to frames by stamp, and
+scoring them while the replay runs."""
+
+import threading
+import time
 
 import numpy as np
 import pytest
 
+from seg_perception.bags import messages
+from seg_perception.bags.evaluation import BagEvaluation
+from seg_perception.bags.grids import BagGrids
+from seg_perception.bags.reader import BagError, BagReader
+from seg_perception.bags.replay import (
+    MIN_SETTLE_S, AnswerBook, LiveScoring, PlaybackSchedule, ReplayStopped)
+from seg_perception.bags.scoring import Prediction, answer_predictor, score_bag
+from seg_perception.bags.writer import BagWriter
+from seg_perception.labels import CLASS_NAMES
+from seg_perception.navigation import CameraMount, GridSpec
 from seg_perception.node.frames import FrameError
-from seg_perception.bags.replay import MIN_SETTLE_S, AnswerBook, LiveAnswer, PlaybackSchedule
 
 MS = 1_000_000  # ns
 
@@ -76,14 +89,6 @@ def test_a_frame_is_answered_once_labels_and_drivable_mask_are_back_and_latency_
     np.testing.assert_array_equal(answer.labels, labels(7))
     np.testing.assert_array_equal(answer.drivable, labels(255))
     assert result.elapsed_s == pytest.approx(0.045)
-
-
-def test_an_answer_keeps_the_drivable_mask_as_one_bit_per_pixel_and_gives_it_back_as_published():
-    rng = np.random.default_rng(0)
-    mask = np.where(rng.random((37, 61)) < 0.4, 255, 0).astype(np.uint8)  # a size not a multiple of 8
-    answer = LiveAnswer.of(labels(3, (37, 61)), mask, 12.0)
-    assert answer.drivable_bits.nbytes == -(-37 * 61 // 8)
-    np.testing.assert_array_equal(answer.drivable, mask)
 
 
 def test_labels_and_mask_of_different_sizes_leave_the_frame_unanswered_with_the_sizes_named():
@@ -162,3 +167,161 @@ def test_the_settle_time_is_at_least_the_minimum_and_completion_ends_at_once():
     assert not book.drained()
     answer(book, 2)
     assert book.drained()
+
+
+# --- handing answers to a scorer while the replay runs ------------------------------------------------
+
+def test_take_gives_an_answer_once_and_gives_up_on_a_frame_a_later_answer_overtook():
+    clock = FakeClock()
+    book = AnswerBook(clock)
+    for stamp in (1, 2, 3):
+        book.publishing(stamp)
+    answer(book, 2)  # seg_node answers in publish order: frame 1 was skipped
+    assert book.held == 1
+    assert book.take(1) is None
+    assert book.take(2).labels.shape == (2, 3) and book.held == 0
+    answer(book, 1)  # an answer after its frame was given up: late, not answered
+    result = book.result()  # closes the book: nothing more comes
+    assert book.take(3) is None
+    assert (result.published, result.answered, result.dropped, result.late, result.unexpected) == (3, 1, 2, 1, 0)
+    assert result.answers == {} and result.latencies_ms == [0.0]  # taken answers are not kept
+
+
+def run_in_thread(function):
+    """Start ``function`` on a thread; returns (thread, box) where box[0] is its result or exception."""
+    box = []
+
+    def run():
+        try:
+            box.append(function())
+        except BaseException as error:
+            box.append(error)
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, box
+
+
+def test_take_waits_for_the_answer_and_a_stop_ends_the_wait():
+    book = AnswerBook(FakeClock())
+    book.publishing(1)
+    thread, box = run_in_thread(lambda: book.take(1))
+    time.sleep(0.05)
+    assert thread.is_alive()  # neither answered nor given up yet
+    answer(book, 1)
+    thread.join(5)
+    assert box[0].latency_ms == 0.0
+    book.publishing(2)
+    thread, box = run_in_thread(lambda: book.take(2))
+    book.stop("the replay failed")
+    thread.join(5)
+    assert isinstance(box[0], ReplayStopped) and book.stopped == "the replay failed"
+    with pytest.raises(ReplayStopped):
+        book.wait_start()
+
+
+SIZE = (64, 32)
+
+
+def write_scored_bag(path, count: int = 9):
+    """A bag of ``count`` frames with camera_info and ground truth; the ground truth of frame 0 is logged after
+    the image of frame 2, so the scorer meets frames in another order than they are published."""
+    with BagWriter(path) as bag:
+        for topic, msgtype in (("/camera/camera_info", messages.CAMERA_INFO), ("/camera/image_raw", messages.IMAGE),
+                               ("/camera/semantic_gt", messages.IMAGE)):
+            bag.add_topic(topic, msgtype)
+        rng = np.random.default_rng(7)
+        for index in range(count):
+            header = messages.make_header(10**18 + index * 10**8, "camera")
+            rgb = rng.integers(0, 256, (SIZE[1], SIZE[0], 3), np.uint8)
+            log = 10**9 * (index + 1)
+            bag.write("/camera/camera_info", messages.camera_info_msg(*SIZE, header), log)
+            bag.write("/camera/image_raw", messages.image_msg(rgb, "rgb8", header), log + 1)
+            truth = np.where(rng.random(rgb.shape[:2]) < 0.1, 255, rgb[..., 1] % 19).astype(np.uint8)
+            bag.write("/camera/semantic_gt", messages.image_msg(truth, "mono8", header), log + (2 if index else 3 * 10**9))
+    return path
+
+
+def node_answer(stamp: int) -> Prediction:
+    """What the pretend node answers to frame ``stamp``: any labels, the drivable mask of its road."""
+    labels = np.random.default_rng(stamp % 1000).integers(0, 20, (SIZE[1], SIZE[0]), np.uint8)  # 19 = unknown
+    return Prediction(labels, np.where(labels == 0, 255, 0).astype(np.uint8), float(stamp % 97))
+
+
+def scoring(path, predict):
+    """One pass of seg-bag-eval's scoring over the bag: (evaluation, grids)."""
+    evaluation = BagEvaluation(CLASS_NAMES, ("road",), pictures=2)
+    grids = BagGrids(CLASS_NAMES, ("road",), GridSpec(), CameraMount(), "/camera/camera_info")
+    with BagReader(path) as reader:
+        score_bag(reader, evaluation, predict, "/camera/image_raw", "/camera/semantic_gt", 9, grids=grids,
+                  progress=False)
+    return evaluation, grids
+
+
+def test_scoring_answers_as_they_come_gives_the_figures_of_scoring_them_all_after_the_replay(tmp_path):
+    bag = write_scored_bag(tmp_path / "bag")
+    with BagReader(bag) as reader:
+        stamps = [messages.stamp_ns(reader.deserialize(m).header) for m in reader.messages(["/camera/image_raw"])]
+    dropped = {stamps[1], stamps[2], stamps[5], stamps[-1]}
+    # Before: every answer held until the replay ended, then looked up by stamp.
+    held = {stamp: node_answer(stamp) for stamp in stamps if stamp not in dropped}
+    before, before_grids = scoring(bag, lambda item: held.get(item.stamp_ns))
+
+    clock = FakeClock()
+    book = AnswerBook(clock)
+    with LiveScoring(book, lambda: scoring(bag, answer_predictor(book))) as live:
+        book.starting(None)
+        for stamp in stamps:
+            book.publishing(stamp)
+            if stamp in dropped:
+                continue
+            clock.now += node_answer(stamp).latency_ms / 1e3
+            book.receive("labels", stamp, node_answer(stamp).labels)
+            book.receive("drivable", stamp, node_answer(stamp).drivable)
+            # taken as soon as it is known, past the dropped frames before it: nothing piles up (frame 0
+            # waits for its ground truth, logged after frame 2)
+            deadline = time.monotonic() + 10
+            while book.held > (stamp == stamps[0]) and time.monotonic() < deadline:
+                time.sleep(0.005)
+            assert book.held <= (stamp == stamps[0])
+        replay = book.result()
+    after, after_grids = live.result()
+
+    assert (replay.published, replay.answered, replay.dropped, replay.late) == (9, 5, 4, 0)
+    figures, expected = after.result(elapsed_s=2.0), before.result(elapsed_s=2.0)
+    assert figures.pop("latency_ms") == pytest.approx(expected.pop("latency_ms"))
+    assert figures == expected
+    assert (after.frames, after.dropped) == (5, 4) and after.result()["miou"] is not None
+    assert after_grids.result() == before_grids.result() and after_grids.agreement.frames == 5
+    assert [s.stamp_ns for s in after.samples] == [s.stamp_ns for s in before.samples]
+    for new, old in zip(after.samples, before.samples):
+        for name in ("image", "labels", "drivable", "gt"):
+            np.testing.assert_array_equal(getattr(new, name), getattr(old, name))
+
+
+def test_a_failed_scoring_stops_the_replay_and_is_what_is_raised(tmp_path):
+    book = AnswerBook()
+
+    def fail():
+        book.wait_start()
+        raise BagError("bag: /camera/semantic_gt at stamp 1: bad ground truth")
+
+    with pytest.raises(BagError, match="bad ground truth"):
+        with LiveScoring(book, fail):
+            book.starting(None)
+            deadline = time.monotonic() + 10
+            while not book.stopped and time.monotonic() < deadline:  # the replay polls this between frames
+                time.sleep(0.005)
+            assert book.stopped == "scoring failed: bag: /camera/semantic_gt at stamp 1: bad ground truth"
+            raise RuntimeError("stopped")  # what the replay raises on seeing it
+
+
+def test_a_failed_or_interrupted_replay_stops_the_scoring_and_keeps_its_own_error():
+    for error in (RuntimeError("the node exited"), KeyboardInterrupt()):
+        book = AnswerBook()
+        scoring = LiveScoring(book, lambda: book.take(book.wait_start() or 1))
+        with pytest.raises(type(error)):
+            with scoring:
+                book.starting(None)
+                book.publishing(1)
+                raise error
+        assert book.stopped and not scoring._thread.is_alive()

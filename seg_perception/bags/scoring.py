@@ -1,8 +1,9 @@
 """``score_bag``: every frame of a bag through a predictor, scored against its ground truth.
 
 The predictor is the only difference between the modes: offline it runs the
-Segmenter on the frame, live it looks up what seg_node answered for the
-frame's stamp (None when it answered nothing: a dropped frame).
+Segmenter on the frame, live it waits for what seg_node answers to the
+frame's stamp (None when it answered nothing: a dropped frame) while the
+replay runs (``replay.LiveScoring``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .ground_truth import PairedFrame, image_frames, paired_frames
 from .messages import rgb_of
 from .output_bag import OutputBag
 from .reader import BagError, BagReader
+from .replay import AnswerBook
 
 
 class Prediction(NamedTuple):
@@ -37,6 +39,15 @@ def segmenter_predictor(segmenter) -> Predictor:
     def predict(item: PairedFrame) -> Prediction:
         result = segmenter.segment(item.frame.image, bgr=item.frame.bgr)
         return Prediction(result.labels, result.drivable, result.timings["total_ms"])
+    return predict
+
+
+def answer_predictor(book: AnswerBook) -> Predictor:
+    """Live: seg_node's answer to the frame's stamp, taken from ``book`` as soon as it is known (labels,
+    drivable mask, publish-to-answer latency); None when the node did not answer it."""
+    def predict(item: PairedFrame) -> Prediction | None:
+        answer = book.take(item.stamp_ns)
+        return None if answer is None else Prediction(answer.labels, answer.drivable, answer.latency_ms)
     return predict
 
 

@@ -25,7 +25,8 @@ from ..bags.messages import CAMERA_INFO
 from ..bags.output_bag import OutputBag
 from ..bags.pictures import confusion_plot, grid_picture, sample_strip
 from ..bags.reader import BagError, BagReader
-from ..bags.scoring import Prediction, score_bag, segmenter_predictor
+from ..bags.replay import AnswerBook, LiveScoring
+from ..bags.scoring import answer_predictor, score_bag, segmenter_predictor
 from ..checkpoint import CheckpointError, load_checkpoint
 from ..inference import BackendUnavailable, InputSizeError, Segmenter
 from ..navigation import CameraMount, GridSpec
@@ -159,30 +160,45 @@ def run(args: argparse.Namespace) -> tuple[Path, dict]:
         spec = load_checkpoint(args.checkpoint).spec
         requested = _drivable_classes(args, spec.class_names)
         drivable = requested or spec.drivable_classes
-        grids, grid_note = _grids(args, reader, image_topic, spec.class_names, drivable)
-        out_bag = OutputBag(args.out_bag, reader, with_grid=grids is not None) if args.out_bag else None
+        grid_place, grid_note = _grid_place(args, reader, image_topic)
+        out_bag = OutputBag(args.out_bag, reader, with_grid=grid_place is not None) if args.out_bag else None
         context = {"mode": "live" if args.live else "offline", "bag": str(args.bag), "image_topic": image_topic,
                    "gt_topic": gt_topic, "gt_label_ids": args.gt_label_ids, "checkpoint": str(args.checkpoint)}
+
+        def score(source: BagReader, predict, drivable: tuple[str, ...], progress: bool):
+            """One pass over the bag, the same offline and live: (drivable classes, evaluation, grids)."""
+            evaluation = BagEvaluation(spec.class_names, drivable, args.pictures, ground_truth=gt_topic is not None)
+            grids = BagGrids(spec.class_names, drivable, *grid_place) if grid_place is not None else None
+            with out_bag if out_bag is not None else nullcontext():
+                score_bag(source, evaluation, predict, image_topic, gt_topic, frames, args.gt_label_ids, out_bag,
+                          progress=progress, grids=grids)
+            return drivable, evaluation, grids
+
         if args.live:
-            replay = _replay(args, image_topic, requested)
-            predict = _replay_predictor(replay)
+            book = AnswerBook()
+
+            def score_live():
+                # The answering node's drivable classes are known before its first answer (replay_live waits
+                # for its /diagnostics); this thread reads the bag with a reader of its own.
+                node_drivable = _answering_node_drivable(args, drivable, book.wait_start())
+                with BagReader(args.bag) as own:
+                    return score(own, answer_predictor(book), node_drivable, progress=False)
+
+            with LiveScoring(book, score_live) as scoring:
+                replay = _replay(args, image_topic, requested, book)
+            drivable, evaluation, grids = scoring.result()
             context.update(published=replay.published, answered=replay.answered, unexpected=replay.unexpected,
-                           rate=args.rate, speed=args.speed, node_log=replay.node_log,
+                           late=replay.late, rate=args.rate, speed=args.speed, node_log=replay.node_log,
                            **_node_description(args, spec, replay.node_status))
-            drivable = _answering_node_drivable(args, drivable, replay.node_status)
+            wall_s = replay.elapsed_s  # the replay itself
         else:
             segmenter = Segmenter.from_checkpoint(args.checkpoint, backend=args.backend, input_size=args.input_size,
                                                   drivable_classes=drivable)
-            predict = segmenter_predictor(segmenter)
             context.update(backend=segmenter.backend_name, input_size=list(segmenter.input_size))
-        context["drivable_classes"] = list(drivable)
-        evaluation = BagEvaluation(spec.class_names, drivable, args.pictures, ground_truth=gt_topic is not None)
-        start = time.perf_counter()
-        with out_bag if out_bag is not None else nullcontext():
-            score_bag(reader, evaluation, predict, image_topic, gt_topic, frames, args.gt_label_ids, out_bag,
-                      progress=not args.quiet, grids=grids)
-        # Offline: the pass over the bag (read, decode, segment, score); live: the replay itself.
-        context["wall_s"] = replay.elapsed_s if args.live else time.perf_counter() - start
+            start = time.perf_counter()
+            drivable, evaluation, grids = score(reader, segmenter_predictor(segmenter), drivable, not args.quiet)
+            wall_s = time.perf_counter() - start  # the pass over the bag: read, decode, segment, score
+        context.update(drivable_classes=list(drivable), wall_s=wall_s)
     metrics = evaluation.result(elapsed_s=replay.elapsed_s if args.live else None)
     metrics["grid"] = grids.result() if grids is not None else {"skipped": grid_note}
     if out_bag is not None:
@@ -204,8 +220,9 @@ def _gt_topic(args: argparse.Namespace, reader: BagReader) -> str | None:
     return args.gt_topic
 
 
-def _grids(args: argparse.Namespace, reader: BagReader, image_topic: str, class_names, drivable):
-    """(BagGrids, None) when the bag has the camera_info to project with, else (None, why not)."""
+def _grid_place(args: argparse.Namespace, reader: BagReader, image_topic: str):
+    """((grid, mount, camera_info topic), None) for ``BagGrids`` when the bag has the camera_info to project
+    with, else (None, why not)."""
     topic = args.camera_info_topic or camera_info_beside(image_topic)
     if topic not in reader.topics:
         if args.camera_info_topic:  # asked for by name: a typo must not pass silently
@@ -216,10 +233,10 @@ def _grids(args: argparse.Namespace, reader: BagReader, image_topic: str, class_
         grid, mount = geometry_from_params_file(args.params_file) if args.params_file else (GridSpec(), CameraMount())
     except ValueError as error:
         raise CliError(f"--params-file: {error}") from None
-    return BagGrids(class_names, drivable, grid, mount, topic), None
+    return (grid, mount, topic), None
 
 
-def _replay(args: argparse.Namespace, image_topic: str, drivable: tuple[str, ...] | None):
+def _replay(args: argparse.Namespace, image_topic: str, drivable: tuple[str, ...] | None, book: AnswerBook):
     # Imported here: only --live needs rclpy.
     from .live_replay import LiveReplayError, replay_live
 
@@ -228,7 +245,7 @@ def _replay(args: argparse.Namespace, image_topic: str, drivable: tuple[str, ...
                            start_node=not args.use_running_node, node_namespace=args.node_namespace,
                            checkpoint=args.checkpoint, backend=args.backend, input_size=args.input_size,
                            drivable_classes=drivable, node_params=dict(args.node_param), timeout_s=args.timeout,
-                           node_log=args.out / NODE_LOG_FILE, progress=not args.quiet)
+                           node_log=args.out / NODE_LOG_FILE, progress=not args.quiet, book=book)
     except (LiveReplayError, ValueError) as error:
         raise CliError(f"live replay of {args.bag}: {error}") from None
 
@@ -254,14 +271,6 @@ def _answering_node_drivable(args: argparse.Namespace, drivable: tuple[str, ...]
               f"{', '.join(drivable)} (--drivable-classes); its drivable mask is scored against its own classes",
               file=sys.stderr)
     return node_drivable
-
-
-def _replay_predictor(replay):
-    """Live: the node's answer to the frame's stamp (labels, drivable mask, end-to-end latency), None if none."""
-    def predict(item) -> Prediction | None:
-        answer = replay.answer(item.stamp_ns)
-        return None if answer is None else Prediction(answer.labels, answer.drivable, answer.latency_ms)
-    return predict
 
 
 def _write_report(out: Path, metrics: dict, context: dict, evaluation: BagEvaluation,

@@ -185,7 +185,7 @@ def replay_live(bag_path: str | os.PathLike, image_topic: str, *, rate: float | 
                 input_size: tuple[int, int] | None = None, drivable_classes: Sequence[str] | None = None,
                 node_params: Mapping[str, str] | None = None, camera_info_topic: str | None = None,
                 timeout_s: float = DEFAULT_TIMEOUT_S, node_log: str | os.PathLike | None = None,
-                progress: bool = True) -> LiveReplay:
+                progress: bool = True, book: AnswerBook | None = None) -> LiveReplay:
     """Replay ``image_topic`` (Image or CompressedImage) of a bag into seg_node and collect its answers.
 
     Timing: the recorded spacing divided by ``speed``, or ``rate`` frames per second when given.
@@ -198,7 +198,11 @@ def replay_live(bag_path: str | os.PathLike, image_topic: str, *, rate: float | 
     ``node_namespace`` (default "/") must subscribe to ``image_topic``.
 
     ``timeout_s`` bounds the wait for the node (start-up and discovery) and for its first
-    answer after the last frame. Raises LiveReplayError (a missing node, a node that exits,
+    answer after the last frame. Before the first frame the replay waits (up to
+    DIAGNOSTICS_WAIT_S) for the node's /diagnostics, so that what it reports (its drivable
+    classes) is known before its first answer. ``book``: an ``AnswerBook`` a scorer takes the
+    answers from while the replay runs (``bags.replay.LiveScoring``), which stops the replay
+    if it fails; without one, every answer is kept for the result. Raises LiveReplayError (a missing node, a node that exits,
     no answer at all), or ``bags.reader.BagError`` for a bag without the topic.
     """
     if start_node and checkpoint is None:
@@ -213,7 +217,7 @@ def replay_live(bag_path: str | os.PathLike, image_topic: str, *, rate: float | 
         if info_topic and (camera_info_topic or info_topic in bag.topics):
             topics[info_topic] = _MSG_CLASSES[bag.require(info_topic, (CAMERA_INFO,))]
         node = None
-        book = AnswerBook()
+        book = book if book is not None else AnswerBook()
         # The player publishes camera-sized frames too: same large-frame profile as the node, unless the
         # user set one. Fast DDS reads it when a participant is created, so before the player's context.
         with _environment(large_frames_env()):
@@ -226,7 +230,9 @@ def replay_live(bag_path: str | os.PathLike, image_topic: str, *, rate: float | 
                     log.info("started seg_node (pid %d, log %s): %s", node.pid, log_path, " ".join(node.command))
                 player = _Player(namespace, topics, book, image_topic)
                 try:
-                    _wait_connected(player, image_topic, namespace, node, timeout_s)
+                    _wait_connected(player, book, image_topic, namespace, node, timeout_s)
+                    _await_node_status(player)
+                    book.starting(player.node_status)
                     _play(bag, topics, image_topic, schedule, player, book, node, progress)
                     _drain(book, player, node, timeout_s)
                     _await_node_status(player)
@@ -245,18 +251,20 @@ def replay_live(bag_path: str | os.PathLike, image_topic: str, *, rate: float | 
     return result
 
 
-def _check(player: _Player, node: NodeProcess | None) -> None:
+def _check(player: _Player, book: AnswerBook, node: NodeProcess | None) -> None:
     if node is not None:
         node.check()
     if player.error:
         raise LiveReplayError(player.error)
+    if book.stopped:
+        raise LiveReplayError(f"stopped: {book.stopped}")
 
 
-def _wait_connected(player: _Player, image_topic: str, namespace: str, node: NodeProcess | None,
+def _wait_connected(player: _Player, book: AnswerBook, image_topic: str, namespace: str, node: NodeProcess | None,
                     timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while not player.connected(image_topic):
-        _check(player, node)
+        _check(player, book, node)
         if time.monotonic() > deadline:
             outputs = " and ".join(player.output_topics.values())
             remap = (f"-p image_transport:=compressed -r image/compressed:={image_topic}"
@@ -281,7 +289,7 @@ def _play(bag: BagReader, topics: Mapping[str, type], image_topic: str, schedule
             stamp = stamp_ns(bag.deserialize(message).header) if is_image else None
             data = bytes(message.rawdata)  # publish() takes bytes as serialised data, not a memoryview
             start = time.monotonic() if start is None else start
-            _check(player, node)
+            _check(player, book, node)
             time.sleep(max(0.0, start + offset - time.monotonic()))
             if is_image:
                 try:
@@ -296,12 +304,13 @@ def _drain(book: AnswerBook, player: _Player, node: NodeProcess | None, timeout_
     """Wait until the node has answered everything or gone idle (bounded by ``timeout_s``)."""
     deadline = time.monotonic() + timeout_s
     while not book.drained() and time.monotonic() < deadline:
-        _check(player, node)
+        _check(player, book, node)
         time.sleep(POLL_S)
 
 
 def _await_node_status(player: _Player) -> None:
-    """The node's /diagnostics (once a second) say what answered; a short replay may end before the first."""
+    """The node's /diagnostics (once a second) say what answers: wait for the first, a little, before the
+    first frame (a node that sends none is taken as configured) and after the last."""
     deadline = time.monotonic() + DIAGNOSTICS_WAIT_S
     while player.node_status is None and time.monotonic() < deadline:
         time.sleep(POLL_S)
