@@ -272,10 +272,10 @@ class Predictor:
         stats.segmented += 1
         overlay = None
         if self.out_bag is not None:  # made once, for the bag's colour topic and the overlay PNG
-            overlay = colorize_overlay(frame.image, result.labels, OVERLAY_ALPHA, bgr=frame.bgr)
+            overlay = colorize_overlay(frame.image, result.model_labels, OVERLAY_ALPHA, bgr=frame.bgr)
             self.out_bag.predictions(_BagFrame(frame, item.header, item.log_time_ns), result.labels,
                                      result.drivable, color=overlay)
         if writer is not None:
             waited = time.perf_counter()
-            writer.put(WriteJob(item.name, result.labels, frame, overlay))
+            writer.put(WriteJob(item.name, result.labels, frame, result.model_labels, overlay))
             stats.wait_writer_s += time.perf_counter() - waited

@@ -30,6 +30,7 @@ from ..bags.output_bag import OVERLAY_ALPHA
 from ..node.frames import Frame
 from ..inference import colorize, colorize_overlay
 from ..labels import TRAIN_ID_TO_LABEL_ID_LUT
+from ..size import Size
 
 KINDS = ("labelIds", "trainIds", "color", "overlay")
 DEFAULT_KINDS = ("labelIds", "trainIds", "overlay")
@@ -63,13 +64,21 @@ def write_png(path: Path, image: np.ndarray, params=()) -> None:
 
 @dataclass
 class WriteJob:
-    """One segmented frame to write: its name, trainIds at the frame's size, the frame, and its RGB overlay
-    when already made (for the output bag)."""
+    """One segmented frame to write: its name, trainIds at the frame's size, the frame, the trainIds at the
+    model's resolution when they differ (colours are drawn from them: the same pixels, since the frame's
+    labels are their nearest-neighbour resize, for a fraction of the work), and its RGB overlay when
+    already made (for the output bag)."""
 
     name: PurePosixPath
     labels: np.ndarray
     frame: Frame
+    model_labels: np.ndarray | None = None
     overlay: np.ndarray | None = None
+
+    @property
+    def drawn_labels(self) -> np.ndarray:
+        """The labels colours are drawn from: the model's resolution when known, else the frame's."""
+        return self.labels if self.model_labels is None else self.model_labels
 
 
 def render(kind: str, job: WriteJob) -> tuple[np.ndarray, list[int]]:
@@ -79,10 +88,10 @@ def render(kind: str, job: WriteJob) -> tuple[np.ndarray, list[int]]:
     if kind == "trainIds":
         return job.labels, _LABEL_PNG
     if kind == "color":
-        return cv2.cvtColor(colorize(job.labels), cv2.COLOR_RGB2BGR), _PICTURE_PNG
+        return cv2.cvtColor(colorize(job.drawn_labels, Size.of(job.labels)), cv2.COLOR_RGB2BGR), _PICTURE_PNG
     overlay = job.overlay
     if overlay is None:
-        overlay = colorize_overlay(job.frame.image, job.labels, OVERLAY_ALPHA, bgr=job.frame.bgr)
+        overlay = colorize_overlay(job.frame.image, job.drawn_labels, OVERLAY_ALPHA, bgr=job.frame.bgr)
     return cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR), _PICTURE_PNG
 
 
