@@ -409,6 +409,18 @@ def test_a_bag_damaged_halfway_fails_keeping_the_pngs_of_the_frames_before(work,
     assert not (out / "drive_predicted").exists() and not list(out.glob(".*"))
 
 
+def test_a_png_that_cannot_be_written_fails_naming_it(work, tmp_path, capsys):
+    root, checkpoint, _, _ = work
+    out = tmp_path / "out"
+    name = scene_paths(root)[1].relative_to(images_dir(root)).with_suffix("").as_posix()
+    blocked = png(out, "overlay", name)
+    blocked.mkdir(parents=True)  # a directory where the PNG goes: the writer thread's rename fails
+    capsys.readouterr()
+    assert predict(images_dir(root), "--checkpoint", checkpoint, "--out", out) == 1
+    assert capsys.readouterr().err == f"seg-predict: error: cannot write {blocked}: Is a directory\n"
+    assert not list(out.rglob(".*.tmp"))
+
+
 def test_unreadable_images_are_skipped_with_a_warning_naming_them(work, tmp_path, capsys):
     root, checkpoint, _, _ = work
     folder = tmp_path / "images"

@@ -50,7 +50,7 @@ def write_png(path: Path, image: np.ndarray, params=()) -> None:
     """Write ``image`` (mono or BGR) as a PNG at ``path`` atomically: a temporary name beside it, then a rename."""
     ok, data = cv2.imencode(".png", image, list(params))
     if not ok:
-        raise OSError(f"{path}: OpenCV could not encode a {image.shape} image as PNG")
+        raise OSError(f"OpenCV could not encode a {image.shape} image as PNG")
     # Hidden and not *.png, so even a temporary left by a killed process is never taken for an output.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}{TMP_SUFFIX}")
     try:
@@ -99,8 +99,9 @@ class PngWriter:
     """``threads`` threads writing each job's PNGs (``kinds``) under ``out_dir``; ``put`` blocks while ``depth``
     jobs wait. Frames are independent files, so several threads may write them in any order.
 
-    A write error stops the writing and is raised by the next ``put`` or by ``close``. ``close`` writes
-    what is queued; a Ctrl-C during it abandons the queue after the files in progress.
+    A write error stops the writing and is raised, as an OSError naming the file, by the next ``put`` or
+    by ``close``. ``close`` writes what is queued; a Ctrl-C during it abandons the queue after the files
+    in progress.
     """
 
     _STOP = object()
@@ -110,7 +111,7 @@ class PngWriter:
         self.kinds = tuple(kinds)
         self.written = 0  # frames whose PNGs are all written
         self.busy_s = 0.0  # seconds spent rendering, encoding and writing, summed over the threads
-        self.error: BaseException | None = None
+        self.error: OSError | None = None  # the first failure, naming its file
         self._queue: queue.Queue = queue.Queue(maxsize=max(depth, threads))
         self._abandon = threading.Event()
         self._lock = threading.Lock()
@@ -143,7 +144,7 @@ class PngWriter:
 
     def _raise(self) -> None:
         if self.error is not None:
-            raise OSError(f"writing the outputs failed: {self.error}") from self.error
+            raise self.error
 
     def _run(self) -> None:
         while True:
@@ -155,8 +156,8 @@ class PngWriter:
             start = time.perf_counter()
             try:
                 self._write(job)
-            except Exception as error:  # noqa: BLE001 - reported to the main thread, which raises it
-                self.error = error
+            except OSError as error:  # reported to the main thread, which raises it
+                self.error = self.error or error
             else:
                 with self._lock:
                     self.written += 1
@@ -166,6 +167,10 @@ class PngWriter:
     def _write(self, job: WriteJob) -> None:
         for kind in self.kinds:
             path = output_path(self.out_dir, kind, job.name)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            image, params = render(kind, job)
-            write_png(path, image, params)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                image, params = render(kind, job)
+                write_png(path, image, params)
+            except Exception as error:  # noqa: BLE001 - whatever it was, the file it was for goes with it
+                reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+                raise OSError(f"cannot write {path}: {reason}") from error
