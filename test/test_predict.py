@@ -136,14 +136,28 @@ def test_folder_predictions_score_exactly_like_seg_eval_checkpoint(work, capsys)
         f"{kind}/{p.parent.name}/{p.stem}_{kind}.png" for p in scene_paths(root) for kind in KINDS)
 
 
-def test_several_threads_write_the_same_files(work, tmp_path):
+def test_several_threads_and_streams_write_the_same_files(work, tmp_path):
     root, checkpoint, _, _ = work
-    for threads in (1, 3):
+    for threads in (1, 3):  # decoding and writing threads, and as many frames segmented at once
         assert predict(images_dir(root), "--checkpoint", checkpoint, "--out", tmp_path / str(threads),
-                       "--threads", threads) == 0
+                       "--threads", threads, "--streams", threads) == 0
     one = {name: (tmp_path / "1" / name).read_bytes() for name in outputs_of(tmp_path / "1")}
     assert one == {name: (tmp_path / "3" / name).read_bytes() for name in outputs_of(tmp_path / "3")}
     assert len(one) == 3 * SCENES
+
+
+@pytest.mark.parametrize("cores, streams, expected", [(2, None, [1, 1]), (4, None, [2, 2]), (1, None, [1]),
+                                                     (4, 3, [1, 1, 1])])
+def test_streams_share_the_cores_on_the_cpu_backend(work, tmp_path, monkeypatch, cores, streams, expected):
+    from seg_perception.predict import cli
+
+    root, checkpoint, _, _ = work
+    monkeypatch.setattr(cli, "cpu_threads", lambda: cores)
+    argv = [str(images_dir(root)), "--checkpoint", str(checkpoint), "--out", str(tmp_path), "--backend", "cpu"]
+    args = cli.build_parser().parse_args(argv + (["--streams", str(streams)] if streams else []))
+    segmenters = cli.make_segmenters(args)
+    sessions = [segmenter._backend._binding(False)[0] for segmenter in segmenters]
+    assert [session.get_session_options().intra_op_num_threads for session in sessions] == expected
 
 
 def test_cityscapesscripts_pairs_each_ground_truth_with_its_labelid_prediction(work):

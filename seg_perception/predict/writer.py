@@ -36,9 +36,12 @@ KINDS = ("labelIds", "trainIds", "color", "overlay")
 DEFAULT_KINDS = ("labelIds", "trainIds", "overlay")
 LABEL_KINDS = ("trainIds", "labelIds")  # either gives back a frame's trainIds (for a rerun's output bag)
 TMP_SUFFIX = ".tmp"
-# Label images are runs of a few values: zlib's run-length strategy is the fastest and as small as any here.
+# OpenCV's PNG defaults are zlib level 1, the run-length strategy and the Sub filter: for label images (runs
+# of a few values) the fastest and as small as any tried. Naming IMWRITE_PNG_COMPRESSION (even 1) would switch
+# to libpng's adaptive filters and zlib's default strategy: 3-4x slower here and no smaller (BENCHMARKS.md).
 _LABEL_PNG = [cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
-_PICTURE_PNG: list[int] = []  # OpenCV's defaults (compression 1)
+# The overlay too: no lossless setting was more than 10 % faster without doubling the file (level 0).
+_PICTURE_PNG: list[int] = []
 
 
 def output_path(out_dir: Path, kind: str, name: PurePosixPath) -> Path:
@@ -48,9 +51,19 @@ def output_path(out_dir: Path, kind: str, name: PurePosixPath) -> Path:
 
 def write_png(path: Path, image: np.ndarray, params=()) -> None:
     """Write ``image`` (mono or BGR) as a PNG at ``path`` atomically: a temporary name beside it, then a rename."""
+    write_atomically(path, encode_png(image, params))
+
+
+def encode_png(image: np.ndarray, params=()) -> np.ndarray:
+    """``image`` (mono or BGR) as PNG bytes, with OpenCV's ``params``."""
     ok, data = cv2.imencode(".png", image, list(params))
     if not ok:
         raise OSError(f"OpenCV could not encode a {image.shape} image as PNG")
+    return data
+
+
+def write_atomically(path: Path, data) -> None:
+    """``data`` into ``path`` under a temporary name beside it, then renamed (no fsync: outputs, not state)."""
     # Hidden and not *.png, so even a temporary left by a killed process is never taken for an output.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}{TMP_SUFFIX}")
     try:
