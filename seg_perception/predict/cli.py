@@ -53,8 +53,10 @@ def outputs_arg(text: str) -> tuple[str, ...]:
 
 
 def default_threads() -> int:
-    """Half the cores, at most 4: the model needs the rest when it runs on the CPU."""
-    return max(1, min(4, (os.cpu_count() or 2) // 2))
+    """Half the cores, at least 2 and at most 4: the model needs the rest when it runs on the CPU, but one
+    writing thread alone is what holds back the default outputs on 2 cores (an overlay PNG of 2048x1024 takes
+    ~55 ms of CPU to draw and encode: 12.5 vs 11.2 FPS with 2 threads, BENCHMARKS.md)."""
+    return max(2, min(4, (os.cpu_count() or 2) // 2))
 
 
 def default_streams(backend: str) -> int:
@@ -115,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--input-size", type=size_arg(), metavar="WxH", help="model input size (default: the checkpoint's)")
     parser.add_argument("--threads", type=_positive, default=default_threads(), metavar="N",
                         help="threads decoding frames ahead and as many writing PNGs behind the model "
-                             f"(default {default_threads()}: half the cores, at most 4)")
+                             f"(default {default_threads()}: half the cores, at least 2, at most 4)")
     parser.add_argument("--streams", type=_positive, metavar="N",
                         help="frames segmented at once, each by its own copy of the model (on the cpu backend "
                              "with cores/N threads); default 2 on the cpu backend with 2 cores or more, else 1")
