@@ -63,9 +63,10 @@ def default_streams(backend: str) -> int:
     """Frames segmented at once: two on the cpu backend with two cores or more, else one.
 
     On the CPU one model run uses its threads less well than two runs one
-    thread each (on this project's 2-core machine: 64 vs 53 ms of CPU per
-    frame for unet_small at 512x256), and a folder wants throughput, not
-    one frame's latency.
+    thread each (on this project's 2-core machine, unet_small at 512x256:
+    51 ms of CPU per frame on one thread, 53-67 on two, and a two-thread run
+    stalls while the reader or writer holds one of its cores), and a folder
+    wants throughput, not one frame's latency.
     """
     return 2 if backend == "cpu" and cpu_threads() >= 2 else 1
 
