@@ -260,7 +260,8 @@ class Predictor:
 
     def run(self) -> Stats:
         """Segment every frame not done yet and write its outputs; Ctrl-C (or an error) stops the reading
-        and the segmenting, writes what is already segmented, then propagates."""
+        and the segmenting, writes the frames already handed to the writer, then propagates. A source that
+        fails halfway first has the frames read before it handed on."""
         stats = self.stats
         bar = tqdm(total=self.source.total, desc="seg-predict", unit="frame", disable=not self.progress)
         start, cpu = time.perf_counter(), time.process_time()
