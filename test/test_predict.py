@@ -460,15 +460,15 @@ def test_output_directory_inside_the_input_is_not_read_as_input(work, tmp_path):
 
 # --- (6) Ctrl-C -------------------------------------------------------------------------------------------------
 
-def interrupt_after(monkeypatch, frames):
-    """Segmenter.segment raises KeyboardInterrupt (as Ctrl-C would) once ``frames`` frames went through."""
-    original, calls = Segmenter.segment, []
+def interrupt_after(monkeypatch, root, frames):
+    """Segmenter.segment raises KeyboardInterrupt (as Ctrl-C would) on the input's frame after the first
+    ``frames`` (the scene of that index, BGR or RGB), whichever stream segments it and whenever: frames are
+    handed on in order, so exactly the ``frames`` before it go through."""
+    original, scene = Segmenter.segment, cv2.imread(str(scene_paths(root)[frames]))
 
     def segment(self, image, bgr=None):
-        if not is_warm_up(image):
-            if len(calls) == frames:
-                raise KeyboardInterrupt
-            calls.append(1)
+        if np.array_equal(image, scene) or np.array_equal(image, scene[..., ::-1]):
+            raise KeyboardInterrupt
         return original(self, image, bgr=bgr)
 
     monkeypatch.setattr(Segmenter, "segment", segment)
@@ -492,7 +492,7 @@ def assert_whole_frames(out, kinds, expected=None):
 def test_ctrl_c_keeps_complete_outputs_and_a_rerun_finishes(work, tmp_path, capsys, monkeypatch):
     root, checkpoint, _, _ = work
     out = tmp_path / "out"
-    interrupt_after(monkeypatch, 2)
+    interrupt_after(monkeypatch, root, 2)
     capsys.readouterr()
     assert predict(images_dir(root), "--checkpoint", checkpoint, "--out", out) == 130
     err = capsys.readouterr().err.strip()
@@ -508,7 +508,7 @@ def test_ctrl_c_keeps_complete_outputs_and_a_rerun_finishes(work, tmp_path, caps
 def test_ctrl_c_on_a_bag_keeps_the_pngs_and_writes_no_output_bag(work, tmp_path, capsys, monkeypatch):
     root, checkpoint, _, _ = work
     bag, out = write_bag(root, tmp_path / "drive"), tmp_path / "out"
-    interrupt_after(monkeypatch, 1)
+    interrupt_after(monkeypatch, root, 1)
     assert predict(bag, "--checkpoint", checkpoint, "--out", out) == 130
     assert "no output bag (a run writes it only when it gets through the whole bag)" in capsys.readouterr().err
     assert not (out / "drive_predicted").exists() and not list(out.glob(".*"))
