@@ -136,14 +136,28 @@ def test_folder_predictions_score_exactly_like_seg_eval_checkpoint(work, capsys)
         f"{kind}/{p.parent.name}/{p.stem}_{kind}.png" for p in scene_paths(root) for kind in KINDS)
 
 
-def test_several_threads_write_the_same_files(work, tmp_path):
+def test_several_threads_and_streams_write_the_same_files(work, tmp_path):
     root, checkpoint, _, _ = work
-    for threads in (1, 3):
+    for threads in (1, 3):  # decoding and writing threads, and as many frames segmented at once
         assert predict(images_dir(root), "--checkpoint", checkpoint, "--out", tmp_path / str(threads),
-                       "--threads", threads) == 0
+                       "--threads", threads, "--streams", threads) == 0
     one = {name: (tmp_path / "1" / name).read_bytes() for name in outputs_of(tmp_path / "1")}
     assert one == {name: (tmp_path / "3" / name).read_bytes() for name in outputs_of(tmp_path / "3")}
     assert len(one) == 3 * SCENES
+
+
+@pytest.mark.parametrize("cores, streams, expected", [(2, None, [1, 1]), (4, None, [2, 2]), (1, None, [1]),
+                                                     (4, 3, [1, 1, 1])])
+def test_streams_share_the_cores_on_the_cpu_backend(work, tmp_path, monkeypatch, cores, streams, expected):
+    from seg_perception.predict import cli
+
+    root, checkpoint, _, _ = work
+    monkeypatch.setattr(cli, "cpu_threads", lambda: cores)
+    argv = [str(images_dir(root)), "--checkpoint", str(checkpoint), "--out", str(tmp_path), "--backend", "cpu"]
+    args = cli.build_parser().parse_args(argv + (["--streams", str(streams)] if streams else []))
+    segmenters = cli.make_segmenters(args)
+    sessions = [segmenter._backend._binding(False)[0] for segmenter in segmenters]
+    assert [session.get_session_options().intra_op_num_threads for session in sessions] == expected
 
 
 def test_cityscapesscripts_pairs_each_ground_truth_with_its_labelid_prediction(work):
@@ -409,6 +423,18 @@ def test_a_bag_damaged_halfway_fails_keeping_the_pngs_of_the_frames_before(work,
     assert not (out / "drive_predicted").exists() and not list(out.glob(".*"))
 
 
+def test_a_png_that_cannot_be_written_fails_naming_it(work, tmp_path, capsys):
+    root, checkpoint, _, _ = work
+    out = tmp_path / "out"
+    name = scene_paths(root)[1].relative_to(images_dir(root)).with_suffix("").as_posix()
+    blocked = png(out, "overlay", name)
+    blocked.mkdir(parents=True)  # a directory where the PNG goes: the writer thread's rename fails
+    capsys.readouterr()
+    assert predict(images_dir(root), "--checkpoint", checkpoint, "--out", out) == 1
+    assert capsys.readouterr().err == f"seg-predict: error: cannot write {blocked}: Is a directory\n"
+    assert not list(out.rglob(".*.tmp"))
+
+
 def test_unreadable_images_are_skipped_with_a_warning_naming_them(work, tmp_path, capsys):
     root, checkpoint, _, _ = work
     folder = tmp_path / "images"
@@ -434,15 +460,15 @@ def test_output_directory_inside_the_input_is_not_read_as_input(work, tmp_path):
 
 # --- (6) Ctrl-C -------------------------------------------------------------------------------------------------
 
-def interrupt_after(monkeypatch, frames):
-    """Segmenter.segment raises KeyboardInterrupt (as Ctrl-C would) once ``frames`` frames went through."""
-    original, calls = Segmenter.segment, []
+def interrupt_after(monkeypatch, root, frames):
+    """Segmenter.segment raises KeyboardInterrupt (as Ctrl-C would) on the input's frame after the first
+    ``frames`` (the scene of that index, BGR or RGB), whichever stream segments it and whenever: frames are
+    handed on in order, so exactly the ``frames`` before it go through."""
+    original, scene = Segmenter.segment, cv2.imread(str(scene_paths(root)[frames]))
 
     def segment(self, image, bgr=None):
-        if not is_warm_up(image):
-            if len(calls) == frames:
-                raise KeyboardInterrupt
-            calls.append(1)
+        if np.array_equal(image, scene) or np.array_equal(image, scene[..., ::-1]):
+            raise KeyboardInterrupt
         return original(self, image, bgr=bgr)
 
     monkeypatch.setattr(Segmenter, "segment", segment)
@@ -466,7 +492,7 @@ def assert_whole_frames(out, kinds, expected=None):
 def test_ctrl_c_keeps_complete_outputs_and_a_rerun_finishes(work, tmp_path, capsys, monkeypatch):
     root, checkpoint, _, _ = work
     out = tmp_path / "out"
-    interrupt_after(monkeypatch, 2)
+    interrupt_after(monkeypatch, root, 2)
     capsys.readouterr()
     assert predict(images_dir(root), "--checkpoint", checkpoint, "--out", out) == 130
     err = capsys.readouterr().err.strip()
@@ -482,7 +508,7 @@ def test_ctrl_c_keeps_complete_outputs_and_a_rerun_finishes(work, tmp_path, caps
 def test_ctrl_c_on_a_bag_keeps_the_pngs_and_writes_no_output_bag(work, tmp_path, capsys, monkeypatch):
     root, checkpoint, _, _ = work
     bag, out = write_bag(root, tmp_path / "drive"), tmp_path / "out"
-    interrupt_after(monkeypatch, 1)
+    interrupt_after(monkeypatch, root, 1)
     assert predict(bag, "--checkpoint", checkpoint, "--out", out) == 130
     assert "no output bag (a run writes it only when it gets through the whole bag)" in capsys.readouterr().err
     assert not (out / "drive_predicted").exists() and not list(out.glob(".*"))

@@ -296,7 +296,7 @@ def _cuda(model: nn.Module, input_shape, precision: str, cache: EngineCache, wei
 
 
 def _onnxruntime(model: nn.Module, input_shape, precision: str, cache: EngineCache,
-                 weights_sha256: str) -> Backend:
+                 weights_sha256: str, threads: int | None = None) -> Backend:
     import onnx
 
     model = copy.deepcopy(model)  # variants are exported lazily: freeze today's weights
@@ -306,7 +306,7 @@ def _onnxruntime(model: nn.Module, input_shape, precision: str, cache: EngineCac
         fields = {"kind": "onnx", "confidence": with_confidence, "onnx": onnx.__version__,
                   **engine_key_fields(weights_sha256, input_shape, "fp32")}
         session, _ = cache.load_or_build(
-            fields, ".onnx", load=ort_session,
+            fields, ".onnx", load=lambda path: ort_session(path, threads),
             build=lambda path: export_onnx(export_program(label_head(model, with_confidence), example), path))
         return session
 
@@ -328,6 +328,8 @@ FACTORIES = {"tensorrt": _tensorrt, "cuda": _cuda, "cpu": _onnxruntime, "torch-c
 
 
 def create_backend(name: str, model: nn.Module, input_shape, *, precision: str, cache: EngineCache,
-                   weights_sha256: str) -> Backend:
-    """Backend ``name`` (already checked to be available) running ``model`` at ``input_shape``."""
-    return FACTORIES[name](model, input_shape, precision, cache, weights_sha256)
+                   weights_sha256: str, threads: int | None = None) -> Backend:
+    """Backend ``name`` (already checked to be available) running ``model`` at ``input_shape``; ``threads``
+    is the cpu backend's ONNX Runtime thread count (default one per core), which other backends ignore."""
+    extra = {"threads": threads} if name == "cpu" else {}
+    return FACTORIES[name](model, input_shape, precision, cache, weights_sha256, **extra)

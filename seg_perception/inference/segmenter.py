@@ -58,13 +58,16 @@ class Segmenter:
 
     The constructor takes an in-memory model (tests, evaluation); without a
     ``cache_dir`` it builds engines afresh. ``from_checkpoint`` is the
-    deployment entry and caches engines on disk.
+    deployment entry and caches engines on disk. ``threads`` caps the ``cpu``
+    backend's ONNX Runtime threads (default one per core): fewer let several
+    Segmenters, one per thread, segment frames at once (seg-predict's
+    ``--streams``). One Segmenter is not for several threads at a time.
     """
 
     def __init__(self, model: nn.Module, spec: ModelSpec, *, backend: str = "auto", precision: str = "fp16",
                  input_size: tuple[int, int] | None = None, drivable_classes=None, min_confidence: float = 0.0,
                  with_confidence: bool = False, cache_dir: str | Path | None = None, bgr: bool = False,
-                 weights_sha256: str | None = None):
+                 weights_sha256: str | None = None, threads: int | None = None):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if spec.num_classes >= 255:
@@ -86,7 +89,8 @@ class Segmenter:
         width, height = self.input_size
         self._backend = create_backend(name, model, (1, 3, height, width), precision=runs_at,
                                        cache=EngineCache(cache_dir),
-                                       weights_sha256=weights_sha256 or self._weights_id(model, cache_dir))
+                                       weights_sha256=weights_sha256 or self._weights_id(model, cache_dir),
+                                       threads=threads)
         self._pre = Preprocessor(self.input_size, spec.mean, spec.std)
         log.info("inference backend: %s, %s, input %dx%d (%s)", name, runs_at, width, height, reason)
         self.warm_up()
@@ -100,14 +104,15 @@ class Segmenter:
     def from_checkpoint(cls, path: str | Path, backend: str = "auto", precision: str = "fp16",
                         input_size: tuple[int, int] | None = None, drivable_classes=None,
                         min_confidence: float = 0.0, with_confidence: bool = False,
-                        cache_dir: str | Path | None = None, bgr: bool = False) -> Segmenter:
+                        cache_dir: str | Path | None = None, bgr: bool = False,
+                        threads: int | None = None) -> Segmenter:
         """Load ``path`` (CheckpointError if missing or corrupt) and set up the backend; engines are
         cached under ``cache_dir`` (default ``$SEG_PERCEPTION_CACHE`` or ``~/.cache/seg_perception``)."""
         checkpoint = load_checkpoint(path)
         return cls(checkpoint.build_model(), checkpoint.spec, backend=backend, precision=precision,
                    input_size=input_size, drivable_classes=drivable_classes, min_confidence=min_confidence,
                    with_confidence=with_confidence, cache_dir=cache_dir or default_cache_dir(), bgr=bgr,
-                   weights_sha256=file_sha256(path))
+                   weights_sha256=file_sha256(path), threads=threads)
 
     @property
     def backend_name(self) -> str:

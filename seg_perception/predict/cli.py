@@ -26,6 +26,7 @@ from ..bags.output_bag import LABELS_TOPIC, OutputBag
 from ..bags.reader import BagError, BagReader
 from ..checkpoint import CheckpointError
 from ..inference import BackendUnavailable, InputSizeError, Segmenter
+from ..inference.backends import choose_backend, cpu_threads, probe_platform
 from ..size import size_arg
 from .pipeline import Predictor, Stats
 from .sources import BagImages, InputError, open_input
@@ -52,8 +53,37 @@ def outputs_arg(text: str) -> tuple[str, ...]:
 
 
 def default_threads() -> int:
-    """Half the cores, at most 4: the model needs the rest when it runs on the CPU."""
-    return max(1, min(4, (os.cpu_count() or 2) // 2))
+    """Half the cores, at least 2 and at most 4: the model needs the rest when it runs on the CPU, but one
+    writing thread alone is what holds back the default outputs on 2 cores (an overlay PNG of 2048x1024 takes
+    ~55 ms of CPU to draw and encode: 12.5 vs 11.2 FPS with 2 threads, BENCHMARKS.md)."""
+    return max(2, min(4, (os.cpu_count() or 2) // 2))
+
+
+def default_streams(backend: str) -> int:
+    """Frames segmented at once: two on the cpu backend with two cores or more, else one.
+
+    On the CPU one model run uses its threads less well than two runs one
+    thread each (on this project's 2-core machine, unet_small at 512x256:
+    51 ms of CPU per frame on one thread, 53-67 on two, and a two-thread run
+    stalls while the reader or writer holds one of its cores), and a folder
+    wants throughput, not one frame's latency.
+    """
+    return 2 if backend == "cpu" and cpu_threads() >= 2 else 1
+
+
+def stream_plan(backend: str, streams: int | None) -> tuple[int, int | None]:
+    """(streams, ONNX Runtime threads of each, None when not on the cpu backend) for ``--backend`` and
+    ``--streams`` (None: the default); BackendUnavailable when that backend cannot run here."""
+    backend, _ = choose_backend(backend, probe_platform())
+    streams = streams or default_streams(backend)
+    return streams, (max(1, cpu_threads() // streams) if backend == "cpu" else None)
+
+
+def make_segmenters(args: argparse.Namespace) -> list[Segmenter]:
+    """``--streams`` Segmenters of the checkpoint; on the cpu backend each gets its share of the cores."""
+    streams, threads = stream_plan(args.backend, args.streams)
+    return [Segmenter.from_checkpoint(args.checkpoint, backend=args.backend, input_size=args.input_size,
+                                      threads=threads) for _ in range(streams)]
 
 
 def _positive(text: str) -> int:
@@ -88,7 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--input-size", type=size_arg(), metavar="WxH", help="model input size (default: the checkpoint's)")
     parser.add_argument("--threads", type=_positive, default=default_threads(), metavar="N",
                         help="threads decoding frames ahead and as many writing PNGs behind the model "
-                             f"(default {default_threads()}: half the cores, at most 4)")
+                             f"(default {default_threads()}: half the cores, at least 2, at most 4)")
+    parser.add_argument("--streams", type=_positive, metavar="N",
+                        help="frames segmented at once, each by its own copy of the model (on the cpu backend "
+                             "with cores/N threads); default 2 on the cpu backend with 2 cores or more, else 1")
     parser.add_argument("--overwrite", action="store_true", help="redo frames whose outputs already exist")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
@@ -129,7 +162,7 @@ def run(args: argparse.Namespace, started=lambda predictor: None) -> tuple[Stats
     bag_path = (args.out_bag or args.out / f"{source.name}{PREDICTED_SUFFIX}") if is_bag else None
     if bag_path is not None:
         _check_out_bag(bag_path, args.input)
-    segmenter = Segmenter.from_checkpoint(args.checkpoint, backend=args.backend, input_size=args.input_size)
+    segmenters = make_segmenters(args)
     args.out.mkdir(parents=True, exist_ok=True)
     out_bag = None
     if bag_path is not None:
@@ -138,7 +171,7 @@ def run(args: argparse.Namespace, started=lambda predictor: None) -> tuple[Stats
         with BagReader(args.input) as reader:
             out_bag = OutputBag(bag_path, reader)
     warn = (lambda line: tqdm.write(line, file=sys.stderr))
-    predictor = Predictor(source, segmenter, args.out, args.outputs, overwrite=args.overwrite, out_bag=out_bag,
+    predictor = Predictor(source, segmenters, args.out, args.outputs, overwrite=args.overwrite, out_bag=out_bag,
                           progress=not args.quiet, warn=warn, threads=args.threads)
     started(predictor)
     with out_bag if out_bag is not None else nullcontext():  # the bag appears only if the pass completes
@@ -148,7 +181,7 @@ def run(args: argparse.Namespace, started=lambda predictor: None) -> tuple[Stats
                 raise CliError(f"none of the {stats.unreadable} frames could be read; the first: "
                                f"{stats.first_unreadable}")
             raise CliError(f"{args.input}: no frames")
-    return stats, bag_path, segmenter.backend_name
+    return stats, bag_path, segmenters[0].backend_name
 
 
 def _check_out_bag(path: Path, source: Path) -> None:

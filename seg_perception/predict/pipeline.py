@@ -1,10 +1,14 @@
-"""The seg-predict pass: read and decode (reader thread) -> segment (this thread) -> write PNGs (writer thread).
+"""The seg-predict pass: read and decode (reader threads) -> segment (one thread per stream) -> write PNGs
+(writer threads), with this thread handing frames on in the source's order.
 
+With several streams, as many frames are segmented at once, each by its own
+Segmenter (on the cpu backend each with its share of the cores: on two cores
+two single-threaded model runs get through more frames than one run on both).
 The reader thread also decides which frames are already done (every output
 PNG exists): those are not decoded at all, except in a bag, whose output
 bag is rewritten whole by every run and takes their labels back from the
-trainId (or labelId) PNG instead of running the model again. Both queues
-are bounded, so memory stays a few frames deep however long the input.
+trainId (or labelId) PNG instead of running the model again. Every queue
+is bounded, so memory stays a few frames deep however long the input.
 """
 
 from __future__ import annotations
@@ -12,12 +16,13 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import cv2
 import numpy as np
@@ -31,6 +36,9 @@ from ..labels import LABEL_ID_TO_TRAIN_ID
 from .sources import CopyMessage, FrameItem
 from .writer import LABEL_KINDS, PngWriter, WriteJob, output_path
 
+if TYPE_CHECKING:
+    from ..inference import Segmenter
+
 
 @dataclass
 class Stats:
@@ -42,8 +50,10 @@ class Stats:
     unreadable: int = 0
     first_unreadable: str | None = None  # "origin: reason" of the first one
     elapsed_s: float = 0.0  # first frame asked for to last PNG written
-    segment_s: float = 0.0  # in the Segmenter
+    cpu_s: float = 0.0  # CPU time of the whole process meanwhile, all threads
+    segment_s: float = 0.0  # in the Segmenters, summed over the streams
     wait_input_s: float = 0.0  # this thread waiting for the reader thread
+    wait_segment_s: float = 0.0  # this thread waiting for the next frame in order to be segmented
     wait_writer_s: float = 0.0  # this thread waiting for room in the writer's queue (and for it to finish)
     reader_busy_s: float = 0.0
     writer_busy_s: float = 0.0
@@ -172,15 +182,48 @@ def read_back_labels(out_dir: Path, kinds, item: FrameItem, shape: tuple[int, in
     return None
 
 
-class Predictor:
-    """One seg-predict pass of ``segmenter`` over ``source`` into ``out_dir``; ``stats`` is current at any
-    time, so a caller that catches Ctrl-C can report what was done."""
+class Segmenting:
+    """Frames segmented ``len(segmenters)`` at a time, one thread per Segmenter (ONNX Runtime and OpenCV
+    release the GIL). ``submit`` gives a Future of the frame's SegmentationResult; ``busy_s`` is the time
+    spent in the Segmenters, summed over the threads."""
 
-    def __init__(self, source, segmenter, out_dir: Path, kinds, overwrite: bool = False,
-                 out_bag: OutputBag | None = None, progress: bool = True, warn: Callable[[str], None] = print,
-                 threads: int = 1):
+    def __init__(self, segmenters: Sequence[Segmenter]):
+        self.streams = len(segmenters)
+        self._free: queue.SimpleQueue = queue.SimpleQueue()
+        for segmenter in segmenters:
+            self._free.put(segmenter)
+        self._pool = ThreadPoolExecutor(self.streams, thread_name_prefix="seg-predict-segment")
+        self._lock = threading.Lock()
+        self.busy_s = 0.0
+
+    def submit(self, frame: Frame) -> Future:
+        return self._pool.submit(self._segment, frame)
+
+    def _segment(self, frame: Frame):
+        segmenter = self._free.get()  # never waits: as many threads as Segmenters
+        start = time.perf_counter()
+        try:
+            return segmenter.segment(frame.image, bgr=frame.bgr)
+        finally:
+            with self._lock:
+                self.busy_s += time.perf_counter() - start
+            self._free.put(segmenter)
+
+    def close(self) -> None:
+        """Drop the frames not started yet and wait for those being segmented (a frame's time at most)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class Predictor:
+    """One seg-predict pass of ``segmenters`` (a Segmenter, or several: that many frames segmented at once)
+    over ``source`` into ``out_dir``; ``stats`` is current at any time, so a caller that catches Ctrl-C can
+    report what was done."""
+
+    def __init__(self, source, segmenters: Segmenter | Sequence[Segmenter], out_dir: Path, kinds,
+                 overwrite: bool = False, out_bag: OutputBag | None = None, progress: bool = True,
+                 warn: Callable[[str], None] = print, threads: int = 1):
         self.source = source
-        self.segmenter = segmenter
+        self.segmenters = list(segmenters) if isinstance(segmenters, (list, tuple)) else [segmenters]
         self.out_dir = out_dir
         self.kinds = tuple(kinds)
         self.overwrite = overwrite
@@ -191,7 +234,8 @@ class Predictor:
         self.stats = Stats()
         # A frame can be skipped only when its outputs say everything: for a bag, its labels too.
         self._skippable = bool(self.kinds) and (out_bag is None or any(k in self.kinds for k in LABEL_KINDS))
-        self._drivable_lut = drivable_lut(segmenter.drivable_classes, segmenter.spec.class_names)
+        first = self.segmenters[0]
+        self._drivable_lut = drivable_lut(first.drivable_classes, first.spec.class_names)
 
     def _done(self, item: FrameItem) -> bool:
         return self._skippable and not self.overwrite and all(
@@ -215,44 +259,74 @@ class Predictor:
             return _Failed(element, str(error))
 
     def run(self) -> Stats:
-        """Segment every frame not done yet and write its outputs; Ctrl-C (or an error) stops the reading,
-        writes what is already segmented, then propagates."""
+        """Segment every frame not done yet and write its outputs; Ctrl-C (or an error) stops the reading
+        and the segmenting, writes the frames already handed to the writer, then propagates. A source that
+        fails halfway first has the frames read before it handed on."""
         stats = self.stats
         bar = tqdm(total=self.source.total, desc="seg-predict", unit="frame", disable=not self.progress)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         reader = Prefetcher(self.source, self._prepare, workers=self.threads)
+        segmenting = Segmenting(self.segmenters)
         writer = PngWriter(self.out_dir, self.kinds, threads=self.threads) if self.kinds else None
+        # Events in the source's order, each with the Future of its segmentation (frames to segment only).
+        # One frame more than the streams is submitted, so a stream never idles while this thread hands on.
+        pending: deque[tuple[object, Future | None]] = deque()
+        in_flight = 0
         try:
             events = iter(reader)
             while True:
                 waited = time.perf_counter()
-                event = next(events, None)
+                try:
+                    event = next(events, None)
+                except Exception:  # the source failed (a bag damaged halfway): finish the frames before
+                    while pending:
+                        self._hand_on(*pending.popleft(), writer, bar)
+                    raise
                 stats.wait_input_s += time.perf_counter() - waited
                 if event is None:
                     break
-                if isinstance(event, CopyMessage):
-                    self.out_bag.copy(event.message)
-                    continue
-                if self.out_bag is not None:  # the input image too, whatever becomes of the frame
-                    self.out_bag.copy(event.item.message)
-                self._handle(event, writer)
-                stats.frames += 1
-                bar.update(1)
+                future = segmenting.submit(event.frame) if isinstance(event, _Ready) else None
+                in_flight += future is not None
+                pending.append((event, future))
+                while pending and (pending[0][1] is None or in_flight > segmenting.streams):
+                    in_flight -= self._hand_on(*pending.popleft(), writer, bar)
+            while pending:
+                self._hand_on(*pending.popleft(), writer, bar)
         finally:
             reader.stop()
-            if writer is not None:
-                waited = time.perf_counter()
-                try:
-                    writer.close()
-                finally:
-                    stats.wait_writer_s += time.perf_counter() - waited
-                    stats.written, stats.writer_busy_s = writer.written, writer.busy_s
-            stats.reader_busy_s = reader.busy_s
-            stats.elapsed_s = time.perf_counter() - start
-            bar.close()
+            try:
+                segmenting.close()
+            finally:
+                if writer is not None:
+                    waited = time.perf_counter()
+                    try:
+                        writer.close()
+                    finally:
+                        stats.wait_writer_s += time.perf_counter() - waited
+                        stats.written, stats.writer_busy_s = writer.written, writer.busy_s
+                stats.segment_s, stats.reader_busy_s = segmenting.busy_s, reader.busy_s
+                stats.elapsed_s, stats.cpu_s = time.perf_counter() - start, time.process_time() - cpu
+                bar.close()
         return stats
 
-    def _handle(self, event, writer: PngWriter | None) -> None:
+    def _hand_on(self, event, future: Future | None, writer: PngWriter | None, bar) -> int:
+        """Copy, write or report one event, in the source's order; returns 1 when it was a segmented frame."""
+        if isinstance(event, CopyMessage):
+            self.out_bag.copy(event.message)
+            return 0
+        result = None
+        if future is not None:
+            waited = time.perf_counter()
+            result = future.result()
+            self.stats.wait_segment_s += time.perf_counter() - waited
+        if self.out_bag is not None:  # the input image too, whatever becomes of the frame
+            self.out_bag.copy(event.item.message)
+        self._handle(event, result, writer)
+        self.stats.frames += 1
+        bar.update(1)
+        return int(future is not None)
+
+    def _handle(self, event, result, writer: PngWriter | None) -> None:
         stats = self.stats
         if isinstance(event, _Failed):
             stats.unreadable += 1
@@ -266,16 +340,13 @@ class Predictor:
                 self.out_bag.predictions(_BagFrame(frame, item.header, item.log_time_ns), event.labels,
                                          cv2.LUT(event.labels, self._drivable_lut))
             return
-        started = time.perf_counter()
-        result = self.segmenter.segment(frame.image, bgr=frame.bgr)
-        stats.segment_s += time.perf_counter() - started
         stats.segmented += 1
         overlay = None
         if self.out_bag is not None:  # made once, for the bag's colour topic and the overlay PNG
-            overlay = colorize_overlay(frame.image, result.labels, OVERLAY_ALPHA, bgr=frame.bgr)
+            overlay = colorize_overlay(frame.image, result.model_labels, OVERLAY_ALPHA, bgr=frame.bgr)
             self.out_bag.predictions(_BagFrame(frame, item.header, item.log_time_ns), result.labels,
                                      result.drivable, color=overlay)
         if writer is not None:
             waited = time.perf_counter()
-            writer.put(WriteJob(item.name, result.labels, frame, overlay))
+            writer.put(WriteJob(item.name, result.labels, frame, result.model_labels, overlay))
             stats.wait_writer_s += time.perf_counter() - waited
