@@ -28,11 +28,6 @@ RARE_5 = ("motorcycle", "train", "rider", "traffic light", "bus")
 FIGURES = ("miou", "rare5_miou", "drivable_iou", "pixel_accuracy", "train_seconds")
 
 
-def tool(name: str) -> str:
-    """The console script beside this Python (the venv's)."""
-    return str(Path(sys.executable).parent / name)
-
-
 def run_one(config: Path, seed: int, data: Path, out: Path, overrides: list[str]) -> dict:
     """Train and score one (config, seed); returns its figures."""
     result_file = out / "result.json"
@@ -40,11 +35,11 @@ def run_one(config: Path, seed: int, data: Path, out: Path, overrides: list[str]
         return json.loads(result_file.read_text())
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
-    subprocess.run([tool("seg-train"), "--config", str(config), "--data", str(data), "--out", str(out / "run"),
+    subprocess.run([sys.executable, "-m", "training.train", "--config", str(config), "--data", str(data), "--out", str(out / "run"),
                     f"train.seed={seed}", *overrides], check=True)
     seconds = time.perf_counter() - started
     load_after = os.getloadavg()[0]
-    subprocess.run([tool("seg-eval"), "--checkpoint", str(out / "run" / "last.pt"), "--data", str(data),
+    subprocess.run([sys.executable, "-m", "training.evaluate", "--checkpoint", str(out / "run" / "last.pt"), "--data", str(data),
                     "--split", "val", "--pictures", "0", "--out", str(out / "eval")], check=True)
     metrics = json.loads((out / "eval" / "metrics.json").read_text())
     rare = [metrics["per_class_iou"][name] for name in RARE_5]

@@ -215,15 +215,14 @@ class Segmenting:
 
 
 class Predictor:
-    """One seg-predict pass of ``segmenters`` (a Segmenter, or several: that many frames segmented at once)
-    over ``source`` into ``out_dir``; ``stats`` is current at any time, so a caller that catches Ctrl-C can
+    """One seg-predict pass of ``segmenters`` (that many frames segmented at once) over ``source`` into ``out_dir``; ``stats`` is current at any time, so a caller that catches Ctrl-C can
     report what was done."""
 
-    def __init__(self, source, segmenters: Segmenter | Sequence[Segmenter], out_dir: Path, kinds,
+    def __init__(self, source, segmenters: Sequence[Segmenter], out_dir: Path, kinds,
                  overwrite: bool = False, out_bag: OutputBag | None = None, progress: bool = True,
                  warn: Callable[[str], None] = print, threads: int = 1):
         self.source = source
-        self.segmenters = list(segmenters) if isinstance(segmenters, (list, tuple)) else [segmenters]
+        self.segmenters = list(segmenters)
         self.out_dir = out_dir
         self.kinds = tuple(kinds)
         self.overwrite = overwrite
