@@ -24,7 +24,8 @@ def test_registry_holds_every_family():
     for stride in (32, 16, 8):
         for backbone in ("vgg16", "resnet18", "resnet34", "resnet50"):
             assert f"fcn{stride}s_{backbone}" in names
-    for name in ("unet", "unet_small", "unet_resnet18", "unet_resnet34", "unet_resnet50", "fpnlite_efficientnet_lite0"):
+    for name in ("unet", "unet_small", "unet_resnet18", "unet_resnet34", "unet_resnet50", "fpnlite_efficientnet_lite0",
+                 "fcn8s_efficientnet_lite0"):
         assert name in names
 
 

@@ -64,6 +64,8 @@ def test_poly_and_cosine_with_warmup():
     assert lr_factor(55, 100, "cosine", warmup=10) == pytest.approx(0.5)
     assert lr_factor(100, 100, "cosine") == pytest.approx(0.0)
     assert lr_factor(25, 100, "cosine") == pytest.approx(0.5 * (1 + math.cos(math.pi / 4)))
+    assert lr_factor(0, 100, "constant", warmup=10) == pytest.approx(0.1)
+    assert [lr_factor(i, 100, "constant", warmup=10) for i in (10, 50, 99)] == [1.0, 1.0, 1.0]
     with pytest.raises(ValueError, match="unknown schedule 'step'"):
         lr_factor(0, 10, "step")
 

@@ -7,8 +7,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from seg_perception.labels import IGNORE_ID, NUM_CLASSES
 from seg_perception.size import Size
-from training.transforms import (ColorJitter, Compose, GaussianBlur, RandomCrop, RandomHorizontalFlip, RandomScale,
-                                 Resize, ToTensor, eval_transforms, train_transforms)
+from training.transforms import (ColorJitter, Compose, GaussianBlur, GaussianNoise, JpegCompression, RandomCrop,
+                                 RandomGamma, RandomHorizontalFlip, RandomScale, Resize, ToTensor, eval_transforms,
+                                 train_transforms)
 
 VALID = set(range(NUM_CLASSES)) | {IGNORE_ID}
 
@@ -142,6 +143,46 @@ def test_gaussian_blur_smooths_the_image_only():
     np.testing.assert_array_equal(GaussianBlur(0.0)(image, label)[0], image)
 
 
+def test_gamma_bends_mid_tones_within_its_range_and_keeps_the_label():
+    ramp = np.repeat(np.arange(256, dtype=np.uint8)[None, :, None], 3, axis=2)
+    label = np.zeros(ramp.shape[:2], np.uint8)
+    strength = 0.5
+    mids = []
+    for seed in range(40):
+        out, same = RandomGamma(strength, rng=np.random.default_rng(seed))(ramp, label)
+        assert same is label and out[0, 0, 0] == 0 and out[0, 255, 0] == 255  # black and white stay
+        mids.append(int(out[0, 128, 0]))
+    # 128 ** gamma over gamma in [1 / 1.5, 1.5]: about 160 down to 89
+    assert 85 <= min(mids) < 110 and 140 < max(mids) <= 162
+    np.testing.assert_array_equal(RandomGamma(0.0)(ramp, label)[0], ramp)
+
+
+def test_noise_has_the_drawn_strength_and_keeps_the_label():
+    image = np.full((64, 96, 3), 128, np.uint8)
+    label = np.zeros((64, 96), np.uint8)
+    noisy, same = GaussianNoise(1.0, 10.0, rng=np.random.default_rng(0))(image, label)
+    assert same is label
+    assert 0.5 < noisy.astype(float).std() <= 10.5 and abs(noisy.astype(float).mean() - 128) < 0.5
+    np.testing.assert_array_equal(GaussianNoise(0.0, 10.0)(image, label)[0], image)
+
+
+def test_jpeg_round_trip_loses_detail_at_low_quality_only_on_the_image():
+    image, label, _ = coded_pair(np.random.default_rng(8))
+    image = cv2_noise(image)
+    out, same = JpegCompression(1.0, 10, rng=np.random.default_rng(0))(image, label)
+    assert same is label and out.shape == image.shape and out.dtype == np.uint8
+    assert np.abs(out.astype(int) - image).mean() > 3
+    np.testing.assert_array_equal(JpegCompression(0.0, 10)(image, label)[0], image)
+    with pytest.raises(ValueError):
+        JpegCompression(1.0, 0)
+
+
+def cv2_noise(image: np.ndarray) -> np.ndarray:
+    """Fine detail (pixel noise) for JPEG to lose."""
+    noise = np.random.default_rng(1).integers(-20, 21, image.shape)
+    return np.clip(image.astype(int) + noise, 0, 255).astype(np.uint8)
+
+
 def test_to_tensor_normalises_and_keeps_labels():
     image, label, _ = coded_pair(np.random.default_rng(5))
     mean, std = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
@@ -156,7 +197,8 @@ def test_to_tensor_normalises_and_keeps_labels():
 def test_train_and_eval_pipelines_produce_valid_tensors():
     image, label, _ = coded_pair(np.random.default_rng(6))
     for seed in range(5):
-        tensor, target = train_transforms(Size(80, 48), blur=True, rng=np.random.default_rng(seed))(image, label)
+        tensor, target = train_transforms(Size(80, 48), blur=True, gamma=0.3, noise=8.0, jpeg_quality=40,
+                                          rng=np.random.default_rng(seed))(image, label)
         assert tensor.shape == (3, 48, 80) and target.shape == (48, 80)
         assert set(target.unique().tolist()) <= VALID
     tensor, target = eval_transforms(Size(96, 64))(image, label)

@@ -34,6 +34,9 @@ DEFAULTS: dict[str, Any] = {
         "flip": True,
         "jitter": True,
         "blur": False,
+        "gamma": 0.0,  # gamma curve strength: exponent in [1 / (1 + x), 1 + x], 0 = off
+        "noise": 0.0,  # sensor noise up to this sigma (grey levels) on half the crops, 0 = off
+        "jpeg_quality": 0,  # JPEG round trip on 30 % of the crops at quality [this, 95], 0 = off
         "batch_size": 8,
         "workers": 2,
         "histogram_samples": 500,  # label files read to estimate class frequencies
@@ -46,7 +49,7 @@ DEFAULTS: dict[str, Any] = {
         "lr": 0.01,
         "momentum": 0.9,
         "weight_decay": 1e-4,
-        "schedule": "poly",  # poly | cosine
+        "schedule": "poly",  # poly | cosine | constant
         "poly_power": 0.9,
         "warmup_iters": 0,
         "grad_clip": 0.0,  # max gradient norm, 0 = off
@@ -83,6 +86,9 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "data.scale_range": (0.0, None, True),
     "data.batch_size": (1, None, False),
     "data.workers": (0, None, False),
+    "data.gamma": (0.0, None, False),
+    "data.noise": (0.0, 255.0, False),
+    "data.jpeg_quality": (0, 95, False),
     "data.histogram_samples": (1, None, False),
     "data.rare_class_temperature": (0.0, None, False),
     "data.rare_class_min_pixels": (1, None, False),

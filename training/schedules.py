@@ -1,4 +1,4 @@
-"""Learning-rate schedules per iteration: linear warm-up, then poly or cosine decay to zero."""
+"""Learning-rate schedules per iteration: linear warm-up, then poly or cosine decay to zero, or constant."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import torch
 
-SCHEDULES = ("poly", "cosine")
+SCHEDULES = ("poly", "cosine", "constant")
 
 
 def lr_factor(iteration: int, total: int, schedule: str = "poly", warmup: int = 0, power: float = 0.9) -> float:
@@ -15,6 +15,8 @@ def lr_factor(iteration: int, total: int, schedule: str = "poly", warmup: int = 
         raise ValueError(f"unknown schedule {schedule!r}; choose one of {SCHEDULES}")
     if iteration < warmup:
         return (iteration + 1) / warmup
+    if schedule == "constant":
+        return 1.0
     progress = min(1.0, (iteration - warmup) / max(1, total - warmup))
     if schedule == "poly":
         return (1 - progress) ** power

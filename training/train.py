@@ -155,7 +155,9 @@ def build_data(run: Run, spec: ModelSpec) -> Data:
                                   transform=train_transforms(
                                       crop_size=Size(*data_cfg["crop_size"]),
                                       scale_range=tuple(data_cfg["scale_range"]), mean=spec.mean, std=spec.std,
-                                      flip=data_cfg["flip"], jitter=data_cfg["jitter"], blur=data_cfg["blur"]))
+                                      flip=data_cfg["flip"], jitter=data_cfg["jitter"], blur=data_cfg["blur"],
+                                      gamma=data_cfg["gamma"], noise=data_cfg["noise"],
+                                      jpeg_quality=data_cfg["jpeg_quality"]))
     val_set = CityscapesDataset(data_root, data_cfg["val_split"], scale=data_cfg["load_scale"],
                                 transform=eval_transforms(spec.input_size, spec.mean, spec.std))
     for dataset in (train_set, val_set):  # a bad label file fails now, not after hours of training

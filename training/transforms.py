@@ -181,6 +181,53 @@ class GaussianBlur:
         return image, label
 
 
+class RandomGamma:
+    """Gamma curve on the image only: exponent drawn log-uniformly from [1 / (1 + strength), 1 + strength]."""
+
+    def __init__(self, strength: float, rng: np.random.Generator | None = None):
+        if strength < 0:
+            raise ValueError(f"gamma strength must be >= 0, got {strength}")
+        self.log_range, self.rng = np.log1p(strength), rng
+
+    def __call__(self, image: np.ndarray, label: np.ndarray) -> Pair:
+        gamma = np.exp(_generator(self.rng).uniform(-self.log_range, self.log_range))
+        lut = np.clip(np.rint(255 * (np.arange(256) / 255) ** gamma), 0, 255).astype(np.uint8)
+        return cv2.LUT(image, lut), label
+
+
+class GaussianNoise:
+    """Sensor noise on the image only, with probability ``p``: zero-mean, sigma drawn from [0, max_sigma] grey levels."""
+
+    def __init__(self, p: float = 0.5, max_sigma: float = 8.0, rng: np.random.Generator | None = None):
+        self.p, self.max_sigma, self.rng = p, max_sigma, rng
+
+    def __call__(self, image: np.ndarray, label: np.ndarray) -> Pair:
+        rng = _generator(self.rng)
+        if rng.random() < self.p:
+            noise = rng.standard_normal(image.shape, dtype=np.float32) * np.float32(rng.uniform(0, self.max_sigma))
+            image = cv2.add(image, noise, dtype=cv2.CV_8U)
+        return image, label
+
+
+class JpegCompression:
+    """JPEG round trip of the image only, with probability ``p``, at a quality drawn from [min_quality, 95]."""
+
+    def __init__(self, p: float = 0.3, min_quality: int = 40, rng: np.random.Generator | None = None):
+        if not 1 <= min_quality <= 95:
+            raise ValueError(f"JPEG min_quality must be in [1, 95], got {min_quality}")
+        self.p, self.min_quality, self.rng = p, min_quality, rng
+
+    def __call__(self, image: np.ndarray, label: np.ndarray) -> Pair:
+        rng = _generator(self.rng)
+        if rng.random() < self.p:
+            quality = int(rng.integers(self.min_quality, 96))
+            # OpenCV codes BGR; the channel order only has to round-trip, so RGB passes through unchanged.
+            ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+            if ok:
+                image = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+        return image, label
+
+
 class ToTensor:
     """Image -> float32 C x H x W tensor normalised by ``mean``/``std`` (0..1 scale); label -> int64 H x W tensor."""
 
@@ -195,15 +242,26 @@ class ToTensor:
 
 def train_transforms(crop_size: Size = Size(512, 256), scale_range: tuple[float, float] = (0.5, 2.0),
                      mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD, flip: bool = True,
-                     jitter: bool = True, blur: bool = False, rng: np.random.Generator | None = None) -> Compose:
-    """Multi-scale resize, random (padded) crop of ``crop_size``, flip, jitter, blur, ToTensor."""
+                     jitter: bool = True, blur: bool = False, gamma: float = 0.0, noise: float = 0.0,
+                     jpeg_quality: int = 0, rng: np.random.Generator | None = None) -> Compose:
+    """Multi-scale resize, random (padded) crop of ``crop_size``, flip, then the camera-like distortions, ToTensor.
+
+    The distortions (each off at 0 / False): colour jitter, gamma of ``gamma`` strength, blur,
+    noise up to ``noise`` grey levels, JPEG down to ``jpeg_quality``, in the order a camera makes them.
+    """
     steps: list = [RandomScale(*scale_range, rng=rng), RandomCrop(crop_size, rng=rng)]
     if flip:
         steps.append(RandomHorizontalFlip(0.5, rng=rng))
     if jitter:
         steps.append(ColorJitter(0.3, 0.3, 0.3, 0.05, rng=rng))
+    if gamma:
+        steps.append(RandomGamma(gamma, rng=rng))
     if blur:
         steps.append(GaussianBlur(0.3, rng=rng))
+    if noise:
+        steps.append(GaussianNoise(0.5, noise, rng=rng))
+    if jpeg_quality:
+        steps.append(JpegCompression(0.3, jpeg_quality, rng=rng))
     return Compose(steps + [ToTensor(mean, std)])
 
 

@@ -18,7 +18,7 @@ UNET_SMALL = {"base_channels": 8, "depth": 4}
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 for _stride in FCN_STRIDES:
-    for _backbone in ("vgg16",) + RESNETS:
+    for _backbone in ("vgg16",) + RESNETS + ("efficientnet_lite0",):
         _REGISTRY[f"fcn{_stride}s_{_backbone}"] = functools.partial(FCN, stride=_stride, backbone=_backbone)
 _REGISTRY["unet"] = UNet
 _REGISTRY["unet_small"] = functools.partial(UNet, **UNET_SMALL)
