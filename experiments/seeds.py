@@ -28,27 +28,40 @@ RARE_5 = ("motorcycle", "train", "rider", "traffic light", "bus")
 FIGURES = ("miou", "rare5_miou", "drivable_iou", "pixel_accuracy", "train_seconds")
 
 
-def run_one(config: Path, seed: int, data: Path, out: Path, overrides: list[str]) -> dict:
-    """Train and score one (config, seed); returns its figures."""
-    result_file = out / "result.json"
-    if result_file.exists():
-        return json.loads(result_file.read_text())
+def train(config: Path, seed: int, data: Path, run_dir: Path, overrides: list[str]) -> dict:
+    """``seg-train`` one (config, seed) into ``run_dir`` unless its ``last.pt`` exists; returns its wall time and load."""
+    timing_file = run_dir / "timing.json"
+    if (run_dir / "last.pt").exists() and timing_file.exists():
+        return json.loads(timing_file.read_text())
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "training.train", "--config", str(config), "--data", str(data), "--out", str(out / "run"),
-                    f"train.seed={seed}", *overrides], check=True)
-    seconds = time.perf_counter() - started
-    load_after = os.getloadavg()[0]
-    subprocess.run([sys.executable, "-m", "training.evaluate", "--checkpoint", str(out / "run" / "last.pt"), "--data", str(data),
-                    "--split", "val", "--pictures", "0", "--out", str(out / "eval")], check=True)
-    metrics = json.loads((out / "eval" / "metrics.json").read_text())
+    subprocess.run([sys.executable, "-m", "training.train", "--config", str(config), "--data", str(data),
+                    "--out", str(run_dir), f"train.seed={seed}", *overrides], check=True)
+    timing = {"train_seconds": time.perf_counter() - started, "load": [load_before, os.getloadavg()[0]]}
+    timing_file.write_text(json.dumps(timing) + "\n")
+    return timing
+
+
+def score(checkpoint: Path, data: Path, split: str, out: Path, input_size: str | None = None) -> dict:
+    """``seg-eval`` of ``checkpoint`` on ``data``/``split`` (at ``input_size`` WxH, default the checkpoint's),
+    reused when ``out`` holds its metrics; returns mIoU, rare-5, drivable IoU, pixel accuracy and per-class IoU."""
+    metrics_file = out / "metrics.json"
+    if not metrics_file.exists():
+        size = ["--input-size", input_size] if input_size else []
+        subprocess.run([sys.executable, "-m", "training.evaluate", "--checkpoint", str(checkpoint), "--data", str(data),
+                        "--split", split, "--pictures", "0", "--out", str(out), *size], check=True)
+    metrics = json.loads(metrics_file.read_text())
     rare = [metrics["per_class_iou"][name] for name in RARE_5]
-    result = {"config": config.name, "seed": seed, "miou": metrics["miou"],
-              "rare5_miou": sum(v or 0.0 for v in rare) / len(rare), "drivable_iou": metrics["drivable_iou"],
-              "pixel_accuracy": metrics["pixel_accuracy"], "train_seconds": seconds,
-              "load": [load_before, load_after], "per_class_iou": metrics["per_class_iou"]}
-    result_file.write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    return {"miou": metrics["miou"], "rare5_miou": sum(v or 0.0 for v in rare) / len(rare),
+            "drivable_iou": metrics["drivable_iou"], "pixel_accuracy": metrics["pixel_accuracy"],
+            "per_class_iou": metrics["per_class_iou"]}
+
+
+def run_one(config: Path, seed: int, data: Path, out: Path, overrides: list[str]) -> dict:
+    """Train and score one (config, seed) on the val split; returns its figures."""
+    timing = train(config, seed, data, out / "run", overrides)
+    figures = score(out / "run" / "last.pt", data, "val", out / "eval")
+    return {"config": config.name, "seed": seed, **figures, **timing}
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:

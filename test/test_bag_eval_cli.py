@@ -358,6 +358,18 @@ def test_input_size_option(work):
     assert exit_info.value.code == 2
 
 
+def test_seg_eval_scores_a_checkpoint_at_another_input_size_like_seg_bag_eval(work):
+    root, checkpoint, reference = work
+    out = root / "seg_eval_96x48"
+    assert seg_eval(["--checkpoint", str(checkpoint), "--data", str(root / "data"), "--out", str(out),
+                     "--pictures", "0", "--input-size", "96x48"]) == 0
+    metrics = metrics_of(out)
+    assert metrics["input_size"] == [96, 48] and reference["input_size"] == [64, 32]
+    assert metrics["miou"] != reference["miou"]  # another scale, other predictions
+    assert evaluate(make(root, "mcap_rgb8"), checkpoint, root / "bag_96x48", "--input-size", "96x48") == 0
+    assert metrics_of(root / "bag_96x48")["per_class_iou"] == metrics["per_class_iou"]
+
+
 # --- bags without ground truth ---------------------------------------------------------------------
 
 def test_a_bag_without_ground_truth_is_timed_pictured_and_written_not_scored(work, tmp_path, capsys):

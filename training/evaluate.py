@@ -23,6 +23,7 @@ from seg_perception.inference.backend_table import backend_help
 from seg_perception.labels import DEFAULT_DRIVABLE_CLASSES, LABEL_ID_TO_TRAIN_ID, colorize
 from seg_perception.metrics import ConfusionMatrix
 from seg_perception.reports import write_metrics
+from seg_perception.size import size_arg
 
 GT_SUFFIX = "_gtFine_labelIds.png"
 LABEL_IDS_SUFFIX = "_labelIds.png"
@@ -110,6 +111,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--data", type=Path, help="with --checkpoint: dataset root in the Cityscapes layout")
     parser.add_argument("--split", help="with --checkpoint: split to evaluate (default: val)")
     parser.add_argument("--backend", default="cpu", help="with --checkpoint: " + backend_help("cpu"))
+    parser.add_argument("--input-size", type=size_arg(), default=None, metavar="WxH",
+                        help="with --checkpoint: network input size (default: the checkpoint's), e.g. to score "
+                             "a model at other scales")
     parser.add_argument("--pictures", type=int, default=4,
                         help="with --checkpoint: input | prediction | truth PNGs to write (default: 4)")
     parser.add_argument("--out", type=Path, required=True, help="output directory for metrics.json and report.md")
@@ -160,7 +164,7 @@ def evaluate_checkpoint(args: argparse.Namespace) -> int:
     from .data import CityscapesDataset, DatasetError
 
     try:
-        segmenter = Segmenter.from_checkpoint(args.checkpoint, backend=args.backend)
+        segmenter = Segmenter.from_checkpoint(args.checkpoint, backend=args.backend, input_size=args.input_size)
         dataset = CityscapesDataset(args.data, args.split)
         args.out.mkdir(parents=True, exist_ok=True)
         matrix, pictures, total_ms = _segment_dataset(segmenter, dataset, args.out, args.pictures)
