@@ -1,8 +1,10 @@
 """Training throughput at 512x256, batch 8: data loading vs the training step.
 
     python benchmarks/bench_training.py --data DATA [--models fcn8s_resnet18 unet_small] [--iters 6] [--crop 512x256]
+    python benchmarks/bench_training.py --data DATA --config config/train_default.yaml --models fpnlite_efficientnet_lite0
 
-Data loading (decode, multi-scale crop, flip, jitter, normalise) runs in
+Data loading (decode, multi-scale crop, flip, jitter, normalise; with ``--config`` the crop, scales,
+load scale and every augmentation of that config) runs in
 DataLoader workers beside the step, so it never starves training when the
 loader's images/s is well above the step's; both are measured in this run.
 """
@@ -21,6 +23,7 @@ from seg_perception.checkpoint import IMAGENET_MEAN, IMAGENET_STD
 from seg_perception.labels import NUM_CLASSES
 from seg_perception.size import Size, size_arg
 from seg_perception.models import build_model
+from training.config import load_config
 from training.data import CityscapesDataset
 from training.transforms import train_transforms
 
@@ -63,9 +66,18 @@ def main() -> None:
     parser.add_argument("--crop", type=size_arg(), default=Size(512, 256), metavar="WxH",
                         help="training crop (default 512x256; config/train_default.yaml uses 256x128)")
     parser.add_argument("--load-scale", type=float, default=1.0, help="shrink images at load (the default config: 0.5)")
+    parser.add_argument("--config", type=Path, help="take crop, scales and augmentation from this training config")
     args = parser.parse_args()
-    dataset = CityscapesDataset(args.data, "train", scale=args.load_scale, transform=train_transforms(
-        crop_size=args.crop, scale_range=(0.5, 2.0), mean=IMAGENET_MEAN, std=IMAGENET_STD))
+    if args.config:
+        data = load_config(args.config)["data"]
+        args.crop, args.load_scale = Size(*data["crop_size"]), data["load_scale"]
+        transform = train_transforms(
+            crop_size=args.crop, scale_range=tuple(data["scale_range"]), mean=IMAGENET_MEAN, std=IMAGENET_STD,
+            flip=data["flip"], jitter=data["jitter"], blur=data["blur"], gamma=data["gamma"], noise=data["noise"],
+            jpeg_quality=data["jpeg_quality"])
+    else:
+        transform = train_transforms(crop_size=args.crop, scale_range=(0.5, 2.0), mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    dataset = CityscapesDataset(args.data, "train", scale=args.load_scale, transform=transform)
     loader_rate = loader_images_per_s(dataset, args.batch, args.workers, batches=10)
     print(f"data loader ({args.workers} workers, batch {args.batch}, {args.crop} crops): "
           f"{loader_rate:.1f} images/s")
