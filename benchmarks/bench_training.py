@@ -25,7 +25,7 @@ from seg_perception.size import Size, size_arg
 from seg_perception.models import build_model
 from training.config import load_config
 from training.data import CityscapesDataset
-from training.transforms import train_transforms
+from training.transforms import configured_train_transforms, train_transforms
 
 
 def loader_images_per_s(dataset, batch: int, workers: int, batches: int) -> float:
@@ -71,10 +71,7 @@ def main() -> None:
     if args.config:
         data = load_config(args.config)["data"]
         args.crop, args.load_scale = Size(*data["crop_size"]), data["load_scale"]
-        transform = train_transforms(
-            crop_size=args.crop, scale_range=tuple(data["scale_range"]), mean=IMAGENET_MEAN, std=IMAGENET_STD,
-            flip=data["flip"], jitter=data["jitter"], blur=data["blur"], gamma=data["gamma"], noise=data["noise"],
-            jpeg_quality=data["jpeg_quality"])
+        transform = configured_train_transforms(data)
     else:
         transform = train_transforms(crop_size=args.crop, scale_range=(0.5, 2.0), mean=IMAGENET_MEAN, std=IMAGENET_STD)
     dataset = CityscapesDataset(args.data, "train", scale=args.load_scale, transform=transform)

@@ -36,7 +36,7 @@ from .engine import NonFiniteLoss, evaluate, train_one_epoch
 from .losses import build_loss
 from .sampling import RareClassSampler, epoch_seed, image_weights
 from .schedules import build_scheduler
-from .transforms import eval_transforms, train_transforms
+from .transforms import configured_train_transforms, eval_transforms
 
 
 def seed_epoch(seed: int, epoch: int, rank: int) -> torch.Generator:
@@ -152,12 +152,7 @@ def build_data(run: Run, spec: ModelSpec) -> Data:
     config, data_root, info = run.config, run.data_root, run.info
     data_cfg, seed = config["data"], config["train"]["seed"]
     train_set = CityscapesDataset(data_root, data_cfg["train_split"], scale=data_cfg["load_scale"],
-                                  transform=train_transforms(
-                                      crop_size=Size(*data_cfg["crop_size"]),
-                                      scale_range=tuple(data_cfg["scale_range"]), mean=spec.mean, std=spec.std,
-                                      flip=data_cfg["flip"], jitter=data_cfg["jitter"], blur=data_cfg["blur"],
-                                      gamma=data_cfg["gamma"], noise=data_cfg["noise"],
-                                      jpeg_quality=data_cfg["jpeg_quality"]))
+                                  transform=configured_train_transforms(data_cfg, spec.mean, spec.std))
     val_set = CityscapesDataset(data_root, data_cfg["val_split"], scale=data_cfg["load_scale"],
                                 transform=eval_transforms(spec.input_size, spec.mean, spec.std))
     for dataset in (train_set, val_set):  # a bad label file fails now, not after hours of training

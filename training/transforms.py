@@ -265,6 +265,14 @@ def train_transforms(crop_size: Size = Size(512, 256), scale_range: tuple[float,
     return Compose(steps + [ToTensor(mean, std)])
 
 
+def configured_train_transforms(data: dict, mean: Sequence[float] = IMAGENET_MEAN,
+                                std: Sequence[float] = IMAGENET_STD) -> Compose:
+    """``train_transforms`` as a training config's ``data`` section sets it up."""
+    return train_transforms(crop_size=Size(*data["crop_size"]), scale_range=tuple(data["scale_range"]), mean=mean,
+                            std=std, flip=data["flip"], jitter=data["jitter"], blur=data["blur"], gamma=data["gamma"],
+                            noise=data["noise"], jpeg_quality=data["jpeg_quality"])
+
+
 def eval_transforms(input_size: Size, mean: Sequence[float] = IMAGENET_MEAN,
                     std: Sequence[float] = IMAGENET_STD) -> Compose:
     """Validation: the image resized to the network's ``input_size`` and normalised, the label as it is."""
