@@ -30,6 +30,8 @@ from seeds import mean_std, score, train
 BASE_CONFIG = Path(__file__).resolve().parent.parent / "config" / "train_default.yaml"
 FCN = "model.name=fcn{}s_efficientnet_lite0"
 CE = "loss.terms=[{type: ce, weight: 1.0}]"
+#: the camera-like training augmentation on top of the default colour jitter
+AUGMENT = ["data.blur=true", "data.gamma=0.3", "data.noise=8.0", "data.jpeg_quality=40"]
 
 #: claim -> {variant: overrides of the default recipe}; "base" is the default recipe itself.
 CLAIMS: dict[str, dict[str, list[str]]] = {
@@ -45,6 +47,8 @@ CLAIMS: dict[str, dict[str, list[str]]] = {
         "ce_dice": ["loss.terms=[{type: ce, weight: 1.0}, {type: dice, weight: 1.0}]"]},
     "multi-scale vs single-scale training": {"base": [], "single_scale": ["data.scale_range=[1.0, 1.0]"]},
     "LR schedule": {"base": [], "cosine": ["train.schedule=cosine"], "constant": ["train.schedule=constant"]},
+    # run once on randomised data and once on plain data (--data): the four corners of the claim
+    "training augmentation (with and without randomised data)": {"base": [], "augment": AUGMENT},
 }
 LOSS_NOTES = {"base": "CE, median-frequency weights (the default)"}
 #: the variants scored at other input sizes, and those sizes (the default serves 512x256)

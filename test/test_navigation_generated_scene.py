@@ -3,10 +3,11 @@
 Every scene type the generator has keeps its road in closed form (``scenery.road_at``): a
 straight or curving street of known half width, its lanes, parking lanes and crosswalks all
 asphalt, and on a closed street the cross street across its end. So no scene type is left out;
-the seeds below are picked to cover them. The scene is projected exactly as a robot would: the
-camera JSON seg-make-data writes beside the scene gives the CameraModel (K) and the CameraMount
-(extrinsics in the ISO 8855 vehicle frame, which the grid frame base_link is here), and
-GroundProjection turns the label image into the grid.
+the seeds below are picked to cover them, each through a camera of the default randomisation
+profile (its own height, pitch, roll and lens distortion). The scene is projected exactly as a
+robot would: the camera JSON seg-make-data writes beside the scene gives the CameraModel (K and
+the plumb_bob k1) and the CameraMount (extrinsics in the ISO 8855 vehicle frame, which the grid
+frame base_link is here), and GroundProjection turns the label image into the grid.
 """
 
 import json
@@ -31,12 +32,12 @@ from training.data.world import ID, Street
 WIDTH, HEIGHT = 1024, 512
 GRID = GridSpec("base_link", 0.25, 2.0, 64.0, -25.0, 25.0)
 SEEDS = {
-    0: "gentle curve, parking lane on the right, camera near level",
-    5: "straight four-lane street with a parking lane",
-    8: "straight, parking lanes on both sides, crosswalk at 23 m",
-    9: "the sharpest curve the generator makes (curvature 6.8e-4)",
-    59: "closed street ending at 61 m: cross street in the grid, crosswalk at 10 m, curving",
-    265: "closed straight street ending at 64 m, camera pitched down 3.6 deg",
+    57: "gentle curve, four lanes, parking lane on the right, camera pitched up 0.6 deg",
+    79: "straight four-lane street with a parking lane, camera 1.95 m high",
+    810: "straight, parking lanes on both sides, crosswalk at 17 m, camera 1.08 m high, rolled -2.9 deg",
+    2632: "the sharpest curve the generator makes (curvature 7.0e-4)",
+    1026: "closed street ending at 64 m: cross street in the grid, crosswalk at 10 m, curving, pincushion lens",
+    192: "closed straight street ending at 69 m, camera pitched down 4.7 deg, rolled 3 deg, barrel k1 -0.11",
 }
 #: classes lying flat on the ground: a cell centre seen through one of them is not hidden by anything
 GROUND_CLASSES = [ID["road"], ID["sidewalk"], ID["terrain"]]
@@ -47,11 +48,12 @@ def camera_of(calibration: dict, width: int, height: int) -> tuple[CameraModel, 
     """CameraModel and CameraMount read from a Cityscapes camera JSON as a robot would configure them."""
     intrinsic, extrinsic = calibration["intrinsic"], calibration["extrinsic"]
     k = [intrinsic["fx"], 0.0, intrinsic["u0"], 0.0, intrinsic["fy"], intrinsic["v0"], 0.0, 0.0, 1.0]
+    d = [calibration["distortion"]["k1"], 0.0, 0.0, 0.0, 0.0]
     # Both frames are x forward, y left, z up with the origin on the ground, and both turn by
     # Rz(yaw) Ry(pitch) Rx(roll): the angles only change unit (checked by the projection test below).
     mount = CameraMount(extrinsic["x"], extrinsic["y"], extrinsic["z"], math.degrees(extrinsic["roll"]),
                         math.degrees(extrinsic["pitch"]), math.degrees(extrinsic["yaw"]))
-    return CameraModel.from_values(width, height, k), mount
+    return CameraModel.from_values(width, height, k, d), mount
 
 
 def world_of(vehicle: np.ndarray) -> np.ndarray:
@@ -65,13 +67,20 @@ def test_the_calibration_projects_world_points_where_the_generator_draws_them():
         model, mount = camera_of(camera.calibration(), WIDTH, HEIGHT)
         vehicle = np.array([[20.0, -3.0, 0.0], [8.0, 5.0, 0.0], [40.0, -1.0, 2.0], [5.0, 0.5, 1.4]])
         optical = (vehicle - mount.position) @ mount.grid_from_optical
-        expected = camera.project(world_of(vehicle))
+        expected = camera.lens(camera.project(world_of(vehicle)))  # drawn through the pinhole, then the lens
         np.testing.assert_allclose(model.project(optical), expected, atol=1e-6)
         # The opposite yaw sign (the generator's own: > 0 looks right) misses by many pixels: the check
-        # tells the conventions apart (|yaw| >= 0.5 deg in these seeds).
+        # tells the conventions apart (|yaw| >= 0.5 deg in these seeds), and so do roll's sign and k1.
         flipped = CameraMount(mount.x, mount.y, mount.z, mount.roll, mount.pitch, -mount.yaw)
         wrong = model.project((vehicle - flipped.position) @ flipped.grid_from_optical)
         assert np.abs(wrong - expected)[:, 0].min() > 5
+        if abs(mount.roll) > 1:
+            rolled = CameraMount(mount.x, mount.y, mount.z, -mount.roll, mount.pitch, mount.yaw)
+            wrong = model.project((vehicle - rolled.position) @ rolled.grid_from_optical)
+            assert np.abs(wrong - expected).max() > 5
+        if abs(camera.k1) > 0.03:
+            pinhole = CameraModel.from_values(WIDTH, HEIGHT, model.k)
+            assert np.abs(pinhole.project(optical) - expected).max() > 2
 
 
 def test_the_principal_point_is_the_pixel_the_drawing_puts_the_optical_axis_on():
@@ -119,7 +128,7 @@ def grid_agreement(seed: int) -> tuple[float, float, int]:
     road = road_at(scene.street, centres[:, 0], centres[:, 2])
     # Where each cell centre is in the image, by the generator's own camera (not the one under test).
     optical = scene.camera.to_camera(centres)
-    pixels = scene.camera.pixels(np.where(optical[:, 2:] > 0.1, optical, [0.0, 0.0, 1.0]))
+    pixels = scene.camera.lens(scene.camera.pixels(np.where(optical[:, 2:] > 0.1, optical, [0.0, 0.0, 1.0])))
     u, v = np.floor(pixels + 0.5).astype(int).T
     in_view = (optical[:, 2] > 0.1) & (u >= 0) & (u < WIDTH) & (v >= 0) & (v < HEIGHT)
     # Hidden: vehicles, people, poles, the far building or the bonnet (ignore) stand in front of the centre,
@@ -154,7 +163,7 @@ def test_seg_make_data_writes_each_scenes_camera_and_seg_make_bag_publishes_it(t
     assert [p.name for p in jsons] == [f"synth_{i:06d}_000019_camera.json" for i in range(2)]
     calibrations = [json.loads(p.read_text()) for p in jsons]
     for index, calibration in enumerate(calibrations):
-        assert set(calibration) == {"extrinsic", "intrinsic"}
+        assert set(calibration) == {"extrinsic", "intrinsic", "distortion"}
         assert set(calibration["extrinsic"]) == {"baseline", "pitch", "roll", "x", "y", "yaw", "z"}
         assert set(calibration["intrinsic"]) == {"fx", "fy", "u0", "v0"}
         # the camera the scene was drawn with (scene i of a split is a function of its own stream)
@@ -173,7 +182,8 @@ def test_seg_make_data_writes_each_scenes_camera_and_seg_make_bag_publishes_it(t
         model, _ = camera_of(calibration, 128, 64)
         assert (info.width, info.height, info.distortion_model) == (128, 64, "plumb_bob")
         np.testing.assert_array_equal(info.k, model.k.reshape(-1))
-        assert not np.any(info.d)
+        np.testing.assert_array_equal(info.d, model.d)
+        assert info.d[0] == calibration["distortion"]["k1"] != 0
     # A dataset loaded at half scale carries K for the half-size images it loads: the JSON's K taken
     # through the navigation package's own resize rule (pixel centres stay centres).
     make_bag.write_bag(CityscapesDataset(data, "val", scale=0.5), tmp_path / "half_bag", progress=False)
@@ -182,6 +192,7 @@ def test_seg_make_data_writes_each_scenes_camera_and_seg_make_bag_publishes_it(t
         model, _ = camera_of(calibration, 128, 64)
         assert (info.width, info.height) == (64, 32)
         np.testing.assert_allclose(info.k, model.scaled(64, 32).k.reshape(-1), atol=1e-12)
+        np.testing.assert_array_equal(info.d, model.d)  # normalised units: a resize keeps D
     # and those frames are the half-size scenes (a bag of the wrong images would pass the K checks)
     with BagReader(tmp_path / "half_bag") as reader:
         gt = [reader.deserialize(m) for m in reader.messages(["/camera/semantic_gt"])]

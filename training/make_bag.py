@@ -6,9 +6,10 @@ data always gives the same bag):
 
 * ``/camera/image_raw`` (sensor_msgs/Image, rgb8 or bgr8, ``--pad`` bytes of row padding), or
   ``/camera/image_raw/compressed`` (sensor_msgs/CompressedImage, jpeg or png) with ``--encoding jpeg|png``;
-* ``/camera/camera_info`` (sensor_msgs/CameraInfo, pinhole without distortion): the intrinsics of the
-  sample's Cityscapes ``camera/{split}/{city}/*_camera.json`` when the dataset has one (real Cityscapes,
-  ``seg-make-data``), else a centred principal point and a Cityscapes-like focal length;
+* ``/camera/camera_info`` (sensor_msgs/CameraInfo, plumb_bob): the intrinsics and lens distortion (k1) of
+  the sample's Cityscapes ``camera/{split}/{city}/*_camera.json`` when the dataset has one (real
+  Cityscapes, ``seg-make-data``), else a centred principal point, a Cityscapes-like focal length and
+  no distortion;
 * ``/camera/semantic_gt`` (sensor_msgs/Image mono8, trainIds, 255 = ignore).
 """
 
@@ -76,8 +77,9 @@ def write_bag(dataset: CityscapesDataset, out: str | Path, storage: str = "mcap"
             else:
                 pixels = image if encoding == "rgb8" else image[..., ::-1]
                 bag.write(image_topic, image_msg(pixels, encoding, header, pad), stamp)
-            intrinsics = dataset.intrinsics(index)
-            bag.write(CAMERA_INFO_TOPIC, camera_info_msg(image.shape[1], image.shape[0], header, intrinsics), stamp)
+            info = camera_info_msg(image.shape[1], image.shape[0], header, dataset.intrinsics(index),
+                                   dataset.distortion(index))
+            bag.write(CAMERA_INFO_TOPIC, info, stamp)
             bag.write(GT_TOPIC, image_msg(label, "mono8", header), stamp)
     return len(dataset)
 

@@ -35,11 +35,19 @@ class Canvas:
 
     Drawing calls take ``class_id``: a trainId (or IGNORE_ID) also writes the label,
     ``None`` paints the image only (details inside an already labelled shape, shadows).
+
+    With ``depth`` (H x W float32 metres, e.g. for fog) set, labelled drawing also writes
+    ``depth_value`` there when it is not None: the depth of the item being drawn.
     """
 
     def __init__(self, width: int, height: int):
         self.image = np.zeros((height, width, 3), np.uint8)
         self.label = np.full((height, width), IGNORE_ID, np.uint8)
+        self.depth: np.ndarray | None = None
+        self.depth_value: float | None = None
+
+    def _writes_depth(self, class_id) -> bool:
+        return class_id is not None and self.depth is not None and self.depth_value is not None
 
     def fill(self, polygons: Sequence[np.ndarray] | np.ndarray, rgb, class_id: int | None = None) -> None:
         """Fill pixel polygons (each (N, 2), None skipped); they must not overlap (OpenCV fills even-odd)."""
@@ -49,6 +57,8 @@ class Canvas:
         cv2.fillPoly(self.image, pts, _color(rgb), cv2.LINE_8, _SHIFT)
         if class_id is not None:
             cv2.fillPoly(self.label, pts, int(class_id), cv2.LINE_8, _SHIFT)
+        if self._writes_depth(class_id):
+            cv2.fillPoly(self.depth, pts, self.depth_value, cv2.LINE_8, _SHIFT)
 
     def lines(self, polylines: Sequence[np.ndarray] | np.ndarray, thickness: float, rgb,
               class_id: int | None = None, closed: bool = False) -> None:
@@ -60,6 +70,8 @@ class Canvas:
         cv2.polylines(self.image, pts, closed, _color(rgb), width, cv2.LINE_8, _SHIFT)
         if class_id is not None:
             cv2.polylines(self.label, pts, closed, int(class_id), width, cv2.LINE_8, _SHIFT)
+        if self._writes_depth(class_id):
+            cv2.polylines(self.depth, pts, closed, self.depth_value, width, cv2.LINE_8, _SHIFT)
 
     def disc(self, center: np.ndarray, radius: float, rgb, class_id: int | None = None) -> None:
         """Filled circle of ``radius`` pixels."""
@@ -68,6 +80,8 @@ class Canvas:
         cv2.circle(self.image, c, r, _color(rgb), -1, cv2.LINE_8, _SHIFT)
         if class_id is not None:
             cv2.circle(self.label, c, r, int(class_id), -1, cv2.LINE_8, _SHIFT)
+        if self._writes_depth(class_id):
+            cv2.circle(self.depth, c, r, self.depth_value, -1, cv2.LINE_8, _SHIFT)
 
     def shade(self, polygons: Sequence[np.ndarray], factor: float, class_id: int | None = None) -> None:
         """Multiply the image inside the union of the polygons by ``factor`` (shadows, see-through fence mesh)."""
@@ -88,3 +102,5 @@ class Canvas:
         np.copyto(roi, cv2.convertScaleAbs(roi, alpha=factor), where=inside[..., None])
         if class_id is not None:
             self.label[y0:y1, x0:x1][inside] = class_id
+        if self._writes_depth(class_id):
+            self.depth[y0:y1, x0:x1][inside] = self.depth_value

@@ -57,14 +57,29 @@ def camera_path_for(image_path: str | Path) -> Path:
     return split_dir.parent.parent / "camera" / split_dir.name / image_path.parent.name / f"{stem}{CAMERA_SUFFIX}"
 
 
-def read_intrinsics(path: str | Path) -> tuple[float, float, float, float]:
-    """(fx, fy, u0, v0) in pixels of a Cityscapes ``*_camera.json``; DatasetError naming the file when malformed."""
+def _read_calibration(path: str | Path):
     try:
-        calibration = json.loads(Path(path).read_text())
+        return json.loads(Path(path).read_text())
     except OSError as error:
         raise DatasetError(f"{path}: unreadable camera calibration ({error.strerror or error})") from None
     except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
         raise DatasetError(f"{path}: camera calibration is not valid JSON ({error})") from None
+
+
+def read_distortion(path: str | Path) -> tuple[float, ...]:
+    """plumb_bob D (k1, k2, p1, p2, k3) of a ``*_camera.json``: its ``distortion`` k1 (seg-make-data writes it),
+    zeros when it has none (Cityscapes' own files are rectified). DatasetError naming the file when malformed."""
+    calibration = _read_calibration(path)
+    distortion = calibration.get("distortion", {}) if isinstance(calibration, dict) else {}
+    k1 = distortion.get("k1", 0.0) if isinstance(distortion, dict) else None
+    if not isinstance(k1, (int, float)) or isinstance(k1, bool) or not math.isfinite(k1):
+        raise DatasetError(f"{path}: camera distortion must be an object with a finite k1, got {distortion!r}")
+    return (float(k1), 0.0, 0.0, 0.0, 0.0)
+
+
+def read_intrinsics(path: str | Path) -> tuple[float, float, float, float]:
+    """(fx, fy, u0, v0) in pixels of a Cityscapes ``*_camera.json``; DatasetError naming the file when malformed."""
+    calibration = _read_calibration(path)
     intrinsic = calibration.get("intrinsic") if isinstance(calibration, dict) else None
     if not isinstance(intrinsic, dict):
         raise DatasetError(f'{path}: camera calibration has no "intrinsic" object with fx, fy, u0, v0')
@@ -166,6 +181,11 @@ class CityscapesDataset(Dataset):
         """Sample ``index``'s camera calibration JSON, or None when the dataset has none for it."""
         path = camera_path_for(self.files[index][0])
         return path if path.is_file() else None
+
+    def distortion(self, index: int) -> tuple[float, ...]:
+        """plumb_bob D of sample ``index`` (normalised units, so any load scale keeps it); zeros without a JSON."""
+        path = self.camera_path(index)
+        return (0.0,) * 5 if path is None else read_distortion(path)
 
     def intrinsics(self, index: int) -> tuple[float, float, float, float] | None:
         """(fx, fy, u0, v0) of sample ``index`` from its camera JSON, for the image ``load`` returns (pixel

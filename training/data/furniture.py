@@ -147,7 +147,7 @@ def tree(scene: Scene, rng: np.random.Generator, s: float, z: float, layer: int 
     blobs = centre + rng.normal(0, 0.45 * crown_radius, (6, 3)) * [1.0, 0.7, 1.0]
     radii = crown_radius * rng.uniform(0.5, 0.8, 6)
     order = np.argsort(blobs[:, 1])  # lower, darker blobs first so the top catches the light
-    leaf = palette.pick(rng, palette.FOLIAGE, 10)
+    leaf = palette.pick(rng, scene.colours.foliage, 10)
     bark = palette.pick(rng, palette.BARK, 8)
     cam = scene.camera
 

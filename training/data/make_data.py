@@ -1,11 +1,13 @@
-"""``seg-make-data OUT --split train --num N --size WxH --seed S``: procedural scenes in the Cityscapes layout.
+"""``seg-make-data OUT --split train --num N --size WxH --seed S --profile P``: procedural scenes in the Cityscapes layout.
 
 Writes ``OUT/leftImg8bit/{split}/{city}/{city}_{seq:06d}_000019_leftImg8bit.png`` and beside it in
 ``OUT/gtFine/{split}/{city}/`` the ``_gtFine_labelIds``, ``_gtFine_labelTrainIds`` and
 ``_gtFine_color`` PNGs, in ``OUT/camera/{split}/{city}/`` the scene's camera as a Cityscapes
 ``_camera.json``, plus ``OUT/class_frequencies_{split}.json``. Scene ``i`` of a split depends
 only on (seed, split, i), so the output is the same for any number of workers, and splits never
-share scenes.
+share scenes. ``--profile`` picks the domain-randomisation ranges (``profiles``: ``default``,
+``shifted`` for a test split outside them, ``plain`` for the unrandomised generator) and
+``--off camera,light,...`` switches groups of it off; both are recorded in the frequency JSON.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from seg_perception.labels import COLOR_LUT, TRAIN_ID_TO_LABEL_ID_LUT
 from seg_perception.size import Size, size_arg
 
 from .class_stats import count_pixels, frequencies_path, frequency_report
+from .profiles import GROUPS, PROFILES, Profile
 from .scene_generator import generate_scene, sample_scene
 
 #: Cityscapes annotates frame 19 of every 30-frame snippet; generated scenes keep that naming.
@@ -57,12 +60,12 @@ def _write_png(path: Path, image: np.ndarray) -> None:
         raise OSError(f"could not write {path}")
 
 
-def _make_scene(job: tuple[str, str, str, int, int, int, int]) -> np.ndarray:
+def _make_scene(job: tuple[str, str, str, int, int, int, int, Profile]) -> np.ndarray:
     """Generate and write one scene; returns its label's pixel counts (runs in worker processes)."""
-    root, split, city, seed, index, width, height = job
-    image, label = generate_scene(scene_rng(seed, split, index), width, height)
+    root, split, city, seed, index, width, height, profile = job
+    image, label = generate_scene(scene_rng(seed, split, index), width, height, profile)
     # generate_scene samples the scene first, so the same stream gives its camera again
-    camera = sample_scene(scene_rng(seed, split, index), width, height).camera
+    camera = sample_scene(scene_rng(seed, split, index), width, height, profile).camera
     image_dir, label_dir, camera_dir = split_dirs(Path(root), split, city)
     stem = scene_stem(city, index)
     _write_png(image_dir / f"{stem}_leftImg8bit.png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
@@ -80,12 +83,13 @@ def _init_worker() -> None:
 
 
 def generate_split(root: str | Path, split: str, num: int, width: int, height: int, seed: int = 0,
-                   workers: int = 1, city: str = "synth", progress: bool = True) -> dict:
+                   workers: int = 1, city: str = "synth", progress: bool = True,
+                   profile: Profile = PROFILES["default"]) -> dict:
     """Write ``num`` scenes of ``split`` under ``root`` and their frequency JSON; returns the frequency report."""
     root = Path(root)
     for folder in split_dirs(root, split, city):
         folder.mkdir(parents=True, exist_ok=True)
-    jobs = [(str(root), split, city, seed, index, width, height) for index in range(num)]
+    jobs = [(str(root), split, city, seed, index, width, height, profile) for index in range(num)]
     counts = np.zeros(256, np.int64)
     bar = tqdm(total=num, desc=f"seg-make-data {split}", unit="scene", disable=not progress)
     if workers == 1:
@@ -104,7 +108,8 @@ def generate_split(root: str | Path, split: str, num: int, width: int, height: i
         if pool is not None:
             pool.close()
             pool.join()
-    report = frequency_report(counts, split=split, num_images=num, size=[width, height], seed=seed, city=city)
+    report = frequency_report(counts, split=split, num_images=num, size=[width, height], seed=seed, city=city,
+                              profile=profile.name)
     frequencies_path(root, split).write_text(json.dumps(report, indent=2) + "\n")
     return report
 
@@ -128,6 +133,14 @@ def _folder_name(text: str) -> str:
     return text
 
 
+def _groups(text: str) -> tuple[str, ...]:
+    groups = tuple(group.strip() for group in text.split(",") if group.strip())
+    unknown = [group for group in groups if group not in GROUPS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown group(s) {', '.join(unknown)}; choose from {', '.join(GROUPS)}")
+    return groups
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="seg-make-data", description=__doc__.split("\n")[0].split(": ", 1)[1])
     parser.add_argument("out", type=Path, help="dataset root (Cityscapes layout)")
@@ -139,6 +152,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=_bounded_int(1), default=min(2, os.cpu_count() or 1),
                         help="worker processes (default: up to 2); the output does not depend on it")
     parser.add_argument("--city", type=_folder_name, default="synth", help="city folder and file prefix")
+    parser.add_argument("--profile", choices=list(PROFILES), default="default",
+                        help="domain-randomisation ranges (docs/DATA.md): default, shifted (a test split "
+                             "outside them) or plain (no randomisation)")
+    parser.add_argument("--off", type=_groups, default=(), metavar="GROUP[,GROUP]",
+                        help=f"switch randomisation groups off (plain ranges): {','.join(GROUPS)}")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace this split's existing scenes instead of refusing")
     return parser
@@ -154,8 +172,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{existing[0]} already holds scenes; pass --overwrite to replace them")
     for folder in existing:
         shutil.rmtree(folder)
-    report = generate_split(args.out, args.split, args.num, width, height, args.seed, args.workers, args.city)
-    print(f"wrote {args.num} scenes of {width}x{height} to {args.out} (split {args.split!r}); "
+    profile = PROFILES[args.profile].without(args.off)
+    report = generate_split(args.out, args.split, args.num, width, height, args.seed, args.workers, args.city,
+                            profile=profile)
+    print(f"wrote {args.num} scenes of {width}x{height} ({profile.name}) to {args.out} (split {args.split!r}); "
           f"class frequencies in {frequencies_path(args.out, args.split)}", file=sys.stderr)
     missing = [name for name, entry in report["classes"].items() if entry["pixels"] == 0]
     if missing:

@@ -1,7 +1,16 @@
 """Surface colours of generated scenes (RGB rows). Classes deliberately share colours: grey road, wall and
-building; green vegetation and terrain; cars in any paint. The class must come from shape and context."""
+building; green vegetation and terrain; cars in any paint. The class must come from shape and context.
+
+The surfaces that vary most between streets (road, paving, façades, walls, fences, plants, vehicle
+paint, clothes) come as a ``Palette`` per appearance profile: ``plain`` (the generator's first
+colours), ``default`` (those and more: worn and fresh asphalt, sandstone, painted façades, bright
+cars) and ``shifted`` (colours neither of the others has: red-brick paving, autumn leaves, dry
+grass, pastel and glass façades, vivid paints and hi-vis clothes) for a held-out test split.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -33,6 +42,63 @@ POLE_METAL = _rgb((80, 82, 85), (110, 112, 115), (140, 140, 138), (45, 60, 50), 
 GLASS = _rgb((40, 48, 58), (60, 75, 90), (90, 105, 120), (30, 33, 38), (120, 135, 150))
 
 
+
+
+@dataclass(frozen=True)
+class Palette:
+    """The varying surface colours of one appearance profile (RGB rows per surface)."""
+
+    asphalt: np.ndarray
+    paving: np.ndarray
+    facades: np.ndarray
+    walls: np.ndarray
+    fences: np.ndarray
+    foliage: np.ndarray
+    grass: np.ndarray
+    car_paints: np.ndarray
+    bus_paints: np.ndarray
+    clothes: np.ndarray
+
+    @property
+    def vehicle_paints(self) -> np.ndarray:
+        return np.vstack([self.car_paints, self.bus_paints])
+
+    def __add__(self, other: Palette) -> Palette:
+        return Palette(*(np.vstack([getattr(self, f.name), getattr(other, f.name)]) for f in fields(Palette)))
+
+
+PLAIN = Palette(ASPHALT, PAVING, FACADES, WALLS, FENCES, FOLIAGE, GRASS, CAR_PAINTS, BUS_PAINTS, CLOTHES)
+DEFAULT = PLAIN + Palette(
+    asphalt=_rgb((55, 55, 58), (118, 112, 106), (100, 104, 110)),
+    paving=_rgb((178, 166, 140), (125, 121, 118), (140, 128, 110)),
+    facades=_rgb((235, 235, 230), (170, 200, 215), (235, 215, 150), (120, 95, 80), (200, 150, 140)),
+    walls=_rgb((205, 200, 190), (95, 95, 90)),
+    fences=_rgb((20, 20, 22), (130, 130, 125)),
+    foliage=_rgb((30, 50, 28), (90, 125, 60)),
+    grass=_rgb((70, 90, 40), (140, 140, 85)),
+    car_paints=_rgb((245, 245, 245), (80, 20, 25), (20, 40, 80), (200, 200, 40)),
+    bus_paints=_rgb((245, 120, 20), (60, 60, 70)),
+    clothes=_rgb((225, 225, 220), (20, 20, 60), (170, 60, 90), (90, 120, 80)),
+)
+SHIFTED = Palette(
+    asphalt=_rgb((36, 36, 40), (155, 128, 120), (120, 100, 80)),
+    paving=_rgb((185, 95, 75), (80, 110, 100), (110, 120, 150)),
+    facades=_rgb((90, 150, 200), (235, 160, 185), (45, 40, 40), (110, 180, 140), (250, 230, 90)),
+    walls=_rgb((200, 110, 145), (60, 90, 130), (230, 140, 60)),
+    fences=_rgb((200, 40, 40), (40, 90, 170), (230, 200, 40)),
+    foliage=_rgb((150, 95, 40), (175, 125, 50), (125, 70, 35), (160, 60, 40)),
+    grass=_rgb((175, 160, 100), (160, 150, 100), (195, 175, 115)),
+    car_paints=_rgb((0, 150, 170), (150, 60, 160), (235, 90, 150), (120, 190, 60), (255, 215, 0)),
+    bus_paints=_rgb((120, 40, 140), (0, 160, 150)),
+    clothes=_rgb((255, 120, 0), (0, 185, 225), (255, 80, 175), (230, 235, 60)),
+)
+PALETTES = {"plain": PLAIN, "default": DEFAULT, "shifted": SHIFTED}
+
+
 def pick(rng: np.random.Generator, colours: np.ndarray, jitter: float = 12.0) -> np.ndarray:
-    """One of ``colours`` with a little random variation (drawing clips to 0..255)."""
-    return colours[rng.integers(len(colours))] + jitter * rng.standard_normal(3)
+    """One of ``colours`` with a little random variation (drawing clips to 0..255).
+
+    The choice is one float draw whatever the number of colours, so a scene drawn with another
+    palette consumes the same random numbers and keeps its geometry and labels.
+    """
+    return colours[int(rng.random() * len(colours))] + jitter * rng.standard_normal(3)

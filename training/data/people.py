@@ -30,8 +30,8 @@ class Clothes:
     hair: np.ndarray
 
     @staticmethod
-    def sample(rng: np.random.Generator) -> Clothes:
-        return Clothes(palette.pick(rng, palette.CLOTHES), palette.pick(rng, palette.CLOTHES),
+    def sample(rng: np.random.Generator, colours: palette.Palette) -> Clothes:
+        return Clothes(palette.pick(rng, colours.clothes), palette.pick(rng, colours.clothes),
                        palette.pick(rng, palette.SKIN, 6), palette.pick(rng, palette.HAIR, 6))
 
 
@@ -104,7 +104,7 @@ def pedestrian(scene: Scene, rng: np.random.Generator, s: float, z: float, headi
     height = rng.uniform(1.05, 1.4) if rng.random() < 0.1 else min(2.0, max(1.5, rng.normal(1.73, 0.09)))
     base = scene.street.points(s, z)
     pose = _pose(_body_frame(base, heading), heading, _walking_joints(height, rng.uniform(-1.2, 1.2)), height)
-    clothes = Clothes.sample(rng)
+    clothes = Clothes.sample(rng, scene.colours)
     body = np.array([base, base + _UP * height])
     depth = scene.camera.depth(body).min()
 
@@ -162,10 +162,10 @@ def two_wheeler(scene: Scene, rng: np.random.Generator, s: float, z: float, head
     rear, front, seat, bars, crank, head = to_world([(f, u, 0.0) for f, u in key_points])
     handlebar = to_world([(frame.bars[0], frame.bars[1], -0.3), (frame.bars[0], frame.bars[1], 0.3)])
     engine = to_world([(f, u, w) for f in (-0.55, 0.4) for u in (0.35, 0.8) for w in (-0.22, 0.22)])
-    paint = palette.pick(rng, palette.CAR_PAINTS if motor else palette.CLOTHES, 10)
+    paint = palette.pick(rng, scene.colours.car_paints if motor else scene.colours.clothes, 10)
     height = min(1.95, max(1.55, rng.normal(1.75, 0.08)))
     rider = _pose(to_world, heading, _riding_joints(frame, height), height)
-    clothes = Clothes.sample(rng)
+    clothes = Clothes.sample(rng, scene.colours)
 
     def draw(canvas: Canvas) -> None:
         if not motor:  # see-through wheels are annotated as bicycle, like the rest of the outline

@@ -1,14 +1,22 @@
-"""Procedural Cityscapes-style road scenes: ``generate_scene(rng, width, height) -> (image, label)``.
+"""Procedural Cityscapes-style road scenes: ``generate_scene(rng, width, height, profile) -> (image, label)``.
 
-A scene is sampled (camera, street layout, light), then drawn back to front:
-sky, skyline, ground, shadows, then buildings, walls/fences/hedges and the
-street's objects in painter's order (far before near), then the camera's own
-bonnet, texture, exposure, blur and noise. Image and label are drawn with the
-same polygons, so they agree to the pixel.
+A scene is sampled (camera, street layout, light, weather, colours) within a randomisation
+profile (``profiles``), then drawn back to front through the ideal pinhole: sky, skyline,
+ground, shadows, then buildings, walls/fences/hedges and the street's objects in painter's
+order (far before near), then the camera's own bonnet. Fog and wet roads darken and veil
+what is drawn, exposure and white balance colour it, the lens rolls and distorts image and
+label together, and the sensor adds blur, motion blur, noise and JPEG. Image and label are
+drawn with the same polygons, so they agree to the pixel.
+
+The street and everything in it come from the scene's random stream; camera, light, weather,
+appearance and sensor each from a stream of their own spawned from it. So switching a
+photometric group (light, weather, appearance, sensor) leaves the label byte-identical, and
+switching the camera keeps the same street seen through another camera.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import cv2
@@ -17,39 +25,67 @@ import numpy as np
 from seg_perception.labels import IGNORE_ID
 
 from . import palette
-from .camera import Camera
+from .camera import Camera, record
 from .canvas import Canvas
 from .furniture import sign_post, street_lamp, traffic_light, tree
 from .people import pedestrian, two_wheeler
+from .profiles import DEFAULT, GROUPS, CameraRanges, LightRanges, Profile, SensorRanges, WeatherRanges, draw
 from .scenery import CROSS_STREET, SIDES, buildings, draw_ground, draw_sky, draw_skyline, street_edges
 from .vehicles import bus, car, tram, truck
-from .world import ID, LAYER_STREET, Item, Light, Scene, Street
+from .world import ID, LAYER_STREET, Item, Light, Scene, Street, Weather
 
 _TWO_WHEELER_LENGTH = 1.9
+#: camera depth (m) given to the skyline along the horizon, for fog
+_SKYLINE_DEPTH = 500.0
+#: ln(20): fog leaves 5% contrast at the visibility distance (the meteorological definition)
+_FOG_EXTINCTION = float(np.log(20.0))
 
 
-def generate_scene(rng: np.random.Generator, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+def generate_scene(rng: np.random.Generator, width: int, height: int,
+                   profile: Profile = DEFAULT) -> tuple[np.ndarray, np.ndarray]:
     """One random road scene: (H x W x 3 uint8 RGB image, H x W uint8 trainId label with 255 = ignore).
 
     The scene is sampled first: ``sample_scene`` on a fresh generator of the same seed gives its
     camera and street (``seg-make-data`` writes the camera calibration that way).
     """
-    scene = sample_scene(rng, width, height)
-    canvas = Canvas(width, height)
-    draw_sky(canvas, scene, rng)
-    draw_skyline(canvas, scene, rng)
-    draw_ground(canvas, scene, rng)
-    items = scene_items(scene, rng)
-    _cast_shadows(canvas, scene, items, rng)
-    draw_items(canvas, scene.camera, items)
+    scene, streams = _sample(rng, width, height, profile)
+    pinhole, map_x, map_y = scene.camera.pinhole_view()
+    drawn = dataclasses.replace(scene, camera=pinhole)
+    canvas = Canvas(pinhole.width, pinhole.height)
+    if scene.weather.visibility is not None:
+        canvas.depth = pinhole.ground_depth()
+    draw_sky(canvas, drawn, streams["light"])
+    canvas.depth_value = _SKYLINE_DEPTH
+    draw_skyline(canvas, drawn, rng)
+    canvas.depth_value = None  # the ground keeps the ground plane's depth
+    draw_ground(canvas, drawn, rng)
+    items = scene_items(drawn, rng)
+    _cast_shadows(canvas, drawn, items, rng)
+    draw_items(canvas, pinhole, items)
     if rng.random() < 0.5:
+        canvas.depth_value = 0.0
         _draw_bonnet(canvas, rng)
-    return _develop(canvas, scene, rng), canvas.label
+    image, label, depth = record(map_x, map_y, canvas.image, canvas.label, canvas.depth)
+    image = _develop(image, label, depth, scene, streams, profile.sensor)
+    return _sensor(image, streams["sensor"], profile.sensor), label
 
 
-def sample_scene(rng: np.random.Generator, width: int, height: int) -> Scene:
-    """A random camera, street layout and light."""
-    return Scene(_sample_camera(rng, width, height), _sample_street(rng), _sample_light(rng))
+def sample_scene(rng: np.random.Generator, width: int, height: int, profile: Profile = DEFAULT) -> Scene:
+    """A random camera, street layout, light, weather and colours within ``profile``."""
+    return _sample(rng, width, height, profile)[0]
+
+
+def _sample(rng: np.random.Generator, width: int, height: int,
+            profile: Profile) -> tuple[Scene, dict[str, np.random.Generator]]:
+    """The scene, and the random streams of the randomisation groups (spawned from one draw of ``rng``)."""
+    seed = int(rng.integers(2**63))
+    streams = {group: np.random.default_rng([seed, index]) for index, group in enumerate(GROUPS)}
+    camera = _sample_camera(streams["camera"], width, height, profile.camera)
+    light = _sample_light(streams["light"], profile.light)
+    weather = _sample_weather(streams["weather"], profile.weather)
+    wear = draw(streams["appearance"], profile.appearance.marking_wear)
+    scene = Scene(camera, _sample_street(rng), light, weather, palette.PALETTES[profile.appearance.palette], wear)
+    return scene, streams
 
 
 def scene_items(scene: Scene, rng: np.random.Generator) -> list[Item]:
@@ -58,15 +94,22 @@ def scene_items(scene: Scene, rng: np.random.Generator) -> list[Item]:
 
 
 def draw_items(canvas: Canvas, camera: Camera, items: list[Item]) -> None:
-    """Painter's algorithm: lower layers first, and within a layer far before near; unseen items are skipped."""
+    """Painter's algorithm: lower layers first, and within a layer far before near; unseen items are skipped.
+
+    Each item writes its nearest depth into the canvas's depth buffer, if it has one (for fog).
+    """
     for item in sorted(items, key=lambda item: (item.layer, -item.depth)):
         if camera.may_see(item.bounds):
+            if canvas.depth is not None:  # a long building row is fogged by its middle, not its near end
+                canvas.depth_value = max(float(camera.depth(item.bounds.reshape(-1, 3)).mean()), 0.0)
             item.draw(canvas)
+    canvas.depth_value = None
 
 
-def _sample_camera(rng: np.random.Generator, width: int, height: int) -> Camera:
-    return Camera(width, height, focal=width * rng.uniform(0.95, 1.25), mount_height=rng.uniform(1.2, 1.8),
-                  pitch=np.radians(rng.uniform(0.0, 4.5)), yaw=np.radians(rng.uniform(-6.0, 6.0)))
+def _sample_camera(rng: np.random.Generator, width: int, height: int, ranges: CameraRanges) -> Camera:
+    return Camera(width, height, focal=width * draw(rng, ranges.focal), mount_height=draw(rng, ranges.mount_height),
+                  pitch=np.radians(draw(rng, ranges.pitch_deg)), yaw=np.radians(draw(rng, ranges.yaw_deg)),
+                  roll=np.radians(draw(rng, ranges.roll_deg)), k1=draw(rng, ranges.k1))
 
 
 def _sample_street(rng: np.random.Generator) -> Street:
@@ -92,13 +135,22 @@ def _sample_street(rng: np.random.Generator) -> Street:
     )
 
 
-def _sample_light(rng: np.random.Generator) -> Light:
+def _sample_light(rng: np.random.Generator, ranges: LightRanges) -> Light:
+    """Dusk (low warm light, no shadows), else sunny with a direction or overcast."""
+    dusk = bool(rng.random() < ranges.dusk_probability)
     sun = None
-    if rng.random() < 0.55:
+    if not dusk and rng.random() < ranges.sun_probability:
         elevation, azimuth = np.radians(rng.uniform(15, 60)), rng.uniform(0, 2 * np.pi)
         sun = np.array([np.cos(elevation) * np.sin(azimuth), np.sin(elevation), np.cos(elevation) * np.cos(azimuth)])
-    warmth = rng.uniform(-0.08, 0.1)
-    return Light(sun, gain=rng.uniform(0.7, 1.2), tint=np.array([1 + warmth, 1.0, 1 - warmth], np.float32))
+    warmth = draw(rng, ranges.warmth) + (0.12 if dusk else 0.0)
+    gain = draw(rng, ranges.dusk_gain if dusk else ranges.gain)
+    return Light(sun, gain=gain, tint=np.array([1 + warmth, 1.0, 1 - warmth], np.float32), dusk=dusk)
+
+
+def _sample_weather(rng: np.random.Generator, ranges: WeatherRanges) -> Weather:
+    fog, wet = rng.random() < ranges.fog_probability, rng.random() < ranges.wet_probability
+    visibility, darkening = draw(rng, ranges.visibility), draw(rng, ranges.wet_darkening)
+    return Weather(visibility if fog else None, darkening if wet else 1.0)
 
 
 def _traffic(scene: Scene, rng: np.random.Generator) -> list[Item]:
@@ -268,18 +320,59 @@ def _window(tile: np.ndarray, rng: np.random.Generator, height: int, width: int)
     return tile[y:y + height, x:x + width]
 
 
-def _develop(canvas: Canvas, scene: Scene, rng: np.random.Generator) -> np.ndarray:
-    """Texture, vignetting, exposure, white balance, saturation, optical blur and sensor noise."""
-    h, w = canvas.label.shape
-    fine, grain, blotch, sensor = (_window(tile, rng, h, w) for tile in _noise_tiles(h, w))
-    texture = sum(cv2.LUT(canvas.label, amp) * noise for amp, noise in zip(_AMPLITUDES, (fine, grain, blotch)))
-    shading = (texture * np.float32(rng.uniform(0.6, 1.5)) + 1) * (1 - rng.uniform(0, 0.3) * _radius_squared(h, w))
+def _develop(image: np.ndarray, label: np.ndarray, depth: np.ndarray | None, scene: Scene,
+             streams: dict[str, np.random.Generator], ranges: SensorRanges) -> np.ndarray:
+    """Surface texture, wet roads, fog, vignetting, exposure, white balance and saturation of the recorded
+    drawing: the float32 image that reaches the sensor."""
+    h, w = label.shape
+    rng = streams["sensor"]
+    fine, grain, blotch = (_window(tile, rng, h, w) for tile in _noise_tiles(h, w)[:3])
+    texture = sum(cv2.LUT(label, amp) * noise for amp, noise in zip(_AMPLITUDES, (fine, grain, blotch)))
+    image = cv2.multiply(image, cv2.merge([texture * np.float32(rng.uniform(0.6, 1.5)) + 1] * 3), dtype=cv2.CV_32F)
+    _weather(image, label, depth, scene.weather, streams["weather"])
+    vignetting = 1 - draw(rng, ranges.vignetting) * _radius_squared(h, w)
     # Exposure, white balance and saturation are one linear colour map (rows: output channels).
     saturation = rng.uniform(0.7, 1.25)
     grey = np.array([0.299, 0.587, 0.114])
     colour = (scene.light.gain * scene.light.tint)[:, None] * (saturation * np.eye(3) + (1 - saturation) * grey)
-    image = cv2.multiply(cv2.transform(canvas.image, colour), cv2.merge([shading] * 3), dtype=cv2.CV_32F)
-    image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.3, 1.1) * w / 512)
-    image = cv2.scaleAdd(sensor, rng.uniform(1, 6), image)
+    return cv2.multiply(cv2.transform(image, colour), cv2.merge([vignetting] * 3))
+
+
+def _weather(image: np.ndarray, label: np.ndarray, depth: np.ndarray | None, weather: Weather,
+             rng: np.random.Generator) -> None:
+    """Wet road and sidewalk darken; fog veils everything by its depth (the sky becomes fog). In place."""
+    if weather.wet < 1.0:
+        image[(label == ID["road"]) | (label == ID["sidewalk"])] *= np.float32(weather.wet)
+    if weather.visibility is not None:
+        transmission = np.exp(depth * np.float32(-_FOG_EXTINCTION / weather.visibility))[..., None]
+        fog = np.float32(rng.uniform(175, 215)) + rng.normal(0, 4, 3).astype(np.float32)
+        image *= transmission
+        image += fog * (1 - transmission)
+
+
+def _sensor(image: np.ndarray, rng: np.random.Generator, ranges: SensorRanges) -> np.ndarray:
+    """Optical blur, motion blur, sensor noise and JPEG compression of the float32 image -> uint8 RGB."""
+    h, w = image.shape[:2]
+    image = cv2.GaussianBlur(image, (0, 0), draw(rng, ranges.blur) * w / 512)
+    if rng.random() < ranges.motion_blur_probability:
+        image = cv2.filter2D(image, -1, _motion_kernel(draw(rng, ranges.motion_blur_px) * w / 512,
+                                                      rng.uniform(0, np.pi)))
+    image = cv2.scaleAdd(_window(_noise_tiles(h, w)[3], rng, h, w), draw(rng, ranges.noise), image)
     # Saturating cast; abs() folds the rare below-black noise back up, which is still noise.
-    return cv2.convertScaleAbs(image)
+    image = cv2.convertScaleAbs(image)
+    if rng.random() < ranges.jpeg_probability:
+        quality = int(round(draw(rng, ranges.jpeg_quality)))
+        _, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)  # channel order is kept: encode and decode agree
+    return image
+
+
+def _motion_kernel(length: float, angle: float) -> np.ndarray:
+    """A normalised line kernel ``length`` pixels long at ``angle`` (radians): a camera moving while exposed."""
+    size = max(3, int(np.ceil(length)) | 1)
+    kernel = np.zeros((size, size), np.float32)
+    c = (size - 1) / 2
+    dx, dy = np.cos(angle) * length / 2, np.sin(angle) * length / 2
+    cv2.line(kernel, (round((c - dx) * 16), round((c - dy) * 16)), (round((c + dx) * 16), round((c + dy) * 16)),
+             1.0, 1, cv2.LINE_AA, 4)
+    return kernel / kernel.sum()

@@ -43,9 +43,12 @@ def _pieces(z0: float, z1: float, step: float = 8.0) -> np.ndarray:
 
 
 def draw_sky(canvas: Canvas, scene: Scene, rng: np.random.Generator) -> None:
-    """Blue or overcast gradient with clouds over the whole frame (the rest is drawn over it)."""
+    """Blue, overcast or dusk gradient with clouds over the whole frame (the rest is drawn over it)."""
     h, w = canvas.label.shape
-    if scene.light.sun is None:
+    if scene.light.dusk:
+        top = np.array([55.0, 65, 110]) + rng.normal(0, 10, 3)
+        low = np.array([235.0, 150, 95]) + rng.normal(0, 12, 3)
+    elif scene.light.sun is None:
         top = np.array([175.0, 180, 188]) + rng.normal(0, 12, 3)
         low = np.minimum(top + rng.uniform(15, 45), 250)
     else:
@@ -69,10 +72,10 @@ def draw_skyline(canvas: Canvas, scene: Scene, rng: np.random.Generator) -> None
     u = np.linspace(-2, w + 2, n)
     if rng.random() < 0.5:
         heights = np.abs(np.cumsum(rng.normal(0, 0.006 * h, n))) + rng.uniform(0.01, 0.05) * h
-        colour, class_id = palette.pick(rng, palette.FOLIAGE) * 0.8, ID["vegetation"]
+        colour, class_id = palette.pick(rng, scene.colours.foliage) * 0.8, ID["vegetation"]
     else:
         heights = np.repeat(rng.uniform(0.005, 0.08, n // 4) * h, 4)
-        colour, class_id = palette.pick(rng, palette.FACADES) * 0.85, ID["building"]
+        colour, class_id = palette.pick(rng, scene.colours.facades) * 0.85, ID["building"]
     horizon = scene.camera.horizon
     outline = np.stack([u, horizon - heights], axis=1)
     base = [[w + 2, horizon + 3], [-2, horizon + 3]]
@@ -85,23 +88,23 @@ def draw_ground(canvas: Canvas, scene: Scene, rng: np.random.Generator) -> None:
     street, cam = scene.street, scene.camera
     horizon = cam.horizon
     canvas.fill([np.array([[-2, horizon], [w + 2, horizon], [w + 2, h + 2], [-2, h + 2]])],
-                palette.pick(rng, palette.GRASS), ID["terrain"])
+                palette.pick(rng, scene.colours.grass), ID["terrain"])
     far = street.end
     half = street.half_width
-    asphalt = palette.pick(rng, palette.ASPHALT, 6)
+    asphalt = palette.pick(rng, scene.colours.asphalt, 6)
     canvas.fill([cam.polygon(_strip(scene, -half, half, -3.0, far))], asphalt, ID["road"])
     if street.closed:
         across = street.points([-150, 150, 150, -150], [far - CROSS_STREET, far - CROSS_STREET, far, far])
         canvas.fill([cam.polygon(across)], asphalt, ID["road"])
         pavement = street.points([-150, 150, 150, -150], [far - 0.5, far - 0.5, far + 5, far + 5], street.curb_height)
-        canvas.fill([cam.polygon(pavement)], palette.pick(rng, palette.PAVING), ID["sidewalk"])
+        canvas.fill([cam.polygon(pavement)], palette.pick(rng, scene.colours.paving), ID["sidewalk"])
     _draw_road_surface(canvas, scene, rng, asphalt)
-    paving = palette.pick(rng, palette.PAVING)
-    grass = palette.pick(rng, palette.GRASS)
+    paving = palette.pick(rng, scene.colours.paving)
+    grass = palette.pick(rng, scene.colours.grass)
     side_end = far - CROSS_STREET if street.closed else far
     for side in SIDES:
         _draw_roadside(canvas, scene, rng, side, side_end, paving, grass)
-    _draw_markings(canvas, scene, rng)
+    _draw_markings(canvas, scene, rng, asphalt)
 
 
 def road_at(street: Street, x, z) -> np.ndarray:
@@ -155,8 +158,8 @@ def _draw_road_surface(canvas: Canvas, scene: Scene, rng, asphalt) -> None:
         canvas.fill([cam.polygon(r) for r in rails], (150, 150, 155))
 
 
-def _draw_markings(canvas: Canvas, scene: Scene, rng) -> None:
-    """Lane lines, edge lines and a crosswalk; paint is part of the road class."""
+def _draw_markings(canvas: Canvas, scene: Scene, rng, asphalt) -> None:
+    """Lane lines, edge lines and a crosswalk; paint is part of the road class and wears towards the asphalt."""
     street, cam = scene.street, scene.camera
     paint = np.full(3, rng.uniform(170, 240))
     width = rng.uniform(0.1, 0.16)
@@ -183,7 +186,8 @@ def _draw_markings(canvas: Canvas, scene: Scene, rng) -> None:
         sq = np.stack([s, s + 0.5, s + 0.5, s], axis=1)
         zq = np.broadcast_to([z, z, z + depth, z + depth], sq.shape)
         polys.extend(cam.project_all(street.points(sq, zq)))
-    canvas.fill(polys, paint * rng.uniform(0.85, 1.0))
+    paint = paint * rng.uniform(0.85, 1.0)
+    canvas.fill(polys, paint + (asphalt - paint) * scene.marking_wear)
 
 
 def buildings(scene: Scene, rng: np.random.Generator) -> list[Item]:
@@ -215,7 +219,7 @@ def buildings(scene: Scene, rng: np.random.Generator) -> list[Item]:
 
 def _building(scene: Scene, rng, corners: np.ndarray, street_face: str, height: float) -> Item:
     """A lit box with a grid of windows on the face towards the street and on its end towards the camera."""
-    facade = palette.pick(rng, palette.FACADES)
+    facade = palette.pick(rng, scene.colours.facades)
     glass = palette.pick(rng, palette.GLASS, 10)
     floor, bay = rng.uniform(2.8, 3.6), rng.uniform(1.8, 3.4)
     win_w, win_h = rng.uniform(0.35, 0.65), rng.uniform(0.4, 0.6)
@@ -268,7 +272,7 @@ def _edge_segment(scene: Scene, rng, kind: str, s: float, z0: float, z1: float) 
         return [_fence(scene, rng, s, z0, z1)]
     height = rng.uniform(0.8, 2.6) if kind == "wall" else rng.uniform(0.9, 2.2)
     thickness = 0.3 if kind == "wall" else rng.uniform(0.6, 1.2)
-    colour = palette.pick(rng, palette.WALLS if kind == "wall" else palette.FOLIAGE)
+    colour = palette.pick(rng, scene.colours.walls if kind == "wall" else scene.colours.foliage)
     class_id = ID["wall"] if kind == "wall" else ID["vegetation"]
     items = []
     for a, b in _pieces(z0, z1, 12.0):
@@ -290,7 +294,7 @@ def _fence(scene: Scene, rng, s: float, z0: float, z1: float) -> Item:
     """See-through fence: its whole panel is 'fence' (as Cityscapes annotates it), drawn as posts, rails and mesh."""
     street, cam = scene.street, scene.camera
     height = rng.uniform(0.9, 2.0)
-    colour = palette.pick(rng, palette.FENCES)
+    colour = palette.pick(rng, scene.colours.fences)
     spacing = rng.uniform(0.1, 0.25)
     zs = np.arange(z0, z1, spacing)
     bars = street.points(np.full((len(zs), 2), s), np.stack([zs, zs], 1), np.array([0.0, height]))

@@ -102,7 +102,7 @@ def car(scene: Scene, rng: np.random.Generator, s: float, z: float, heading: flo
     base = scene.street.points(s, z + length / 2)
     forward, _ = axes(heading)
     cabin_base = base + forward * rng.uniform(-0.12, 0.0) * length
-    paint_rgb = palette.pick(rng, palette.CAR_PAINTS, 8)
+    paint_rgb = palette.pick(rng, scene.colours.car_paints, 8)
     glass = palette.pick(rng, palette.GLASS, 10)
     body = _Part(box(base, length, width, sill, waist, heading), paint_rgb,
                  [(("back",), _TAIL_LIGHTS, _RED), (("front",), _HEAD_LIGHTS, _WHITE), (_ENDS, _PLATE, _WHITE)])
@@ -127,7 +127,7 @@ def truck(scene: Scene, rng: np.random.Generator, s: float, z: float, heading: f
                   cargo_rgb, [(("back",), doors, cargo_rgb * 0.55)])
     cab = _Part(box(base + forward * (length - cab_length) / 2, cab_length, width - 0.1, 0.5,
                     top - rng.uniform(0.5, 1.0), heading),
-                palette.pick(rng, palette.VEHICLE_PAINTS, 10),
+                palette.pick(rng, scene.colours.vehicle_paints, 10),
                 [(("front",), _rect(0.06, 0.94, 0.55, 0.92), glass), (_SIDES, _rect(0.5, 0.92, 0.55, 0.9), glass)])
     return _vehicle(scene, _far_to_near(scene, [cargo, cab]), base, heading, width, length, 0.5, 1.3,
                     ID["truck"]), length
@@ -138,7 +138,7 @@ def bus(scene: Scene, rng: np.random.Generator, s: float, z: float, heading: flo
     length, width = float(rng.choice([10.5, 12.0, 18.0])), 2.55
     base = scene.street.points(s, z + length / 2)
     glass = palette.pick(rng, palette.GLASS, 10)
-    body = _Part(box(base, length, width, 0.3, rng.uniform(3.0, 3.3), heading), palette.pick(rng, palette.BUS_PAINTS),
+    body = _Part(box(base, length, width, 0.3, rng.uniform(3.0, 3.3), heading), palette.pick(rng, scene.colours.bus_paints),
                  [(_SIDES, _windows_along(int(length // 2), 0.42, 0.88, 0.03, 0.12), glass),
                   (_ENDS, _rect(0.05, 0.95, 0.45, 0.92), glass), (("back",), _TAIL_LIGHTS * [1, 1, 0.15, 0.3], _RED)])
     return _vehicle(scene, [body], base, heading, width, length, 0.5, 2.2, ID["bus"]), length
@@ -148,7 +148,7 @@ def tram(scene: Scene, rng: np.random.Generator, s: float, z: float, heading: fl
     """A long tram (class 'train') with doors and a window band."""
     length, width = rng.uniform(22.0, 36.0), 2.65
     base = scene.street.points(s, z + length / 2)
-    paint_rgb = palette.pick(rng, palette.BUS_PAINTS)
+    paint_rgb = palette.pick(rng, scene.colours.bus_paints)
     glass = palette.pick(rng, palette.GLASS, 10)
     body = _Part(box(base, length, width, 0.4, 3.5, heading), paint_rgb,
                  [(_SIDES, _windows_along(int(length // 2.5), 0.4, 0.85, 0.02, 0.1), glass),

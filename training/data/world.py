@@ -11,6 +11,7 @@ import numpy as np
 
 from seg_perception.labels import CLASS_NAMES
 
+from . import palette
 from .camera import Camera
 from .canvas import Canvas
 
@@ -90,6 +91,7 @@ class Light:
     sun: np.ndarray | None
     gain: float
     tint: np.ndarray  # per-channel RGB multiplier
+    dusk: bool = False  # a low, warm sky without sun shadows
 
     def shade(self, normal: np.ndarray) -> float:
         """Brightness factor of a surface facing ``normal`` (unit, world)."""
@@ -108,10 +110,21 @@ class Light:
 
 
 @dataclass(frozen=True)
+class Weather:
+    """Fog (meteorological visibility in metres, None when clear) and wet roads (brightness factor, 1 dry)."""
+
+    visibility: float | None = None
+    wet: float = 1.0
+
+
+@dataclass(frozen=True)
 class Scene:
     camera: Camera
     street: Street
     light: Light
+    weather: Weather = Weather()
+    colours: palette.Palette = palette.PLAIN
+    marking_wear: float = 0.0  # 0 fresh lane paint, 1 worn down to the asphalt
 
 
 @dataclass
