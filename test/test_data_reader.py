@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from seg_perception.labels import IGNORE_ID, LABEL_ID_TO_TRAIN_ID, TRAIN_ID_TO_LABEL_ID, class_ids
-from training.data import CityscapesDataset, DatasetError, label_path_for
+from training.data import CityscapesDataset, DatasetError, cityscapes, label_path_for
 
 ROAD, CAR, PERSON = class_ids(["road", "car", "person"])
 UNLABELED_ID = 0  # Cityscapes labelId 0 ('unlabeled') has no trainId
@@ -190,3 +190,27 @@ def test_empty_or_missing_split_is_an_error_naming_the_folder(root):
 
 def test_dataset_error_is_a_value_error():
     assert issubclass(DatasetError, ValueError)
+
+
+@pytest.mark.parametrize("text, reader, message", [
+    ("{not json", "read_intrinsics", "camera calibration is not valid JSON"),
+    ('{"extrinsic": {}}', "read_intrinsics", 'has no "intrinsic" object'),
+    ('{"intrinsic": {"fx": 1, "fy": 1, "u0": 0}}', "read_intrinsics", "camera intrinsic lacks v0"),
+    ('{"intrinsic": {"fx": 0, "fy": 1, "u0": 0, "v0": 0}}', "read_intrinsics", "focal lengths must be > 0"),
+    ('{"distortion": {"k1": "big"}}', "read_distortion", "distortion must be an object with a finite k1"),
+    ('{"distortion": [0.1]}', "read_distortion", "distortion must be an object with a finite k1"),
+])
+def test_malformed_camera_calibrations_name_the_file_and_the_problem(tmp_path, text, reader, message):
+    path = tmp_path / "x_camera.json"
+    path.write_text(text)
+    with pytest.raises(DatasetError, match=message) as error:
+        getattr(cityscapes, reader)(path)
+    assert str(path) in str(error.value)
+
+
+def test_a_calibration_without_distortion_is_a_rectified_camera(tmp_path):
+    path = tmp_path / "x_camera.json"
+    path.write_text('{"intrinsic": {"fx": 2262.5, "fy": 2265.3, "u0": 1096.98, "v0": 513.137}}')
+    assert cityscapes.read_distortion(path) == (0.0,) * 5
+    path.write_text('{"distortion": {"model": "plumb_bob", "k1": -0.07}}')
+    assert cityscapes.read_distortion(path) == (-0.07, 0.0, 0.0, 0.0, 0.0)

@@ -27,9 +27,11 @@ def test_the_summary_prints_every_figure_and_n_a_for_undefined_ones():
             "drivable_iou": None, "pixel_accuracy": 0.8761, "fps": 10.06, "latency_ms": latency, "dropped": 0,
             "grid": {"agreement": 0.9123, "free_iou": None}}
     offline = {"miou": 0.4104, "fps": None, "latency_ms": {"p50": None}}
-    text = summary(Path("run/best.pt"), offline, live, Path("demo_out/bag_eval_live"))
+    shifted = {"miou": 0.3712, "drivable_iou": 0.9049, "frames": 100}
+    text = summary(Path("run/best.pt"), offline, live, Path("demo_out/bag_eval_live"), shifted)
     assert "live mIoU       0.410   drivable IoU n/a   pixel accuracy 0.876" in text
     assert "10.1 frames/s answered, end-to-end latency p50 31.7 ms, p90 39.0 ms, p99 42.8 ms, 0 dropped" in text
     assert "offline speed   n/a frames/s, p50 n/a ms per frame" in text
     assert "demo_out/bag_eval_live/samples.png" in text and "demo_out/bag_eval_live/grid.png" in text
     assert "drivable grid   cell agreement 0.912, free-cell IoU n/a" in text
+    assert "shifted mIoU    0.371   drivable IoU 0.905   (100 scenes from the shifted profile" in text

@@ -1,18 +1,20 @@
 """``make demo``: the whole story on one machine, from scenes to a live rosbag replay through seg_node.
 
-1. generate 1000 training and 100 held-out scenes (``seg-make-data``);
+1. generate 1000 training and 100 held-out scenes of the default randomisation profile, and 100
+   shifted ones drawn from ranges the training data never saw (``seg-make-data --profile shifted``);
 2. train the deployment model (``seg-train --config config/train_default.yaml``);
 3. write the held-out scenes as a rosbag2 with camera images, camera_info and
    ground truth (``seg-make-bag``, 10 Hz);
 4. score the checkpoint on the bag offline (``seg-bag-eval``), then start
    ``seg_node``, replay the bag into it at the recorded rate and score what it
    publishes (``seg-bag-eval --live``);
-5. print a summary whose numbers all come from this run's step 4.
+5. score the checkpoint on the shifted split (``seg-eval``);
+6. print a summary whose numbers all come from this run's steps 4 and 5.
 
 Steps 1-3 are skipped when their output exists and was made by the same
 inputs (a fingerprint of what made it), so a second run only replays the bag.
 
-    python -m training.demo [--work demo_out] [--train-scenes 1000] [--val-scenes 100]
+    python -m training.demo [--work demo_out] [--train-scenes 1000] [--val-scenes 100] [--shifted-scenes 100]
 """
 
 from __future__ import annotations
@@ -28,14 +30,18 @@ from pathlib import Path
 from seg_perception.ros.bag_eval import main as seg_bag_eval
 
 from .data.make_data import main as make_data
+from .evaluate import main as seg_eval
 from .make_bag import main as make_bag
 from .train import main as seg_train
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config" / "train_default.yaml"
 BAG_RATE_HZ = 10
-#: bump when seg-make-data's output changes without a change of its arguments (2: camera JSON per scene)
-DATA_FORMAT = 2
+#: bump when seg-make-data's output changes without a change of its arguments (2: camera JSON per scene,
+#: 3: domain randomisation)
+DATA_FORMAT = 3
+#: (split, profile) of the scenes the demo makes
+SPLITS = (("train", "default"), ("val", "default"), ("val_shifted", "shifted"))
 
 
 def fingerprint(*parts) -> str:
@@ -75,7 +81,7 @@ def _figure(value, digits: int) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def summary(checkpoint: Path, offline: dict, live: dict, live_dir: Path) -> str:
+def summary(checkpoint: Path, offline: dict, live: dict, live_dir: Path, shifted: dict) -> str:
     """The lines the demo ends with: accuracy, speed and where the report and pictures are."""
     latency, offline_latency, grid = live["latency_ms"], offline["latency_ms"], live["grid"]
     return "\n".join([
@@ -86,6 +92,8 @@ def summary(checkpoint: Path, offline: dict, live: dict, live_dir: Path) -> str:
         f"live mIoU       {_figure(live['miou'], 3)}   drivable IoU {_figure(live['drivable_iou'], 3)}   "
         f"pixel accuracy {_figure(live['pixel_accuracy'], 3)}",
         f"offline mIoU    {_figure(offline['miou'], 3)}   (the same frames through the Segmenter in this process)",
+        f"shifted mIoU    {_figure(shifted['miou'], 3)}   drivable IoU {_figure(shifted['drivable_iou'], 3)}   "
+        f"({shifted['frames']} scenes from the shifted profile: other cameras, dusk, fog, unseen colours)",
         f"node            {_figure(live['fps'], 1)} frames/s answered, end-to-end latency p50 "
         f"{_figure(latency['p50'], 1)} ms, p90 {_figure(latency['p90'], 1)} ms, p99 {_figure(latency['p99'], 1)} ms, "
         f"{live['dropped']} dropped",
@@ -102,14 +110,17 @@ def main(argv=None) -> int:
     parser.add_argument("--work", type=Path, default=ROOT / "demo_out")
     parser.add_argument("--train-scenes", type=int, default=1000)
     parser.add_argument("--val-scenes", type=int, default=100)
+    parser.add_argument("--shifted-scenes", type=int, default=100)
     args = parser.parse_args(argv)
     data, run, bag = args.work / "data", args.work / "run", args.work / "val_bag"
     offline_dir, live_dir = args.work / "bag_eval_offline", args.work / "bag_eval_live"
+    shifted_dir = args.work / "eval_shifted"
 
     data_keys = {}
-    for split, num in (("train", args.train_scenes), ("val", args.val_scenes)):
-        argv_data = [str(data), "--split", split, "--num", str(num), "--size", "512x256", "--seed", "0",
-                     "--overwrite"]
+    counts = {"train": args.train_scenes, "val": args.val_scenes, "val_shifted": args.shifted_scenes}
+    for split, profile in SPLITS:
+        argv_data = [str(data), "--split", split, "--num", str(counts[split]), "--size", "512x256", "--seed", "0",
+                     "--profile", profile, "--overwrite"]
         data_keys[split] = fingerprint(DATA_FORMAT, *argv_data)
         cached_step(f"scenes-{split}", data, data_keys[split], lambda a=argv_data: make_data(a),
                     output=data / "leftImg8bit" / split)
@@ -126,9 +137,13 @@ def main(argv=None) -> int:
     timed_step("bag evaluation, live through seg_node", lambda: seg_bag_eval(
         [str(bag), "--checkpoint", str(checkpoint), "--live", "--out", str(live_dir), "--pictures", "6"]))
 
+    timed_step("evaluation on the shifted split", lambda: seg_eval(
+        ["--checkpoint", str(checkpoint), "--data", str(data), "--split", "val_shifted", "--out", str(shifted_dir)]))
+
     offline = json.loads((offline_dir / "metrics.json").read_text())
     live = json.loads((live_dir / "metrics.json").read_text())
-    print(summary(checkpoint, offline, live, live_dir))
+    shifted = json.loads((shifted_dir / "metrics.json").read_text())
+    print(summary(checkpoint, offline, live, live_dir, shifted))
     return 0
 
 
