@@ -83,12 +83,12 @@ def compressed_msg(rgb: np.ndarray, fmt: str, header):
 
 
 def camera_info_msg(width: int, height: int, header, intrinsics: tuple[float, float, float, float] | None = None,
-                    distortion=()):
+                    distortion=(0.0,) * 5):
     """A plumb_bob sensor_msgs/CameraInfo of a ``width`` x ``height`` image.
 
     ``intrinsics`` = (fx, fy, cx, cy) in pixels of that image (e.g. a Cityscapes camera JSON's
     fx, fy, u0, v0); without them a centred principal point and a Cityscapes-like focal length.
-    ``distortion`` = plumb_bob D (k1, k2, p1, p2, k3); none by default.
+    ``distortion`` = plumb_bob D (k1, k2, p1, p2, k3); zeros (none) by default.
     """
     if intrinsics is None:
         focal = FOCAL_PER_WIDTH * width
@@ -97,7 +97,7 @@ def camera_info_msg(width: int, height: int, header, intrinsics: tuple[float, fl
     k = np.array([fx, 0, cx, 0, fy, cy, 0, 0, 1], np.float64)
     p = np.array([fx, 0, cx, 0, 0, fy, cy, 0, 0, 0, 1, 0], np.float64)
     return _CameraInfo(header=header, height=height, width=width, distortion_model="plumb_bob",
-                       d=np.asarray(distortion, np.float64) if len(distortion) else np.zeros(5), k=k, r=np.eye(3).reshape(-1), p=p, binning_x=0, binning_y=0,
+                       d=np.asarray(distortion, np.float64), k=k, r=np.eye(3).reshape(-1), p=p, binning_x=0, binning_y=0,
                        roi=_RegionOfInterest(x_offset=0, y_offset=0, height=0, width=0, do_rectify=False))
 
 

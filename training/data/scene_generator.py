@@ -96,7 +96,7 @@ def scene_items(scene: Scene, rng: np.random.Generator) -> list[Item]:
 def draw_items(canvas: Canvas, camera: Camera, items: list[Item]) -> None:
     """Painter's algorithm: lower layers first, and within a layer far before near; unseen items are skipped.
 
-    Each item writes its nearest depth into the canvas's depth buffer, if it has one (for fog).
+    Each item writes its mean depth into the canvas's depth buffer, if it has one (for fog).
     """
     for item in sorted(items, key=lambda item: (item.layer, -item.depth)):
         if camera.may_see(item.bounds):
