@@ -3,6 +3,7 @@
     python benchmarks/bench_predict.py [--checkpoint C | --model unet_small] [--camera-size 2048x1024]
         [--input-size 512x256] [--frames 50] [--outputs KINDS ...] [--streams N ...] [--threads N]
         [--repeats 3] [--profile FRAMES] [--json FILE]
+    python benchmarks/bench_predict.py --decoders [--frames 8]
 
 Target (issue 15, item 8): seg-predict FPS >= 0.9 x seg-bench end-to-end FPS.
 
@@ -25,6 +26,11 @@ and the FPS that CPU time allows on this machine's cores, and where seg-predict'
 the Segmenters (summed over the streams), the main thread waiting for the reader, the segmenting and the
 writer threads, and the reader's and writer's busy time (they run beside the model on the same cores).
 
+``--decoders`` only compares PNG decoders on the generated frames and exits: the median CPU ms to read and
+decode one with OpenCV (what seg-predict uses), Pillow, and pyspng / imagecodecs when importable (``pip install
+pyspng imagecodecs``; neither is a dependency), each with its ratio to OpenCV's. Decoding is the part of
+seg-predict's frame that seg-bench never pays, so this asks whether a faster decoder would close the gap.
+
 ``--profile FRAMES`` first times each stage of a frame on its own, one after the other with a pause before
 each frame (file read, PNG decode, pre-processing, inference with the cpu backend's threads as seg-bench and
 as one of two streams, post-processing, and per output kind: drawing, PNG encoding, file writing), wall
@@ -45,6 +51,7 @@ from pathlib import Path, PurePosixPath
 import cv2
 import numpy as np
 import torch
+from PIL import Image
 
 from seg_perception.checkpoint import ModelSpec, file_sha256, load_checkpoint, save_checkpoint
 from seg_perception.inference import Segmenter
@@ -111,14 +118,50 @@ def _median_ms(values) -> str:
     return f"{statistics.median(values):.1f}"
 
 
-def decode_cpu_ms(images: Path) -> float:
+def _opencv_read(path: Path) -> np.ndarray:
+    return cv2.imread(str(path), cv2.IMREAD_COLOR)
+
+
+def decode_cpu_ms(images: Path, read=_opencv_read) -> float:
     """Median CPU ms to read and decode one input PNG of the folder (what seg-bench's frame in memory skips)."""
     times = []
     for path in sorted(images.rglob("*.png")):
         cpu = time.process_time()
-        cv2.imread(str(path), cv2.IMREAD_COLOR)
+        image = read(path)
         times.append(1e3 * (time.process_time() - cpu))
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise RuntimeError(f"{path}: decoded to shape {image.shape}, expected H x W x 3")
     return statistics.median(times)
+
+
+def png_readers() -> dict:
+    """Name -> read(path) -> H x W x 3 uint8: OpenCV first, then Pillow and the optional decoders importable here."""
+    readers = {"OpenCV imread (seg-predict)": _opencv_read,
+               "Pillow": lambda path: np.asarray(Image.open(path).convert("RGB"))}
+    try:
+        import pyspng
+        readers["pyspng (libspng)"] = lambda path: pyspng.load(path.read_bytes())
+    except ImportError:
+        print("pyspng not installed: skipped")
+    try:
+        import imagecodecs
+        readers["imagecodecs png_decode (libpng)"] = lambda path: imagecodecs.png_decode(path.read_bytes())
+        readers["imagecodecs spng_decode (libspng)"] = lambda path: imagecodecs.spng_decode(path.read_bytes())
+    except ImportError:
+        print("imagecodecs not installed: skipped")
+    return readers
+
+
+def compare_decoders(images: Path) -> None:
+    """Print each PNG reader's median CPU ms per frame of the folder, one thread, with its ratio to OpenCV's."""
+    cv2.setNumThreads(1)
+    print(f"reading and decoding {len(list(images.rglob('*.png')))} PNGs of {images}, median CPU ms, one thread")
+    print("| decoder | CPU ms | vs OpenCV |\n|---|---|---|")
+    reference = None
+    for name, read in png_readers().items():
+        ms = decode_cpu_ms(images, read)
+        reference = reference or ms
+        print(f"| {name} | {ms:.1f} | {ms / reference:.2f} |")
 
 
 def profile(images: Path, checkpoint: Path, args: argparse.Namespace, input_size, frames: int) -> list[dict]:
@@ -187,12 +230,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="alternating rounds (default 3)")
     parser.add_argument("--profile", type=int, default=0, metavar="FRAMES",
                         help="first time each stage alone on this many frames (default 0: no)")
+    parser.add_argument("--decoders", action="store_true", help="only compare PNG decoders on the frames, then exit")
     parser.add_argument("--work", type=Path, default=Path("/tmp/bench_predict"), help="scenes, model and outputs")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     args = parser.parse_args(argv)
     variants = [(kinds, streams) for kinds in (args.outputs or [",".join(DEFAULT_KINDS), "labelIds"])
                 for streams in (args.streams or [cli.stream_plan(args.backend, None)[0]])]
     args.work.mkdir(parents=True, exist_ok=True)
+    if args.decoders:
+        compare_decoders(_scenes(args.work, args.frames, args.camera_size))
+        return 0
 
     checkpoint = _checkpoint(args)
     input_size = tuple(args.input_size or load_checkpoint(checkpoint).spec.input_size)
