@@ -28,7 +28,9 @@ def test_the_summary_prints_every_figure_and_n_a_for_undefined_ones():
             "grid": {"agreement": 0.9123, "free_iou": None}}
     offline = {"miou": 0.4104, "fps": None, "latency_ms": {"p50": None}}
     shifted = {"miou": 0.3712, "drivable_iou": 0.9049, "frames": 100}
-    text = summary(Path("run/best.pt"), offline, live, Path("demo_out/bag_eval_live"), shifted)
+    training = {"epoch": 5, "epochs": 6, "max_epochs": 8}
+    text = summary(Path("run/best.pt"), training, offline, live, Path("demo_out/bag_eval_live"), shifted)
+    assert "training        epoch 5 of 6 (6 of the config's 8 fit the 600 s budget here)" in text
     assert "live mIoU       0.410   drivable IoU n/a   pixel accuracy 0.876" in text
     assert "10.1 frames/s answered, end-to-end latency p50 31.7 ms, p90 39.0 ms, p99 42.8 ms, 0 dropped" in text
     assert "offline speed   n/a frames/s, p50 n/a ms per frame" in text

@@ -136,3 +136,30 @@ def test_torchrun_two_processes_gloo(scenes, tmp_path):
     assert len(list((out / "tb").iterdir())) == 1
     assert load_checkpoint(out / "last.pt").training["world_size"] == 2
     assert np.isfinite(load_checkpoint(out / "last.pt").training["train_loss"])
+
+
+@pytest.mark.parametrize("budget, epochs", [("0.001", 1), ("1e6", 4)], ids=["too-short", "ample"])
+def test_a_time_budget_trains_the_whole_epochs_that_fit_exactly_as_train_epochs_would(scenes, tmp_path, capsys,
+                                                                                        budget, epochs):
+    budgeted, plain = tmp_path / "budgeted", tmp_path / "plain"
+    assert train(scenes, budgeted, f"train.time_budget_s={budget}") == 0
+    log = capsys.readouterr().out
+    assert f"so {epochs} of 4 epochs" in log
+    assert ("does not fit" in log) == (epochs == 1)
+    assert train(scenes, plain, f"train.epochs={epochs}") == 0
+    a, b = load_checkpoint(budgeted / "last.pt"), load_checkpoint(plain / "last.pt")
+    assert a.resume["epoch"] == a.training["epochs"] == epochs
+    # the calibration trains a throw-away copy: the run itself is the plain run of that many epochs
+    assert states_equal(a.state_dict, b.state_dict)
+    assert a.training["val_miou"] == b.training["val_miou"]
+
+
+def test_a_budgeted_run_resumes_with_the_epochs_it_chose(scenes, tmp_path):
+    straight, sliced = tmp_path / "straight", tmp_path / "sliced"
+    assert train(scenes, straight) == 0
+    assert train(scenes, sliced, "train.time_budget_s=1e6", "train.stop_after_epochs=1") == 0
+    # a budget that would now allow one epoch does not shrink the run the checkpoint belongs to
+    assert train(scenes, sliced, "train.time_budget_s=0.001", resume=True) == 0
+    a, b = load_checkpoint(straight / "last.pt"), load_checkpoint(sliced / "last.pt")
+    assert b.resume["epoch"] == 4
+    assert states_equal(a.state_dict, b.state_dict)

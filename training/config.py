@@ -62,6 +62,7 @@ DEFAULTS: dict[str, Any] = {
         "device": "auto",  # auto | cpu | cuda
         "max_iters_per_epoch": 0,  # 0 = whole epoch; small values make quick checks
         "stop_after_epochs": 0,  # end this process after N epochs (time-sliced jobs; continue with --resume)
+        "time_budget_s": 0.0,  # > 0: train the whole epochs (<= epochs) that fit this many seconds, 0 = off
     },
     "loss": {"terms": [{"type": "ce", "weight": 1.0}]},
     "eval": {
@@ -103,6 +104,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "train.seed": (0, 2**31 - 1, False),
     "train.max_iters_per_epoch": (0, None, False),
     "train.stop_after_epochs": (0, None, False),
+    "train.time_budget_s": (0.0, None, False),
     "eval.val_max_images": (0, None, False),
     "log.images": (0, None, False),
 }

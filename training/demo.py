@@ -2,7 +2,8 @@
 
 1. generate 1000 training and 100 held-out scenes of the default randomisation profile, and 100
    shifted ones drawn from ranges the training data never saw (``seg-make-data --profile shifted``);
-2. train the deployment model (``seg-train --config config/train_default.yaml``);
+2. train the deployment model (``seg-train --config config/train_default.yaml``) within a
+   10-minute budget: the config's 8 epochs, or the whole epochs of them that fit on a slower machine;
 3. write the held-out scenes as a rosbag2 with camera images, camera_info and
    ground truth (``seg-make-bag``, 10 Hz);
 4. score the checkpoint on the bag offline (``seg-bag-eval``), then start
@@ -27,9 +28,11 @@ import sys
 import time
 from pathlib import Path
 
+from seg_perception.checkpoint import load_checkpoint
 from seg_perception.ros.bag_eval import main as seg_bag_eval
 
 from .data.make_data import main as make_data
+from .config import load_config
 from .evaluate import main as seg_eval
 from .make_bag import main as make_bag
 from .train import main as seg_train
@@ -37,6 +40,8 @@ from .train import main as seg_train
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config" / "train_default.yaml"
 BAG_RATE_HZ = 10
+#: seconds seg-train may take (train.time_budget_s): on a machine too slow for every epoch it trains fewer
+TRAINING_BUDGET_S = 600
 #: bump when seg-make-data's output changes without a change of its arguments (2: camera JSON per scene,
 #: 3: domain randomisation)
 DATA_FORMAT = 3
@@ -81,13 +86,18 @@ def _figure(value, digits: int) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def summary(checkpoint: Path, offline: dict, live: dict, live_dir: Path, shifted: dict) -> str:
-    """The lines the demo ends with: accuracy, speed and where the report and pictures are."""
+def summary(checkpoint: Path, training: dict, offline: dict, live: dict, live_dir: Path, shifted: dict) -> str:
+    """The lines the demo ends with: accuracy, speed and where the report and pictures are.
+
+    ``training`` is the checkpoint's training record plus ``max_epochs``, what the config asks for.
+    """
     latency, offline_latency, grid = live["latency_ms"], offline["latency_ms"], live["grid"]
     return "\n".join([
         "",
         "== seg_perception demo ==",
         f"model           {checkpoint} ({live['backend']}, input {live['input_size'][0]}x{live['input_size'][1]})",
+        f"training        epoch {training['epoch']} of {training['epochs']} "
+        f"({training['epochs']} of the config's {training['max_epochs']} fit the {TRAINING_BUDGET_S} s budget here)",
         f"bag             {live['bag']} ({live['frames']} held-out frames at {BAG_RATE_HZ} Hz)",
         f"live mIoU       {_figure(live['miou'], 3)}   drivable IoU {_figure(live['drivable_iou'], 3)}   "
         f"pixel accuracy {_figure(live['pixel_accuracy'], 3)}",
@@ -124,9 +134,10 @@ def main(argv=None) -> int:
         data_keys[split] = fingerprint(DATA_FORMAT, *argv_data)
         cached_step(f"scenes-{split}", data, data_keys[split], lambda a=argv_data: make_data(a),
                     output=data / "leftImg8bit" / split)
-    train_key = fingerprint(CONFIG.read_text(), data_keys["train"], data_keys["val"])
+    train_key = fingerprint(CONFIG.read_text(), data_keys["train"], data_keys["val"], TRAINING_BUDGET_S)
     cached_step("train", run, train_key,
-                lambda: seg_train(["--config", str(CONFIG), "--data", str(data), "--out", str(run)]),
+                lambda: seg_train(["--config", str(CONFIG), "--data", str(data), "--out", str(run),
+                                   f"train.time_budget_s={TRAINING_BUDGET_S}"]),
                 output=run / "best.pt")
     checkpoint = run / "best.pt"
     cached_step("bag", args.work, fingerprint(data_keys["val"], BAG_RATE_HZ), lambda: _remake_bag(bag, data),
@@ -143,7 +154,8 @@ def main(argv=None) -> int:
     offline = json.loads((offline_dir / "metrics.json").read_text())
     live = json.loads((live_dir / "metrics.json").read_text())
     shifted = json.loads((shifted_dir / "metrics.json").read_text())
-    print(summary(checkpoint, offline, live, live_dir, shifted))
+    training = dict(load_checkpoint(checkpoint).training, max_epochs=load_config(CONFIG)["train"]["epochs"])
+    print(summary(checkpoint, training, offline, live, live_dir, shifted))
     return 0
 
 

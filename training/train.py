@@ -4,7 +4,9 @@ Trains and validates every epoch; writes ``RUN/config.yaml`` (resolved),
 ``RUN/last.pt`` (with resume state) and ``RUN/best.pt`` (best val mIoU), both
 atomically, plus TensorBoard logs in ``RUN/tb``. Each epoch's randomness is
 derived from (seed, epoch), so ``--resume`` from ``last.pt`` continues exactly
-as an uninterrupted run would.
+as an uninterrupted run would. ``train.time_budget_s`` trains the whole epochs
+(at most ``train.epochs``) that fit that many seconds on this machine
+(``training/time_budget.py``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from .engine import NonFiniteLoss, evaluate, train_one_epoch
 from .losses import build_loss
 from .sampling import RareClassSampler, epoch_seed, image_weights
 from .schedules import build_scheduler
+from .time_budget import fit_epochs, measure_epoch_cost
 from .transforms import configured_train_transforms, eval_transforms
 
 
@@ -200,6 +203,29 @@ def build_optimisation(run: Run, spec: ModelSpec, iters: int) -> Optimisation:
     return Optimisation(model, model, optimizer, scheduler, scaler)
 
 
+def epochs_within_budget(run: Run, data: Data, optimisation: Optimisation, started: float) -> int:
+    """The epochs that fit what is left of ``train.time_budget_s`` after ``started``; rank 0 decides.
+
+    Calibrates on ``optimisation``, which it trains a few steps: build a fresh one afterwards.
+    """
+    train_cfg, data_cfg = run.config["train"], run.config["data"]
+    cost = measure_epoch_cost(optimisation.model, optimisation.optimizer, optimisation.scheduler, data.criterion,
+                              data.train_set, data.val_loader, run.device, batch_size=data_cfg["batch_size"],
+                              workers=data_cfg["workers"], channels_last=train_cfg["channels_last"],
+                              scaler=optimisation.scaler)
+    budget, spent, epoch_s = train_cfg["time_budget_s"], time.perf_counter() - started, cost.epoch_s(data.iters)
+    epochs = fit_epochs(budget - spent, epoch_s, train_cfg["epochs"])
+    epochs = int(all_reduce_sum(np.array([epochs if run.info.is_main else 0]), run.info)[0])
+    run.log(f"time budget {budget:.0f} s: {spent:.0f} s spent before training; an epoch takes about {epoch_s:.0f} s "
+            f"here ({data.iters} steps of {cost.step_s:.2f} s, validation {cost.val_s:.0f} s), so {epochs} of "
+            f"{train_cfg['epochs']} epochs" + ("" if epochs == train_cfg["epochs"] else
+                                               f" (train.epochs={epochs} repeats this run without the budget)"))
+    if epochs * epoch_s > budget - spent:
+        run.log(f"seg-train: warning: one epoch (about {epoch_s:.0f} s) does not fit the {budget:.0f} s budget; "
+                "training one anyway")
+    return epochs
+
+
 def distribute(run: Run, optimisation: Optimisation) -> None:
     """Wrap the model for DistributedDataParallel when torchrun started several processes."""
     if run.info.enabled:
@@ -221,11 +247,18 @@ def open_run_dir(run: Run):
 
 def train(config: dict, data_root: Path, out: Path, resume: bool) -> int:
     """Train with ``config`` on ``data_root`` into ``out``; returns the process exit code."""
+    started = time.perf_counter()
     device = pick_device(config["train"]["device"])
     run = Run(config, data_root, out, init_distributed(device.type == "cuda"), device)
     spec = model_spec(config)
     data = build_data(run, spec)
+    budgeted = config["train"]["time_budget_s"] > 0
+    if budgeted and resume:  # the schedule was sized for the epochs the budget chose at the start
+        config["train"]["epochs"] = load_checkpoint(out / "last.pt").training["epochs"]
     optimisation = build_optimisation(run, spec, data.iters)
+    if budgeted and not resume:
+        config["train"]["epochs"] = epochs_within_budget(run, data, optimisation, started)
+        optimisation = build_optimisation(run, spec, data.iters)
     start_epoch, best_miou = 0, -1.0
     if resume:
         start_epoch, best_miou = restore(out / "last.pt", optimisation)
@@ -247,7 +280,8 @@ def train(config: dict, data_root: Path, out: Path, resume: bool) -> int:
         run.log(f"weights identical across {run.info.world_size} ranks")
     if writer is not None:
         writer.close()
-    run.log(f"seg-train: done; best val mIoU {best_miou:.4f}; checkpoints in {out}")
+    run.log(f"seg-train: done in {time.perf_counter() - started:.0f} s; best val mIoU {best_miou:.4f}; "
+            f"checkpoints in {out}")
     shutdown(run.info)
     return 0
 
