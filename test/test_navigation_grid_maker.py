@@ -54,3 +54,27 @@ def test_a_view_above_the_horizon_is_reported():
     maker.set_geometry(maker.grid, CameraMount(z=1.4, pitch=-70.0))
     result = maker.make(ROAD, LUT, (320, 160))
     assert (result.values == UNKNOWN).all() and "sees no ground" in result.problem
+
+
+def test_bag_scoring_builds_one_table_per_camera_for_masks_of_one_size():
+    """Randomised scenes change the camera every frame: predicted and true masks share its table."""
+    from types import SimpleNamespace
+
+    from seg_perception.bags.grids import BagGrids
+    from seg_perception.labels import CLASS_NAMES
+
+    grids = BagGrids(CLASS_NAMES, ("road",), GridSpec(resolution=0.2, x_min=0.5, x_max=12.0, y_min=-6.0, y_max=6.0),
+                     CameraMount(z=1.4, pitch=8.0), "/camera/camera_info")
+    image = np.zeros((160, 320, 3), np.uint8)
+    road, car = np.zeros((160, 320), np.uint8), np.full((160, 320), 13, np.uint8)
+    for focal in (300.0, 320.0, 340.0):
+        grids.camera_info(SimpleNamespace(width=320, height=160, k=(focal,) + K[1:4] + (focal,) + K[5:],
+                                          d=(0.01, 0.0, 0.0, 0.0, 0.0), distortion_model="plumb_bob"))
+        grids.add(image, road, road)
+    assert grids.table_builds == 3  # not 6
+    assert grids.result()["agreement"] == 1.0 and grids.result()["frames"] == 3
+    grids.add(image, road[::2, ::2].copy(), car)  # a model-resolution prediction: a table per size
+    assert grids.table_builds == 5
+    grids.add(image, road[::2, ::2].copy(), car)  # and each is kept, not rebuilt in turn
+    assert grids.table_builds == 5
+    assert grids.result()["occupied_iou"] == 0.0

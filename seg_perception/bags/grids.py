@@ -78,7 +78,11 @@ class BagGrids:
         with a grid until then."""
         size = (image.shape[1], image.shape[0])
         predicted = self._predicted.make(predicted_labels, self._lut, size)
-        truth = None if truth_labels is None else self._truth.make(truth_labels, self._lut, size)
+        # Masks of one size share one table: where the camera changes every frame (randomised scenes),
+        # building the table is most of the scoring's time.
+        same_size = truth_labels is not None and truth_labels.shape == predicted_labels.shape
+        truth_maker = self._predicted if same_size else self._truth
+        truth = None if truth_labels is None else truth_maker.make(truth_labels, self._lut, size)
         if predicted.problem:
             self.problems[predicted.problem] = self.problems.get(predicted.problem, 0) + 1
         if predicted.values is not None and not predicted.problem:
@@ -87,6 +91,11 @@ class BagGrids:
             if example or self.example is None:
                 self.example = (np.array(image), predicted, truth)
         return predicted
+
+    @property
+    def table_builds(self) -> int:
+        """Projection tables built so far (one per change of camera or label size)."""
+        return self._predicted.builds + self._truth.builds
 
     def result(self) -> dict:
         """Agreement figures, the grid, and the problems met (a frame without camera_info is one)."""
