@@ -3,7 +3,8 @@
     python experiments/input_filters.py --checkpoints A.pt [B.pt ...] --data DATA [--out DIR]
 
 Each checkpoint runs through the deployment Segmenter (cpu backend) on ``DATA``'s ``val`` and ``val_shifted``
-splits, once per filter applied to the frame before the Segmenter. The scenes are 512x256, the default model's
+splits, once per filter applied to the frame before the Segmenter, and once with each of the Segmenter's own
+``input_filter`` values (the shipped forms of "bilateral" and "bilateral + grey-world"). The scenes are 512x256, the default model's
 input size, so a filter here sees what it would see applied after the node's resize. Prints a markdown table
 (mIoU and drivable IoU per split and filter, and the change against no filter) and writes ``input_filters.md``
 into ``--out`` when given.
@@ -22,6 +23,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from seg_perception.inference import Segmenter  # noqa: E402
+from seg_perception.inference.preprocess import INPUT_FILTERS  # noqa: E402
 from seg_perception.metrics import ConfusionMatrix  # noqa: E402
 from training.data import CityscapesDataset  # noqa: E402
 
@@ -54,14 +56,21 @@ def clahe(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
 
 
+def unchanged(image: np.ndarray) -> np.ndarray:
+    return image
+
+
+#: name -> (filter applied to the frame here, the Segmenter's input_filter)
 FILTERS = {
-    "none": lambda image: image,
-    "grey-world": grey_world,
-    "bilateral": bilateral,
-    "bilateral + grey-world": lambda image: grey_world(bilateral(image)),
-    "Gaussian 5x5, sigma 1": lambda image: cv2.GaussianBlur(image, (5, 5), 1.0),
-    "percentile stretch": stretch,
-    "CLAHE": clahe,
+    "none": (unchanged, "none"),
+    "the Segmenter's input_filter=denoise": (unchanged, "denoise"),
+    "the Segmenter's input_filter=denoise_white_balance": (unchanged, "denoise_white_balance"),
+    "grey-world": (grey_world, "none"),
+    "bilateral": (bilateral, "none"),
+    "bilateral + grey-world": (lambda image: grey_world(bilateral(image)), "none"),
+    "Gaussian 5x5, sigma 1": (lambda image: cv2.GaussianBlur(image, (5, 5), 1.0), "none"),
+    "percentile stretch": (stretch, "none"),
+    "CLAHE": (clahe, "none"),
 }
 
 
@@ -84,12 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tqdm(total=len(args.checkpoints) * len(FILTERS) * len(SPLITS), desc="input filters", unit="pass") as bar:
         for checkpoint in args.checkpoints:
-            segmenter = Segmenter.from_checkpoint(checkpoint, backend="cpu")
+            segmenters = {name: Segmenter.from_checkpoint(checkpoint, backend="cpu", input_filter=name)
+                          for name in INPUT_FILTERS}
             base = {}
-            for name, image_filter in FILTERS.items():
+            for name, (image_filter, input_filter) in FILTERS.items():
                 cells = []
                 for split, dataset in datasets.items():
-                    miou, drivable = score(segmenter, dataset, image_filter)
+                    miou, drivable = score(segmenters[input_filter], dataset, image_filter)
                     base.setdefault(split, miou)
                     cells.append(f"{miou:.3f} ({miou - base[split]:+.3f}) | {drivable:.3f}")
                     bar.update()

@@ -55,6 +55,20 @@ def metrics_of(out):
     return json.loads((out / "metrics.json").read_text())
 
 
+def test_the_input_filter_scores_alike_in_seg_eval_and_offline_bag_evaluation(work):
+    root, checkpoint, reference = work
+    option = ["--input-filter", "denoise_white_balance"]
+    assert seg_eval(["--checkpoint", str(checkpoint), "--data", str(root / "data"), "--split", "val",
+                     "--out", str(root / "seg_eval_filtered"), "--pictures", "0", *option]) == 0
+    filtered = metrics_of(root / "seg_eval_filtered")
+    out = root / "eval_filtered"
+    assert evaluate(make(root, "mcap_rgb8", "--storage", "mcap", "--encoding", "rgb8"), checkpoint, out, *option) == 0
+    metrics = metrics_of(out)
+    assert metrics["per_class_iou"] == filtered["per_class_iou"] != reference["per_class_iou"]
+    assert metrics["input_filter"] == filtered["input_filter"] == "denoise_white_balance"
+    assert reference["input_filter"] == "none"
+
+
 @pytest.mark.parametrize("name, options", [
     ("mcap_rgb8", ["--storage", "mcap", "--encoding", "rgb8"]),
     ("sqlite3_bgr8_padded", ["--storage", "sqlite3", "--encoding", "bgr8", "--pad", "3"]),

@@ -429,12 +429,21 @@ def test_run_time_parameters_take_effect_on_the_next_frame(start_node, graph, re
     model_labels = reference.segment(rgb).model_labels
     assert small.shape[:2] == model_labels.shape != rgb.shape[:2]
     np.testing.assert_array_equal(small, colorize_overlay(rgb, model_labels, alpha=0.7, size=Size.of(model_labels)))
+    # the input filter: what the reference gives with the same filter, which is not what it gives without
+    assert all(r.successful for r in node.set_parameters([Parameter("input_filter", value="denoise_white_balance")]))
+    reference.input_filter = "denoise_white_balance"
+    try:
+        filtered = expected_outputs(reference, rgb, drivable_classes=drivable, min_confidence=0.15)
+    finally:
+        reference.input_filter = "none"
+    assert not np.array_equal(filtered["segmentation/labels"], expected["segmentation/labels"])
+    assert_outputs_equal(frame(4), filtered)
     assert all(r.successful for r in node.set_parameters([Parameter("publish_color", value=False),
                                                           Parameter("max_rate_hz", value=2.5)]))
-    frame(4)
+    frame(5)
     assert node.worker.wait_idle(TIMEOUT)
     time.sleep(0.3)  # a colour image, had one been published, would be here by now
-    assert answer(collector, "segmentation/color", 4) is None
+    assert answer(collector, "segmentation/color", 5) is None
     assert node.worker.max_rate_hz == 2.5
 
 

@@ -14,7 +14,8 @@ from seg_perception.node.params import (
     navigation_geometry, validate_changes)
 
 ROOT = Path(__file__).resolve().parents[1]
-RUNTIME = {"drivable_classes", "min_confidence", "publish_color", "color_mode", "overlay_alpha", "color_resolution",
+RUNTIME = {"drivable_classes", "min_confidence", "input_filter", "publish_color", "color_mode", "overlay_alpha",
+           "color_resolution",
            "publish_confidence", "max_rate_hz", "max_input_pixels", "grid.frame_id", "grid.resolution",
            "grid.x_min", "grid.x_max", "grid.y_min", "grid.y_max", "camera.x", "camera.y", "camera.z", "camera.roll", "camera.pitch",
            "camera.yaw"}
@@ -75,6 +76,7 @@ def test_defaults_are_valid_except_the_required_model_path():
     ("input_height", 1.5, "input_height must be an integer"),
     ("publish_color", 1, "publish_color must be a bool"),
     ("color_mode", "rainbow", "color_mode must be one of: palette, overlay; got 'rainbow'"),
+    ("input_filter", "sharpen", "input_filter must be one of: none, denoise, denoise_white_balance; got 'sharpen'"),
     ("image_transport", "theora", "image_transport must be one of: raw, compressed"),
     ("qos_reliability", "RELIABLE", "qos_reliability must be one of: auto, reliable, best_effort"),
     ("backend", "gpu", "backend must be one of: auto, tensorrt, cuda, cpu"),

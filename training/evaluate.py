@@ -20,6 +20,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from seg_perception.inference.backend_table import backend_help
+from seg_perception.inference.preprocess import INPUT_FILTER_HELP, INPUT_FILTERS
 from seg_perception.labels import DEFAULT_DRIVABLE_CLASSES, LABEL_ID_TO_TRAIN_ID, colorize
 from seg_perception.metrics import ConfusionMatrix
 from seg_perception.reports import write_metrics
@@ -114,6 +115,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--input-size", type=size_arg(), default=None, metavar="WxH",
                         help="with --checkpoint: network input size (default: the checkpoint's), e.g. to score "
                              "a model at other scales")
+    parser.add_argument("--input-filter", choices=INPUT_FILTERS, default="none",
+                        help="with --checkpoint: " + INPUT_FILTER_HELP)
     parser.add_argument("--pictures", type=int, default=4,
                         help="with --checkpoint: input | prediction | truth PNGs to write (default: 4)")
     parser.add_argument("--out", type=Path, required=True, help="output directory for metrics.json and report.md")
@@ -164,7 +167,8 @@ def evaluate_checkpoint(args: argparse.Namespace) -> int:
     from .data import CityscapesDataset, DatasetError
 
     try:
-        segmenter = Segmenter.from_checkpoint(args.checkpoint, backend=args.backend, input_size=args.input_size)
+        segmenter = Segmenter.from_checkpoint(args.checkpoint, backend=args.backend, input_size=args.input_size,
+                                              input_filter=args.input_filter)
         dataset = CityscapesDataset(args.data, args.split)
         args.out.mkdir(parents=True, exist_ok=True)
         matrix, pictures, total_ms = _segment_dataset(segmenter, dataset, args.out, args.pictures)
@@ -175,7 +179,8 @@ def evaluate_checkpoint(args: argparse.Namespace) -> int:
     extra = {"drivable_iou": matrix.drivable_iou(segmenter.drivable_classes), "frames": len(dataset),
              "drivable_classes": list(segmenter.drivable_classes), "checkpoint": str(args.checkpoint),
              "data": str(args.data), "split": args.split, "backend": segmenter.backend_name,
-             "input_size": list(segmenter.input_size), "median_frame_ms": float(np.median(total_ms))}
+             "input_size": list(segmenter.input_size), "input_filter": segmenter.input_filter,
+             "median_frame_ms": float(np.median(total_ms))}
     json_path, _ = write_metrics(args.out, metrics, extra, title=f"seg-eval: {args.checkpoint}", images=pictures)
     print(f"mIoU {metrics.miou:.4f}, pixel accuracy {metrics.pixel_accuracy:.4f} over {len(dataset)} images "
           f"({segmenter.backend_name}) -> {json_path}")

@@ -34,6 +34,7 @@ from .backends import BackendUnavailable, available_backends, cpu_threads
 from .engine_cache import default_cache_dir
 from .export import versions
 from .flops import matmul_peak_gflops, model_gflop
+from .preprocess import INPUT_FILTER_HELP, INPUT_FILTERS
 from .samples import synthetic_frame
 from .segmenter import Segmenter
 
@@ -124,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
                              f"(default: every available backend plus {', '.join(REFERENCE_BACKENDS)})")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp16", help="GPU backends' precision")
     parser.add_argument("--with-confidence", action="store_true", help="also compute the confidence map")
+    parser.add_argument("--input-filter", choices=INPUT_FILTERS, default="none", help=INPUT_FILTER_HELP)
     parser.add_argument("--frames", type=int, default=20, help="measured frames per backend (default 20)")
     parser.add_argument("--warmup", type=int, default=3, help="unmeasured frames per backend first (default 3)")
     parser.add_argument("--pause-ms", type=float, default=50.0,
@@ -148,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         segmenters = {
             name: Segmenter(model, spec, backend=name, precision=args.precision, input_size=input_size,
                             with_confidence=args.with_confidence, cache_dir=args.cache_dir or default_cache_dir(),
-                            weights_sha256=weights_id or None)
+                            weights_sha256=weights_id or None, input_filter=args.input_filter)
             for name in names}
     except (CheckpointError, BackendUnavailable, ValueError) as exc:
         print(f"seg-bench: error: {exc}", file=sys.stderr)
@@ -164,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     conditions = {
         "model": spec.name, "checkpoint": str(args.checkpoint) if args.checkpoint else None,
         "input_size": list(input_size), "camera_size": list(args.camera_size),
-        "with_confidence": args.with_confidence, "frames": args.frames, "warmup": args.warmup,
+        "with_confidence": args.with_confidence, "input_filter": args.input_filter, "frames": args.frames, "warmup": args.warmup,
         "pause_ms": args.pause_ms, "gflop_per_frame": gflop, "cpu_fp32_peak_gflops": peak,
         "cpu": cpu_model(), "cores": cpu_threads(), "load_average": os.getloadavg(),
         "torch_threads": torch.get_num_threads(), "versions": versions("onnxruntime", "opencv-python-headless"),

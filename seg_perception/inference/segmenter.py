@@ -20,7 +20,7 @@ from .backends import choose_backend, create_backend, probe_platform
 from .engine_cache import EngineCache, default_cache_dir
 from .memory import check_input_size
 from .postprocess import Postprocessor, confidence_threshold
-from .preprocess import Preprocessor, check_image
+from .preprocess import Preprocessor, check_image, check_input_filter
 
 log = logging.getLogger("seg_perception.inference")
 
@@ -52,8 +52,8 @@ class Segmenter:
     ``segment(image)`` takes an H x W x 3 uint8 image (RGB, or BGR with
     ``bgr=True``; an H x W x 4 RGBA/BGRA image is accepted and its alpha
     ignored) of any size and returns a SegmentationResult at that size.
-    ``drivable_classes``, ``min_confidence`` and ``with_confidence`` may be
-    changed between frames. The first frame with confidence on the ``cpu``
+    ``drivable_classes``, ``min_confidence``, ``with_confidence`` and
+    ``input_filter`` (preprocess.INPUT_FILTERS) may be changed between frames. The first frame with confidence on the ``cpu``
     backend builds (or loads from the cache) the graph variant that computes it.
 
     The constructor takes an in-memory model (tests, evaluation); without a
@@ -67,7 +67,8 @@ class Segmenter:
     def __init__(self, model: nn.Module, spec: ModelSpec, *, backend: str = "auto", precision: str = "fp16",
                  input_size: tuple[int, int] | None = None, drivable_classes=None, min_confidence: float = 0.0,
                  with_confidence: bool = False, cache_dir: str | Path | None = None, bgr: bool = False,
-                 weights_sha256: str | None = None, threads: int | None = None):
+                 weights_sha256: str | None = None, threads: int | None = None,
+                 input_filter: str = "none"):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if spec.num_classes >= 255:
@@ -91,7 +92,7 @@ class Segmenter:
                                        cache=EngineCache(cache_dir),
                                        weights_sha256=weights_sha256 or self._weights_id(model, cache_dir),
                                        threads=threads)
-        self._pre = Preprocessor(self.input_size, spec.mean, spec.std)
+        self._pre = Preprocessor(self.input_size, spec.mean, spec.std, input_filter)
         log.info("inference backend: %s, %s, input %dx%d (%s)", name, runs_at, width, height, reason)
         self.warm_up()
 
@@ -105,14 +106,14 @@ class Segmenter:
                         input_size: tuple[int, int] | None = None, drivable_classes=None,
                         min_confidence: float = 0.0, with_confidence: bool = False,
                         cache_dir: str | Path | None = None, bgr: bool = False,
-                        threads: int | None = None) -> Segmenter:
+                        threads: int | None = None, input_filter: str = "none") -> Segmenter:
         """Load ``path`` (CheckpointError if missing or corrupt) and set up the backend; engines are
         cached under ``cache_dir`` (default ``$SEG_PERCEPTION_CACHE`` or ``~/.cache/seg_perception``)."""
         checkpoint = load_checkpoint(path)
         return cls(checkpoint.build_model(), checkpoint.spec, backend=backend, precision=precision,
                    input_size=input_size, drivable_classes=drivable_classes, min_confidence=min_confidence,
                    with_confidence=with_confidence, cache_dir=cache_dir or default_cache_dir(), bgr=bgr,
-                   weights_sha256=file_sha256(path), threads=threads)
+                   weights_sha256=file_sha256(path), threads=threads, input_filter=input_filter)
 
     @property
     def backend_name(self) -> str:
@@ -134,6 +135,15 @@ class Segmenter:
         names = (names,) if isinstance(names, str) else tuple(names or ()) or self.spec.drivable_classes
         self._post.drivable_lut = drivable_lut(names, self.spec.class_names)
         self._drivable_classes = names
+
+    @property
+    def input_filter(self) -> str:
+        """The filter applied to each resized frame before the model (preprocess.INPUT_FILTERS)."""
+        return self._pre.input_filter
+
+    @input_filter.setter
+    def input_filter(self, name: str) -> None:
+        self._pre.input_filter = check_input_filter(name)
 
     @property
     def min_confidence(self) -> float:

@@ -18,6 +18,7 @@ import yaml
 
 from .. import labels
 from ..inference.backend_table import AUTO, BACKEND_CHOICES, DEPLOYMENT_BACKENDS, PRECISIONS
+from ..inference.preprocess import INPUT_FILTERS
 from ..navigation import CameraMount, GridSpec
 from ..size import MAX_SIDE
 
@@ -119,6 +120,9 @@ PARAMS: tuple[ParamSpec, ...] = (
               "empty (the default): the checkpoint's own", runtime=True),
     ParamSpec("min_confidence", 0.0, "pixels whose top class probability is lower become 255 (unknown), "
               "not drivable; 0 = off", runtime=True, min_value=0.0, max_value=1.0),
+    ParamSpec("input_filter", "none", "filter on the frame at the model's input size before the model: none, "
+              "denoise (bilateral) or denoise_white_balance (bilateral, then grey-world white balance); for noisy "
+              "or colour-cast cameras, docs/ROS_NODE.md", runtime=True, choices=INPUT_FILTERS),
     ParamSpec("publish_color", True, "publish segmentation/color", runtime=True),
     ParamSpec("color_mode", "overlay", "segmentation/color content: palette (class colours) or overlay "
               "(blended over the camera image)", runtime=True, choices=COLOR_MODES),

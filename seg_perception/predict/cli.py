@@ -27,6 +27,7 @@ from ..bags.reader import BagError, BagReader
 from ..checkpoint import CheckpointError
 from ..inference import BackendUnavailable, InputSizeError, Segmenter
 from ..inference.backends import choose_backend, cpu_threads, probe_platform
+from ..inference.preprocess import INPUT_FILTER_HELP, INPUT_FILTERS
 from ..size import size_arg
 from .pipeline import Predictor, Stats
 from .sources import BagImages, InputError, open_input
@@ -83,7 +84,7 @@ def make_segmenters(args: argparse.Namespace) -> list[Segmenter]:
     """``--streams`` Segmenters of the checkpoint; on the cpu backend each gets its share of the cores."""
     streams, threads = stream_plan(args.backend, args.streams)
     return [Segmenter.from_checkpoint(args.checkpoint, backend=args.backend, input_size=args.input_size,
-                                      threads=threads) for _ in range(streams)]
+                                      threads=threads, input_filter=args.input_filter) for _ in range(streams)]
 
 
 def _positive(text: str) -> int:
@@ -116,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "every run")
     parser.add_argument("--backend", default="cpu", help="inference backend: auto, tensorrt, cuda, cpu (default cpu)")
     parser.add_argument("--input-size", type=size_arg(), metavar="WxH", help="model input size (default: the checkpoint's)")
+    parser.add_argument("--input-filter", choices=INPUT_FILTERS, default="none", help=INPUT_FILTER_HELP)
     parser.add_argument("--threads", type=_positive, default=default_threads(), metavar="N",
                         help="threads decoding frames ahead and as many writing PNGs behind the model "
                              f"(default {default_threads()}: half the cores, at least 2, at most 4)")

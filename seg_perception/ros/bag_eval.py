@@ -31,6 +31,7 @@ from ..checkpoint import CheckpointError, load_checkpoint
 from ..inference import BackendUnavailable, InputSizeError, Segmenter
 from ..navigation import CameraMount, GridSpec
 from ..inference.backend_table import backend_help
+from ..inference.preprocess import INPUT_FILTER_HELP, INPUT_FILTERS
 from ..labels import check_drivable_classes
 from ..node.contract import NodeStatus, camera_info_beside
 from ..node.params import geometry_from_params_file
@@ -68,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", default="cpu", help=backend_help("cpu"))
     parser.add_argument("--input-size", type=size_arg(), metavar="WxH",
                         help="model input size (default: the checkpoint's)")
+    parser.add_argument("--input-filter", choices=INPUT_FILTERS, default="none", help=INPUT_FILTER_HELP)
     parser.add_argument("--drivable-classes", metavar="A,B",
                         help="comma-separated drivable class names (default: the checkpoint's)")
     parser.add_argument("--pictures", type=int, default=4, help="sample frames in the strip (default 4)")
@@ -193,8 +195,9 @@ def run(args: argparse.Namespace) -> tuple[Path, dict]:
             wall_s = replay.elapsed_s  # the replay itself
         else:
             segmenter = Segmenter.from_checkpoint(args.checkpoint, backend=args.backend, input_size=args.input_size,
-                                                  drivable_classes=drivable)
-            context.update(backend=segmenter.backend_name, input_size=list(segmenter.input_size))
+                                                  drivable_classes=drivable, input_filter=args.input_filter)
+            context.update(backend=segmenter.backend_name, input_size=list(segmenter.input_size),
+                           input_filter=segmenter.input_filter)
             start = time.perf_counter()
             drivable, evaluation, grids = score(reader, segmenter_predictor(segmenter), drivable, not args.quiet)
             wall_s = time.perf_counter() - start  # the pass over the bag: read, decode, segment, score
@@ -244,7 +247,9 @@ def _replay(args: argparse.Namespace, image_topic: str, drivable: tuple[str, ...
         return replay_live(args.bag, image_topic, rate=args.rate, speed=args.speed,
                            start_node=not args.use_running_node, node_namespace=args.node_namespace,
                            checkpoint=args.checkpoint, backend=args.backend, input_size=args.input_size,
-                           drivable_classes=drivable, node_params=dict(args.node_param), timeout_s=args.timeout,
+                           drivable_classes=drivable,
+                           node_params={"input_filter": args.input_filter, **dict(args.node_param)},
+                           timeout_s=args.timeout,
                            node_log=args.out / NODE_LOG_FILE, progress=not args.quiet, book=book)
     except (LiveReplayError, ValueError) as error:
         raise CliError(f"live replay of {args.bag}: {error}") from None

@@ -263,7 +263,8 @@ class SegNode(Node):
         segmenter = Segmenter.from_checkpoint(
             values["model_path"], backend=values["backend"], precision=values["precision"],
             input_size=input_size, drivable_classes=tuple(values["drivable_classes"]),
-            min_confidence=values["min_confidence"], with_confidence=values["publish_confidence"])
+            min_confidence=values["min_confidence"], with_confidence=values["publish_confidence"],
+            input_filter=values["input_filter"])
         # Building a variant when publish_confidence or min_confidence changes at run time stalled frames
         # for seconds: both are built (or read from the engine cache) now.
         segmenter.prepare_variants()
@@ -352,6 +353,8 @@ class SegNode(Node):
         if "min_confidence" in changes:
             self._segmenter.min_confidence = changes["min_confidence"]
             self._nav.publish_label_info(changes["min_confidence"])
+        if "input_filter" in changes:
+            self._segmenter.input_filter = changes["input_filter"]
         if "max_rate_hz" in changes:
             self._worker.max_rate_hz = changes["max_rate_hz"]
         if "max_input_pixels" in changes:
