@@ -68,20 +68,21 @@ class Preprocessor:
         """Write ``image`` (checked with ``check_image``), resized and normalised, into ``out`` (1 x 3 x H x W)."""
         width, height = self.input_size
         channels = image.shape[2]
+        input_filter = self.input_filter  # read once: seg_node may change it from another thread
         if image.shape[:2] == (height, width):
             resized = image
         else:
             if self._resized is None or self._resized.shape[2] != channels:
                 self._resized = np.empty((height, width, channels), np.uint8)
             resized = cv2.resize(image, self.input_size, dst=self._resized, interpolation=cv2.INTER_LINEAR)
-        if self.input_filter != "none":
+        if input_filter != "none":
             resized = self._denoise(resized)
             channels = 3
         if len(self._planes) != channels:
             self._planes = [np.empty((height, width), np.uint8) for _ in range(channels)]
         planes = cv2.split(resized, self._planes)
-        if self.input_filter == "denoise_white_balance":
-            _balance_grey_world(planes[:3])
+        if input_filter == "denoise_white_balance":
+            _balance_grey_world(planes)
         order = (2, 1, 0) if bgr else (0, 1, 2)
         for channel, source in enumerate(order):
             cv2.addWeighted(planes[source], self.scale[channel], planes[source], 0.0, self.offset[channel],
