@@ -2,9 +2,9 @@
 
     python experiments/input_filters.py --checkpoints A.pt [B.pt ...] --data DATA [--out DIR]
 
-Each checkpoint runs through the deployment Segmenter (cpu backend) on ``DATA``'s ``val`` and ``val_shifted``
-splits, once per filter applied to the frame before the Segmenter, and once with each of the Segmenter's own
-``input_filter`` values (the shipped forms of "bilateral" and "bilateral + grey-world"). The scenes are 512x256, the default model's
+Each checkpoint runs through the deployment Segmenter (cpu backend) on ``DATA``'s ``val`` and
+``val_shifted`` splits, once per filter applied to the frame before the Segmenter, and once with each of
+the Segmenter's own ``input_filter`` values (the shipped forms of "bilateral" and "bilateral + grey-world"). The scenes are 512x256, the default model's
 input size, so a filter here sees what it would see applied after the node's resize. Prints a markdown table
 (mIoU and drivable IoU per split and filter, and the change against no filter) and writes ``input_filters.md``
 into ``--out`` when given.
@@ -23,7 +23,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from seg_perception.inference import Segmenter  # noqa: E402
-from seg_perception.inference.preprocess import INPUT_FILTERS  # noqa: E402
+from seg_perception.inference.preprocess import BILATERAL, INPUT_FILTERS  # noqa: E402
 from seg_perception.metrics import ConfusionMatrix  # noqa: E402
 from training.data import CityscapesDataset  # noqa: E402
 
@@ -38,8 +38,8 @@ def grey_world(image: np.ndarray) -> np.ndarray:
 
 
 def bilateral(image: np.ndarray) -> np.ndarray:
-    """Edge-preserving smoothing: 5-pixel bilateral filter, colour sigma 40, space sigma 5."""
-    return cv2.bilateralFilter(image, 5, 40, 5)
+    """Edge-preserving smoothing: the Segmenter's bilateral filter (5 pixels, colour sigma 40, space sigma 5)."""
+    return cv2.bilateralFilter(image, *BILATERAL)
 
 
 def stretch(image: np.ndarray) -> np.ndarray:
@@ -57,6 +57,7 @@ def clahe(image: np.ndarray) -> np.ndarray:
 
 
 def unchanged(image: np.ndarray) -> np.ndarray:
+    """The frame as it is."""
     return image
 
 

@@ -42,10 +42,25 @@ def test_the_filter_is_a_bilateral_filter_then_a_saturating_grey_world_balance()
     assert np.mean(np.abs(got - expected) > 0.01) < 0.01
 
 
-def test_denoise_is_the_bilateral_filter_alone():
+def test_denoise_is_the_bilateral_filter_alone_after_the_resize():
     image = degraded()
     expected = cv2.bilateralFilter(image, *BILATERAL).astype(np.float64)
     assert np.abs(grey_levels(model_input(image, "denoise")) - expected).max() < 1e-3
+    large = cv2.resize(image, (3 * SIZE[0], 3 * SIZE[1]), interpolation=cv2.INTER_CUBIC)
+    expected = cv2.bilateralFilter(cv2.resize(large, SIZE, interpolation=cv2.INTER_LINEAR), *BILATERAL)
+    assert np.abs(grey_levels(model_input(large, "denoise")) - expected).max() < 1e-3
+
+
+def test_one_preprocessor_gives_each_frame_what_a_fresh_one_gives():
+    # buffers are reused between frames: sizes, channel counts and the filter change under them
+    frames = [degraded(), degraded((300, 170), 5), np.dstack([degraded(), np.zeros(SIZE[::-1], np.uint8)]),
+              degraded((300, 170), 6)]
+    reused = Preprocessor(SIZE, MEAN, STD)
+    for index, frame in enumerate(frames * 2):
+        reused.input_filter = ("none", "denoise", "denoise_white_balance")[index % 3]
+        got = np.empty((1, 3, SIZE[1], SIZE[0]), np.float32)
+        reused(frame, got)
+        np.testing.assert_array_equal(got, model_input(frame, reused.input_filter))
 
 
 def test_the_filter_removes_the_noise_and_the_colour_cast_and_leaves_the_frame_alone():
@@ -84,7 +99,7 @@ def test_the_segmenter_switches_the_filter_between_frames(tiny_checkpoint, engin
     np.testing.assert_array_equal(plain.segment(image).labels, with_filter)
     plain.input_filter = "none"
     np.testing.assert_array_equal(plain.segment(image).labels, without)
-    with pytest.raises(ValueError, match="input_filter must be one of none, denoise, denoise_white_balance"):
+    with pytest.raises(ValueError, match="input_filter must be one of: none, denoise, denoise_white_balance"):
         plain.input_filter = "sharpen"
     with pytest.raises(ValueError, match="input_filter"):
         Segmenter.from_checkpoint(tiny_checkpoint, backend="cpu", cache_dir=engine_cache, input_filter="blur")

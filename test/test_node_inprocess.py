@@ -454,6 +454,7 @@ def test_run_time_parameters_take_effect_on_the_next_frame(start_node, graph, re
     (Parameter("backend", value="cuda"), "read-only"),
     (Parameter("image_transport", value="compressed"), "read-only"),
     (Parameter("overlay_alpha", value="half"), "overlay_alpha must be a number, got 'half'"),
+    (Parameter("input_filter", value="sharpen"), "input_filter must be one of: none, denoise, denoise_white_balance"),
     (Parameter("max_rate_hz", value=-2), "max_rate_hz must be in 0.0 .. 1000.0; got -2.0"),  # integers checked too
 ])
 def test_invalid_or_read_only_changes_are_refused_with_a_reason(start_node, parameter, reason):

@@ -166,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     conditions = {
         "model": spec.name, "checkpoint": str(args.checkpoint) if args.checkpoint else None,
         "input_size": list(input_size), "camera_size": list(args.camera_size),
-        "with_confidence": args.with_confidence, "input_filter": args.input_filter, "frames": args.frames, "warmup": args.warmup,
+        "with_confidence": args.with_confidence, "input_filter": args.input_filter,
+        "frames": args.frames, "warmup": args.warmup,
         "pause_ms": args.pause_ms, "gflop_per_frame": gflop, "cpu_fp32_peak_gflops": peak,
         "cpu": cpu_model(), "cores": cpu_threads(), "load_average": os.getloadavg(),
         "torch_threads": torch.get_num_threads(), "versions": versions("onnxruntime", "opencv-python-headless"),
@@ -174,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(f"{spec.name}, input {input_size[0]}x{input_size[1]} ({gflop:.2f} GFLOP/frame), camera "
           f"{camera_width}x{camera_height}, {args.frames} frames per backend (interleaved), {cpu_threads()} cores "
-          f"(fp32 matmul peak {peak:.0f} GFLOP/s); median / p95")
+          f"(fp32 matmul peak {peak:.0f} GFLOP/s), input filter {args.input_filter}; median / p95")
     print(format_table(rows))
     if args.json:
         args.json.write_text(json.dumps({"conditions": conditions, "rows": rows}, indent=2) + "\n")

@@ -8,11 +8,9 @@ input costs nothing extra.
 
 ``input_filter`` cleans the resized frame first: ``denoise`` with a small
 bilateral filter (edge-preserving), ``denoise_white_balance`` with that filter and
-then a grey-world white balance (each channel scaled so that the three channel
-means are equal, saturating at 255). On the generated shifted split they gained
-about 0.012 and 0.016 mIoU for at most 0.003 on val over three seeds
-(docs/EXPERIMENTS.md, "Test-time input filters"). Off by default: grey-world
-misjudges frames that one colour fills, which generated scenes do not test.
+then a grey-world white balance (each channel scaled towards the common mean,
+saturating at 255). What they gain on the shifted split and why they are off by
+default: docs/EXPERIMENTS.md, "Test-time input filters".
 """
 
 from __future__ import annotations
@@ -45,7 +43,7 @@ def check_image(image) -> None:
 def check_input_filter(name: str) -> str:
     """``name`` if it is one of INPUT_FILTERS, else ValueError."""
     if name not in INPUT_FILTERS:
-        raise ValueError(f"input_filter must be one of {', '.join(INPUT_FILTERS)}, got {name!r}")
+        raise ValueError(f"input_filter must be one of: {', '.join(INPUT_FILTERS)}; got {name!r}")
     return name
 
 
@@ -62,6 +60,7 @@ class Preprocessor:
         self.input_filter = check_input_filter(input_filter)
         self._resized: np.ndarray | None = None
         self._filtered: np.ndarray | None = None
+        self._colour: np.ndarray | None = None  # a 4-channel frame without its alpha
         self._planes: list[np.ndarray] = []
 
     def __call__(self, image: np.ndarray, out: np.ndarray, bgr: bool = False) -> None:
@@ -77,7 +76,7 @@ class Preprocessor:
             resized = cv2.resize(image, self.input_size, dst=self._resized, interpolation=cv2.INTER_LINEAR)
         if input_filter != "none":
             resized = self._denoise(resized)
-            channels = 3
+            channels = 3  # the filter drops alpha
         if len(self._planes) != channels:
             self._planes = [np.empty((height, width), np.uint8) for _ in range(channels)]
         planes = cv2.split(resized, self._planes)
@@ -91,14 +90,17 @@ class Preprocessor:
     def _denoise(self, resized: np.ndarray) -> np.ndarray:
         """The bilateral filter of the resized frame's three colour channels, into a reused buffer."""
         if resized.shape[2] == 4:  # the filter takes 1 or 3 channels; alpha is ignored anyway
-            resized = cv2.cvtColor(resized, cv2.COLOR_BGRA2BGR)
+            if self._colour is None or self._colour.shape[:2] != resized.shape[:2]:
+                self._colour = np.empty(resized.shape[:2] + (3,), np.uint8)
+            resized = cv2.cvtColor(resized, cv2.COLOR_BGRA2BGR, dst=self._colour)
         if self._filtered is None or self._filtered.shape != resized.shape:
             self._filtered = np.empty_like(resized)
         return cv2.bilateralFilter(resized, *BILATERAL, dst=self._filtered)
 
 
 def _balance_grey_world(planes: Sequence[np.ndarray]) -> None:
-    """Scale the three uint8 colour planes in place so that their means are equal (saturating at 255)."""
+    """Scale the three uint8 colour planes in place towards their common mean (saturated pixels keep part of
+    the cast)."""
     means = [cv2.mean(plane)[0] for plane in planes]
     grey = sum(means) / 3.0
     for plane, mean in zip(planes, means):

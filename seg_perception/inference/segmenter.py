@@ -71,6 +71,7 @@ class Segmenter:
                  input_filter: str = "none"):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        check_input_filter(input_filter)  # before a backend builds anything
         if spec.num_classes >= 255:
             raise ValueError(f"at most 254 classes fit uint8 labels with 255 = unknown, got {spec.num_classes}")
         self.spec = spec
@@ -93,7 +94,8 @@ class Segmenter:
                                        weights_sha256=weights_sha256 or self._weights_id(model, cache_dir),
                                        threads=threads)
         self._pre = Preprocessor(self.input_size, spec.mean, spec.std, input_filter)
-        log.info("inference backend: %s, %s, input %dx%d (%s)", name, runs_at, width, height, reason)
+        log.info("inference backend: %s, %s, input %dx%d%s (%s)", name, runs_at, width, height,
+                 "" if input_filter == "none" else f", input filter {input_filter}", reason)
         self.warm_up()
 
     @staticmethod

@@ -115,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--rate, --speed, --use-running-node and --node-namespace need --live")
     if args.node_param and (not args.live or args.use_running_node):
         parser.error("--node-param is for the node --live starts (not with --use-running-node)")
+    if args.use_running_node and args.input_filter != "none":
+        parser.error("--input-filter is for the node --live starts; a running node has its own input_filter")
     if args.rate is not None and args.speed != 1.0:
         parser.error("--rate and --speed exclude each other (a fixed rate ignores the recorded spacing)")
     try:
@@ -189,6 +191,8 @@ def run(args: argparse.Namespace) -> tuple[Path, dict]:
             with LiveScoring(book, score_live) as scoring:
                 replay = _replay(args, image_topic, requested, book)
             drivable, evaluation, grids = scoring.result()
+            if not args.use_running_node:
+                context.update(input_filter=args.input_filter)
             context.update(published=replay.published, answered=replay.answered, unexpected=replay.unexpected,
                            late=replay.late, rate=args.rate, speed=args.speed, node_log=replay.node_log,
                            **_node_description(args, spec, replay.node_status))
