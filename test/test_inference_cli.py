@@ -121,5 +121,11 @@ def test_bench_untrained_model_by_name(tmp_path, capsys):
     assert bench.main(["--model", "unet_small", "--input-size", "64x32", "--camera-size", "128x64",
                        "--backends", "torch-cpu", "--frames", "1", "--warmup", "0", "--pause-ms", "0"]) == 0
     assert "| torch-cpu | fp32 |" in capsys.readouterr().out
+    json_path = tmp_path / "filtered.json"
+    assert bench.main(["--model", "unet_small", "--input-size", "64x32", "--camera-size", "128x64",
+                       "--backends", "torch-cpu", "--frames", "1", "--warmup", "0", "--pause-ms", "0",
+                       "--input-filter", "denoise", "--json", str(json_path)]) == 0
+    assert "input filter denoise;" in capsys.readouterr().out
+    assert json.loads(json_path.read_text())["conditions"]["input_filter"] == "denoise"
     assert bench.main(["--model", "unet_small", "--backends", "tensorrt", "--frames", "1"]) == 1
     assert "torch-tensorrt" in capsys.readouterr().err

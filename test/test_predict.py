@@ -136,6 +136,22 @@ def test_folder_predictions_score_exactly_like_seg_eval_checkpoint(work, capsys)
         f"{kind}/{p.parent.name}/{p.stem}_{kind}.png" for p in scene_paths(root) for kind in KINDS)
 
 
+def test_the_input_filter_gives_the_labels_of_a_filtering_segmenter(work, tmp_path):
+    root, checkpoint, _, segmenter = work
+    out = tmp_path / "filtered"
+    assert predict(images_dir(root), "--checkpoint", checkpoint, "--out", out, "--outputs", "trainIds",
+                   "--input-filter", "denoise_white_balance") == 0
+    filtering = Segmenter.from_checkpoint(checkpoint, backend="cpu", input_filter="denoise_white_balance")
+    changed = 0
+    for path in scene_paths(root):
+        name = path.relative_to(images_dir(root)).with_suffix("").as_posix()
+        image = cv2.imread(str(path))
+        labels = read(png(out, "trainIds", name))
+        np.testing.assert_array_equal(labels, filtering.segment(image, bgr=True).labels)
+        changed += int((labels != segmenter.segment(image, bgr=True).labels).any())
+    assert changed > 0
+
+
 def test_several_threads_and_streams_write_the_same_files(work, tmp_path):
     root, checkpoint, _, _ = work
     for threads in (1, 3):  # decoding and writing threads, and as many frames segmented at once
