@@ -4,9 +4,10 @@
 
 Each checkpoint runs through the deployment Segmenter (cpu backend) on ``DATA``'s ``val`` and
 ``val_shifted`` splits, once per filter applied to the frame before the Segmenter, and once with each of
-the Segmenter's own ``input_filter`` values (the shipped forms of "bilateral" and "bilateral + grey-world"). The scenes are 512x256, the default model's
-input size, so a filter here sees what it would see applied after the node's resize. Prints a markdown table
-(mIoU and drivable IoU per split and filter, and the change against no filter) and writes ``input_filters.md``
+the Segmenter's own ``input_filter`` values (bilateral, and bilateral then grey-world). The scenes are
+512x256, the default model's input size, so a filter here sees what it would see applied after the
+node's resize. Prints a markdown table (mIoU and drivable IoU per split and filter, and the change
+against no filter) and writes ``input_filters.md``
 into ``--out`` when given.
 """
 
@@ -23,7 +24,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from seg_perception.inference import Segmenter  # noqa: E402
-from seg_perception.inference.preprocess import BILATERAL, INPUT_FILTERS  # noqa: E402
+from seg_perception.inference.preprocess import INPUT_FILTERS  # noqa: E402
 from seg_perception.metrics import ConfusionMatrix  # noqa: E402
 from training.data import CityscapesDataset  # noqa: E402
 
@@ -35,11 +36,6 @@ def grey_world(image: np.ndarray) -> np.ndarray:
     pixels = image.astype(np.float32)
     means = pixels.reshape(-1, 3).mean(axis=0)
     return np.clip(pixels * (means.mean() / np.maximum(means, 1.0)), 0, 255).astype(np.uint8)
-
-
-def bilateral(image: np.ndarray) -> np.ndarray:
-    """Edge-preserving smoothing: the Segmenter's bilateral filter (5 pixels, colour sigma 40, space sigma 5)."""
-    return cv2.bilateralFilter(image, *BILATERAL)
 
 
 def stretch(image: np.ndarray) -> np.ndarray:
@@ -67,8 +63,6 @@ FILTERS = {
     "the Segmenter's input_filter=denoise": (unchanged, "denoise"),
     "the Segmenter's input_filter=denoise_white_balance": (unchanged, "denoise_white_balance"),
     "grey-world": (grey_world, "none"),
-    "bilateral": (bilateral, "none"),
-    "bilateral + grey-world": (lambda image: grey_world(bilateral(image)), "none"),
     "Gaussian 5x5, sigma 1": (lambda image: cv2.GaussianBlur(image, (5, 5), 1.0), "none"),
     "percentile stretch": (stretch, "none"),
     "CLAHE": (clahe, "none"),

@@ -53,8 +53,9 @@ class Segmenter:
     ``bgr=True``; an H x W x 4 RGBA/BGRA image is accepted and its alpha
     ignored) of any size and returns a SegmentationResult at that size.
     ``drivable_classes``, ``min_confidence``, ``with_confidence`` and
-    ``input_filter`` (preprocess.INPUT_FILTERS) may be changed between frames. The first frame with confidence on the ``cpu``
-    backend builds (or loads from the cache) the graph variant that computes it.
+    ``input_filter`` (preprocess.INPUT_FILTERS) may be changed between frames.
+    The first frame with confidence on the ``cpu`` backend builds (or loads from
+    the cache) the graph variant that computes it.
 
     The constructor takes an in-memory model (tests, evaluation); without a
     ``cache_dir`` it builds engines afresh. ``from_checkpoint`` is the
