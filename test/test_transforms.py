@@ -7,8 +7,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from seg_perception.labels import IGNORE_ID, NUM_CLASSES
 from seg_perception.size import Size
-from training.transforms import (ColorJitter, Compose, GaussianBlur, GaussianNoise, JpegCompression, RandomCrop,
-                                 RandomGamma, RandomHorizontalFlip, RandomScale, Resize, ToTensor, eval_transforms,
+from training.transforms import (ColorJitter, Compose, GaussianBlur, GaussianNoise, JpegCompression, MotionBlur,
+                                 RandomCrop, RandomGamma, RandomHorizontalFlip, RandomScale, Resize, ToTensor, eval_transforms,
                                  train_transforms)
 
 VALID = set(range(NUM_CLASSES)) | {IGNORE_ID}
@@ -166,6 +166,25 @@ def test_noise_has_the_drawn_strength_and_keeps_the_label():
     np.testing.assert_array_equal(GaussianNoise(0.0, 10.0)(image, label)[0], image)
 
 
+def test_motion_blur_smears_a_point_into_a_line_of_the_drawn_length_on_the_image_only():
+    image = np.zeros((61, 61, 3), np.uint8)
+    image[30, 30] = 255
+    label = np.zeros((61, 61), np.uint8)
+    lengths = []
+    for seed in range(30):
+        out, same = MotionBlur(1.0, 12.0, rng=np.random.default_rng(seed))(image.astype(np.float32), label)
+        assert same is label
+        assert abs(out.sum() - image.sum()) < 1e-3 * image.sum()  # the kernel moves light, it adds none
+        lit = np.argwhere(out[..., 0] > 1.0)  # the smeared point: a line through where it was
+        extent = np.ptp(lit, axis=0)
+        lengths.append(np.hypot(*extent))
+        assert (out[..., 0] > 0).sum() > 2 and out.max() < 255 / 2
+    assert 2 <= min(lengths) < 5 and 9 < max(lengths) <= 13  # lengths drawn from [3, 12] pixels
+    np.testing.assert_array_equal(MotionBlur(0.0, 12.0)(image, label)[0], image)
+    with pytest.raises(ValueError, match="max_length"):
+        MotionBlur(1.0, 2.0)
+
+
 def test_jpeg_round_trip_loses_detail_at_low_quality_only_on_the_image():
     image, label, _ = coded_pair(np.random.default_rng(8))
     image = cv2_noise(image)
@@ -197,7 +216,8 @@ def test_to_tensor_normalises_and_keeps_labels():
 def test_train_and_eval_pipelines_produce_valid_tensors():
     image, label, _ = coded_pair(np.random.default_rng(6))
     for seed in range(5):
-        tensor, target = train_transforms(Size(80, 48), blur=True, gamma=0.3, noise=8.0, jpeg_quality=40,
+        tensor, target = train_transforms(Size(80, 48), blur=True, gamma=0.3, motion_blur=12.0, noise=8.0,
+                                          jpeg_quality=40,
                                           rng=np.random.default_rng(seed))(image, label)
         assert tensor.shape == (3, 48, 80) and target.shape == (48, 80)
         assert set(target.unique().tolist()) <= VALID

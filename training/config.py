@@ -35,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
         "jitter": True,
         "blur": False,
         "gamma": 0.0,  # gamma curve strength: exponent in [1 / (1 + x), 1 + x], 0 = off
+        "motion_blur": 0.0,  # motion blur on 30 % of the crops, [3, this] pixels long at any angle, 0 = off
         "noise": 0.0,  # sensor noise up to this sigma (grey levels) on half the crops, 0 = off
         "jpeg_quality": 0,  # JPEG round trip on 30 % of the crops at quality [this, 95], 0 = off
         "batch_size": 8,
@@ -88,6 +89,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "data.batch_size": (1, None, False),
     "data.workers": (0, None, False),
     "data.gamma": (0.0, None, False),
+    "data.motion_blur": (0.0, 64.0, False),
     "data.noise": (0.0, 255.0, False),
     "data.jpeg_quality": (0, 95, False),
     "data.histogram_samples": (1, None, False),

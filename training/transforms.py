@@ -24,6 +24,8 @@ from seg_perception.checkpoint import IMAGENET_MEAN, IMAGENET_STD
 from seg_perception.labels import IGNORE_ID
 from seg_perception.size import Size
 
+from .data.scene_generator import motion_kernel
+
 Pair = tuple[np.ndarray, np.ndarray]
 
 
@@ -209,6 +211,24 @@ class GaussianNoise:
         return image, label
 
 
+class MotionBlur:
+    """Motion blur of the image only, with probability ``p``: a line kernel ``length`` pixels long (drawn
+    from [3, max_length]) at a uniformly drawn angle, the generator's own kernel (a camera moving while
+    exposed)."""
+
+    def __init__(self, p: float = 0.3, max_length: float = 12.0, rng: np.random.Generator | None = None):
+        if max_length < 3:
+            raise ValueError(f"motion blur max_length must be >= 3 pixels, got {max_length}")
+        self.p, self.max_length, self.rng = p, max_length, rng
+
+    def __call__(self, image: np.ndarray, label: np.ndarray) -> Pair:
+        rng = _generator(self.rng)
+        if rng.random() < self.p:
+            kernel = motion_kernel(rng.uniform(3.0, self.max_length), rng.uniform(0.0, np.pi))
+            image = cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_REFLECT)
+        return image, label
+
+
 class JpegCompression:
     """JPEG round trip of the image only, with probability ``p``, at a quality drawn from [min_quality, 95]."""
 
@@ -242,12 +262,13 @@ class ToTensor:
 
 def train_transforms(crop_size: Size = Size(512, 256), scale_range: tuple[float, float] = (0.5, 2.0),
                      mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD, flip: bool = True,
-                     jitter: bool = True, blur: bool = False, gamma: float = 0.0, noise: float = 0.0,
-                     jpeg_quality: int = 0, rng: np.random.Generator | None = None) -> Compose:
+                     jitter: bool = True, blur: bool = False, gamma: float = 0.0, motion_blur: float = 0.0,
+                     noise: float = 0.0, jpeg_quality: int = 0, rng: np.random.Generator | None = None) -> Compose:
     """Multi-scale resize, random (padded) crop of ``crop_size``, flip, then the camera-like distortions, ToTensor.
 
-    The distortions (each off at 0 / False): colour jitter, gamma of ``gamma`` strength, blur,
-    noise up to ``noise`` grey levels, JPEG down to ``jpeg_quality``, in the order a camera makes them.
+    The distortions (each off at 0 / False): colour jitter, gamma of ``gamma`` strength, blur, motion
+    blur up to ``motion_blur`` pixels, noise up to ``noise`` grey levels, JPEG down to ``jpeg_quality``,
+    in the order a camera makes them.
     """
     steps: list = [RandomScale(*scale_range, rng=rng), RandomCrop(crop_size, rng=rng)]
     if flip:
@@ -258,6 +279,8 @@ def train_transforms(crop_size: Size = Size(512, 256), scale_range: tuple[float,
         steps.append(RandomGamma(gamma, rng=rng))
     if blur:
         steps.append(GaussianBlur(0.3, rng=rng))
+    if motion_blur:
+        steps.append(MotionBlur(0.3, motion_blur, rng=rng))
     if noise:
         steps.append(GaussianNoise(0.5, noise, rng=rng))
     if jpeg_quality:
@@ -270,7 +293,8 @@ def configured_train_transforms(data: dict, mean: Sequence[float] = IMAGENET_MEA
     """``train_transforms`` as a training config's ``data`` section sets it up."""
     return train_transforms(crop_size=Size(*data["crop_size"]), scale_range=tuple(data["scale_range"]), mean=mean,
                             std=std, flip=data["flip"], jitter=data["jitter"], blur=data["blur"], gamma=data["gamma"],
-                            noise=data["noise"], jpeg_quality=data["jpeg_quality"])
+                            motion_blur=data["motion_blur"], noise=data["noise"],
+                            jpeg_quality=data["jpeg_quality"])
 
 
 def eval_transforms(input_size: Size, mean: Sequence[float] = IMAGENET_MEAN,

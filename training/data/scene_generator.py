@@ -355,7 +355,7 @@ def _sensor(image: np.ndarray, rng: np.random.Generator, ranges: SensorRanges) -
     h, w = image.shape[:2]
     image = cv2.GaussianBlur(image, (0, 0), draw(rng, ranges.blur) * w / 512)
     if rng.random() < ranges.motion_blur_probability:
-        image = cv2.filter2D(image, -1, _motion_kernel(draw(rng, ranges.motion_blur_px) * w / 512,
+        image = cv2.filter2D(image, -1, motion_kernel(draw(rng, ranges.motion_blur_px) * w / 512,
                                                       rng.uniform(0, np.pi)))
     image = cv2.scaleAdd(_window(_noise_tiles(h, w)[3], rng, h, w), draw(rng, ranges.noise), image)
     # Saturating cast; abs() folds the rare below-black noise back up, which is still noise.
@@ -367,7 +367,7 @@ def _sensor(image: np.ndarray, rng: np.random.Generator, ranges: SensorRanges) -
     return image
 
 
-def _motion_kernel(length: float, angle: float) -> np.ndarray:
+def motion_kernel(length: float, angle: float) -> np.ndarray:
     """A normalised line kernel ``length`` pixels long at ``angle`` (radians): a camera moving while exposed."""
     size = max(3, int(np.ceil(length)) | 1)
     kernel = np.zeros((size, size), np.float32)
