@@ -135,6 +135,9 @@ def _flat(section: dict, prefix: str = "") -> dict:
     ("train.grad_clip=.nan", "'train.grad_clip' must hold finite numbers"),
     ("train.seed=-1", "'train.seed' must be >= 0"),
     ("log.images=-2", "'log.images' must be >= 0"),
+    ("data.motion_blur=2", "'data.motion_blur' must be 0 (off) or >= 3.0 (pixels), got 2.0"),
+    ("data.motion_blur=100", "'data.motion_blur' must be >= 0.0 and <= 64.0"),
+    ("data.haze=1.5", "'data.haze' must be >= 0.0 and <= 1.0"),
 ])
 def test_numbers_out_of_range_are_refused_naming_key_range_and_value(override, message):
     with pytest.raises(ConfigError, match=re.escape(message)):

@@ -7,8 +7,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from seg_perception.labels import IGNORE_ID, NUM_CLASSES
 from seg_perception.size import Size
-from training.transforms import (ColorJitter, Compose, GaussianBlur, GaussianNoise, JpegCompression, MotionBlur,
-                                 RandomCrop, RandomGamma, RandomHorizontalFlip, RandomScale, Resize, ToTensor, eval_transforms,
+from training.transforms import (ColorJitter, Compose, GaussianBlur, GaussianNoise, Haze, JpegCompression,
+                                 MotionBlur, RandomCrop, RandomGamma, RandomHorizontalFlip, RandomScale, Resize, ToTensor, eval_transforms,
                                  train_transforms)
 
 VALID = set(range(NUM_CLASSES)) | {IGNORE_ID}
@@ -166,6 +166,22 @@ def test_noise_has_the_drawn_strength_and_keeps_the_label():
     np.testing.assert_array_equal(GaussianNoise(0.0, 10.0)(image, label)[0], image)
 
 
+def test_haze_veils_towards_a_light_grey_by_a_transmission_in_range_on_the_image_only():
+    image, label, _ = coded_pair(np.random.default_rng(9))
+    for seed in range(20):
+        out, same = Haze(1.0, 0.3, rng=np.random.default_rng(seed))(image, label)
+        assert same is label
+        # out = t * image + airlight * (1 - t): fit t and the airlight per crop from the pixels
+        t, offset = np.polyfit(image.reshape(-1).astype(float), out.reshape(-1).astype(float), 1)
+        assert 0.3 - 0.01 <= t <= 1.0 + 0.01
+        if t < 0.95:
+            assert 175 - 2 <= offset / (1 - t) <= 215 + 2
+        assert out.std() <= image.std() * t + 1  # contrast falls with the transmission
+    np.testing.assert_array_equal(Haze(0.0, 0.3)(image, label)[0], image)
+    with pytest.raises(ValueError, match="min_transmission"):
+        Haze(1.0, 0.0)
+
+
 def test_motion_blur_smears_a_point_into_a_line_of_the_drawn_length_on_the_image_only():
     image = np.zeros((61, 61, 3), np.uint8)
     image[30, 30] = 255
@@ -216,7 +232,7 @@ def test_to_tensor_normalises_and_keeps_labels():
 def test_train_and_eval_pipelines_produce_valid_tensors():
     image, label, _ = coded_pair(np.random.default_rng(6))
     for seed in range(5):
-        tensor, target = train_transforms(Size(80, 48), blur=True, gamma=0.3, motion_blur=12.0, noise=8.0,
+        tensor, target = train_transforms(Size(80, 48), haze=0.3, blur=True, gamma=0.3, motion_blur=12.0, noise=8.0,
                                           jpeg_quality=40,
                                           rng=np.random.default_rng(seed))(image, label)
         assert tensor.shape == (3, 48, 80) and target.shape == (48, 80)

@@ -18,6 +18,8 @@ import yaml
 from seg_perception.labels import DEFAULT_DRIVABLE_CLASSES
 from seg_perception.size import MAX_SIDE
 
+from .transforms import MotionBlur
+
 DEFAULTS: dict[str, Any] = {
     "model": {
         "name": "unet_small",
@@ -33,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
         "scale_range": [0.5, 2.0],
         "flip": True,
         "jitter": True,
+        "haze": 0.0,  # grey veil on 30 % of the crops, transmission in [this, 1], 0 = off
         "blur": False,
         "gamma": 0.0,  # gamma curve strength: exponent in [1 / (1 + x), 1 + x], 0 = off
         "motion_blur": 0.0,  # motion blur on 30 % of the crops, [3, this] pixels long at any angle, 0 = off
@@ -88,6 +91,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "data.scale_range": (0.0, None, True),
     "data.batch_size": (1, None, False),
     "data.workers": (0, None, False),
+    "data.haze": (0.0, 1.0, False),
     "data.gamma": (0.0, None, False),
     "data.motion_blur": (0.0, 64.0, False),
     "data.noise": (0.0, 255.0, False),
@@ -171,6 +175,8 @@ def _in_range(key: str, value: Any) -> Any:
             raise ConfigError(f"config key {key!r} must be {_describe(low, high, exclusive)}, got {value!r}")
     if key == "data.scale_range" and numbers[0] > numbers[1]:
         raise ConfigError(f"config key {key!r} must be [low, high] with low <= high, got {value!r}")
+    if key == "data.motion_blur" and 0 < value < MotionBlur.MIN_LENGTH:
+        raise ConfigError(f"config key {key!r} must be 0 (off) or >= {MotionBlur.MIN_LENGTH} (pixels), got {value!r}")
     return value
 
 

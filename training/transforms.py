@@ -211,20 +211,40 @@ class GaussianNoise:
         return image, label
 
 
+class Haze:
+    """A veil of light-grey fog over the image only, with probability ``p``: ``image * t + airlight * (1 - t)``
+    with the transmission ``t`` uniform in [min_transmission, 1] over the whole crop and the airlight a grey
+    of 175-215 (a crop has no depth, so near and far are veiled alike; the generator fogs by depth)."""
+
+    def __init__(self, p: float = 0.3, min_transmission: float = 0.3, rng: np.random.Generator | None = None):
+        if not 0 < min_transmission <= 1:
+            raise ValueError(f"haze min_transmission must be in (0, 1], got {min_transmission}")
+        self.p, self.min_transmission, self.rng = p, min_transmission, rng
+
+    def __call__(self, image: np.ndarray, label: np.ndarray) -> Pair:
+        rng = _generator(self.rng)
+        if rng.random() < self.p:
+            transmission = rng.uniform(self.min_transmission, 1.0)
+            image = cv2.addWeighted(image, transmission, image, 0.0, rng.uniform(175, 215) * (1 - transmission))
+        return image, label
+
+
 class MotionBlur:
     """Motion blur of the image only, with probability ``p``: a line kernel ``length`` pixels long (drawn
     from [3, max_length]) at a uniformly drawn angle, the generator's own kernel (a camera moving while
     exposed)."""
 
+    MIN_LENGTH = 3.0  # shorter lines hardly blur at all
+
     def __init__(self, p: float = 0.3, max_length: float = 12.0, rng: np.random.Generator | None = None):
-        if max_length < 3:
-            raise ValueError(f"motion blur max_length must be >= 3 pixels, got {max_length}")
+        if max_length < self.MIN_LENGTH:
+            raise ValueError(f"motion blur max_length must be >= {self.MIN_LENGTH} pixels, got {max_length}")
         self.p, self.max_length, self.rng = p, max_length, rng
 
     def __call__(self, image: np.ndarray, label: np.ndarray) -> Pair:
         rng = _generator(self.rng)
         if rng.random() < self.p:
-            kernel = motion_kernel(rng.uniform(3.0, self.max_length), rng.uniform(0.0, np.pi))
+            kernel = motion_kernel(rng.uniform(self.MIN_LENGTH, self.max_length), rng.uniform(0.0, np.pi))
             image = cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_REFLECT)
         return image, label
 
@@ -262,17 +282,20 @@ class ToTensor:
 
 def train_transforms(crop_size: Size = Size(512, 256), scale_range: tuple[float, float] = (0.5, 2.0),
                      mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD, flip: bool = True,
-                     jitter: bool = True, blur: bool = False, gamma: float = 0.0, motion_blur: float = 0.0,
-                     noise: float = 0.0, jpeg_quality: int = 0, rng: np.random.Generator | None = None) -> Compose:
+                     jitter: bool = True, haze: float = 0.0, blur: bool = False, gamma: float = 0.0,
+                     motion_blur: float = 0.0, noise: float = 0.0, jpeg_quality: int = 0,
+                     rng: np.random.Generator | None = None) -> Compose:
     """Multi-scale resize, random (padded) crop of ``crop_size``, flip, then the camera-like distortions, ToTensor.
 
-    The distortions (each off at 0 / False): colour jitter, gamma of ``gamma`` strength, blur, motion
-    blur up to ``motion_blur`` pixels, noise up to ``noise`` grey levels, JPEG down to ``jpeg_quality``,
+    The distortions (each off at 0 / False): haze down to ``haze`` transmission, colour jitter, gamma of
+    ``gamma`` strength, blur, motion blur up to ``motion_blur`` pixels, noise up to ``noise`` grey levels, JPEG down to ``jpeg_quality``,
     in the order a camera makes them.
     """
     steps: list = [RandomScale(*scale_range, rng=rng), RandomCrop(crop_size, rng=rng)]
     if flip:
         steps.append(RandomHorizontalFlip(0.5, rng=rng))
+    if haze:  # in the air, before the camera
+        steps.append(Haze(0.3, haze, rng=rng))
     if jitter:
         steps.append(ColorJitter(0.3, 0.3, 0.3, 0.05, rng=rng))
     if gamma:
@@ -292,8 +315,8 @@ def configured_train_transforms(data: dict, mean: Sequence[float] = IMAGENET_MEA
                                 std: Sequence[float] = IMAGENET_STD) -> Compose:
     """``train_transforms`` as a training config's ``data`` section sets it up."""
     return train_transforms(crop_size=Size(*data["crop_size"]), scale_range=tuple(data["scale_range"]), mean=mean,
-                            std=std, flip=data["flip"], jitter=data["jitter"], blur=data["blur"], gamma=data["gamma"],
-                            motion_blur=data["motion_blur"], noise=data["noise"],
+                            std=std, flip=data["flip"], jitter=data["jitter"], haze=data["haze"], blur=data["blur"],
+                            gamma=data["gamma"], motion_blur=data["motion_blur"], noise=data["noise"],
                             jpeg_quality=data["jpeg_quality"])
 
 
