@@ -35,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
         "scale_range": [0.5, 2.0],
         "flip": True,
         "jitter": True,
+        "hue": 0.05,  # colour jitter's largest hue shift, as a fraction of a turn (<= 0.5)
         "haze": 0.0,  # grey veil on 30 % of the crops, transmission in [this, 1], 0 = off
         "blur": False,
         "gamma": 0.0,  # gamma curve strength: exponent in [1 / (1 + x), 1 + x], 0 = off
@@ -91,6 +92,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "data.scale_range": (0.0, None, True),
     "data.batch_size": (1, None, False),
     "data.workers": (0, None, False),
+    "data.hue": (0.0, 0.5, False),
     "data.haze": (0.0, 1.0, False),
     "data.gamma": (0.0, None, False),
     "data.motion_blur": (0.0, 64.0, False),

@@ -282,14 +282,15 @@ class ToTensor:
 
 def train_transforms(crop_size: Size = Size(512, 256), scale_range: tuple[float, float] = (0.5, 2.0),
                      mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD, flip: bool = True,
-                     jitter: bool = True, haze: float = 0.0, blur: bool = False, gamma: float = 0.0,
-                     motion_blur: float = 0.0, noise: float = 0.0, jpeg_quality: int = 0,
+                     jitter: bool = True, hue: float = 0.05, haze: float = 0.0, blur: bool = False,
+                     gamma: float = 0.0, motion_blur: float = 0.0, noise: float = 0.0, jpeg_quality: int = 0,
                      rng: np.random.Generator | None = None) -> Compose:
     """Multi-scale resize, random (padded) crop of ``crop_size``, flip, then the camera-like distortions, ToTensor.
 
-    The distortions (each off at 0 / False): haze down to ``haze`` transmission, colour jitter, gamma of
-    ``gamma`` strength, blur, motion blur up to ``motion_blur`` pixels, noise up to ``noise`` grey levels, JPEG down to ``jpeg_quality``,
-    in the order a camera makes them.
+    The distortions (each off at 0 / False): haze down to ``haze`` transmission, colour jitter (brightness,
+    contrast and saturation 0.3, hue shifts up to ``hue`` of a turn), gamma of ``gamma`` strength, blur,
+    motion blur up to ``motion_blur`` pixels, noise up to ``noise`` grey levels, JPEG down to
+    ``jpeg_quality``, in the order a camera makes them.
     """
     steps: list = [RandomScale(*scale_range, rng=rng), RandomCrop(crop_size, rng=rng)]
     if flip:
@@ -297,7 +298,7 @@ def train_transforms(crop_size: Size = Size(512, 256), scale_range: tuple[float,
     if haze:  # in the air, before the camera
         steps.append(Haze(0.3, haze, rng=rng))
     if jitter:
-        steps.append(ColorJitter(0.3, 0.3, 0.3, 0.05, rng=rng))
+        steps.append(ColorJitter(0.3, 0.3, 0.3, hue, rng=rng))
     if gamma:
         steps.append(RandomGamma(gamma, rng=rng))
     if blur:
@@ -315,9 +316,9 @@ def configured_train_transforms(data: dict, mean: Sequence[float] = IMAGENET_MEA
                                 std: Sequence[float] = IMAGENET_STD) -> Compose:
     """``train_transforms`` as a training config's ``data`` section sets it up."""
     return train_transforms(crop_size=Size(*data["crop_size"]), scale_range=tuple(data["scale_range"]), mean=mean,
-                            std=std, flip=data["flip"], jitter=data["jitter"], haze=data["haze"], blur=data["blur"],
-                            gamma=data["gamma"], motion_blur=data["motion_blur"], noise=data["noise"],
-                            jpeg_quality=data["jpeg_quality"])
+                            std=std, flip=data["flip"], jitter=data["jitter"], hue=data["hue"], haze=data["haze"],
+                            blur=data["blur"], gamma=data["gamma"], motion_blur=data["motion_blur"],
+                            noise=data["noise"], jpeg_quality=data["jpeg_quality"])
 
 
 def eval_transforms(input_size: Size, mean: Sequence[float] = IMAGENET_MEAN,
