@@ -1,9 +1,9 @@
 """``make demo``: the whole story on one machine, from scenes to a live rosbag replay through seg_node.
 
-1. generate 1000 training and 100 held-out scenes of the default randomisation profile, and 100
+1. generate 2000 training and 100 held-out scenes of the default randomisation profile, and 100
    shifted ones drawn from ranges the training data never saw (``seg-make-data --profile shifted``);
 2. train the deployment model (``seg-train --config config/train_default.yaml``) within a
-   10-minute budget: the config's 8 epochs, or the whole epochs of them that fit on a slower machine;
+   10-minute budget: the config's 4 epochs, or the whole epochs of them that fit on a slower machine;
 3. write the held-out scenes as a rosbag2 with camera images, camera_info and
    ground truth (``seg-make-bag``, 10 Hz);
 4. score the checkpoint on the bag offline (``seg-bag-eval``), then start
@@ -15,7 +15,7 @@
 Steps 1-3 are skipped when their output exists and was made by the same
 inputs (a fingerprint of what made it), so a second run only replays the bag.
 
-    python -m training.demo [--work demo_out] [--train-scenes 1000] [--val-scenes 100] [--shifted-scenes 100]
+    python -m training.demo [--work demo_out] [--train-scenes 2000] [--val-scenes 100] [--shifted-scenes 100]
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def summary(checkpoint: Path, training: dict, offline: dict, live: dict, live_di
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=ROOT / "demo_out")
-    parser.add_argument("--train-scenes", type=int, default=1000)
+    parser.add_argument("--train-scenes", type=int, default=2000)
     parser.add_argument("--val-scenes", type=int, default=100)
     parser.add_argument("--shifted-scenes", type=int, default=100)
     args = parser.parse_args(argv)
