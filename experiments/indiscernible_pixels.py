@@ -1,6 +1,6 @@
 """How much of the shifted gap lies in pixels that fog has hidden: the model scored separately on pixels
-the fog leaves visible and on pixels behind the meteorological visibility (less than 5 % of their
-contrast left).
+the fog leaves visible and on pixels of things behind the meteorological visibility (less than 5 % of
+their contrast left; sky is never hidden: fog-coloured sky is still sky).
 
     python experiments/indiscernible_pixels.py --checkpoints A.pt [B.pt ...] [--num 100] [--out DIR]
 
@@ -23,6 +23,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from seg_perception.inference import Segmenter  # noqa: E402
+from seg_perception.labels import CLASS_NAMES  # noqa: E402
 from seg_perception.metrics import ConfusionMatrix  # noqa: E402
 from training.data import scene_generator  # noqa: E402
 from training.data.make_data import scene_rng  # noqa: E402
@@ -31,6 +32,7 @@ from training.data.profiles import PROFILES  # noqa: E402
 #: transmission at the meteorological visibility distance: less than this is "hidden by fog"
 VISIBLE = 0.05
 SPLITS = {"val": "default", "val_shifted": "shifted"}
+SKY = CLASS_NAMES.index("sky")
 
 
 def scenes_with_transmission(split: str, profile: str, num: int, width: int = 512, height: int = 256):
@@ -44,7 +46,8 @@ def scenes_with_transmission(split: str, profile: str, num: int, width: int = 51
             depth * np.float32(-scene_generator._FOG_EXTINCTION / fog.visibility))
         weather(image, label, depth, fog, rng)
 
-    scene_generator._weather = recording_weather  # the generator's fog, observed rather than copied
+    # _weather's own transmission formula, evaluated on the depth the generator hands it
+    scene_generator._weather = recording_weather
     try:
         for index in range(num):
             image, label = scene_generator.generate_scene(scene_rng(0, split, index), width, height,
@@ -70,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         for image, label, transmission in tqdm(scenes_with_transmission(split, profile, args.num),
                                                total=args.num, desc=split, unit="scene"):
             labelled = label != 255
-            hidden = labelled & (transmission < VISIBLE)
+            hidden = labelled & (transmission < VISIBLE) & (label != SKY)
             counted += (np.count_nonzero(labelled & ~hidden), np.count_nonzero(hidden))
             for path, segmenter in segmenters.items():
                 predicted = segmenter.segment(image).labels

@@ -32,6 +32,11 @@ def shifted_item(item: str):
     group, _, fields = item.partition(":")
     if group not in GROUPS:
         raise SystemExit(f"--items {item}: unknown group {group!r}; choose from {', '.join(GROUPS)}")
+    known = [field.name for field in dataclasses.fields(getattr(SHIFTED, group))]
+    unknown = [field for field in fields.split("+") if field not in known]
+    if unknown:
+        raise SystemExit(f"--items {item}: unknown field(s) {', '.join(unknown)} of {group}; choose from "
+                         f"{', '.join(known)}")
     shifted = {field: getattr(getattr(SHIFTED, group), field) for field in fields.split("+")}
     return dataclasses.replace(DEFAULT, name=f"default+shifted:{item}",
                                **{group: dataclasses.replace(getattr(DEFAULT, group), **shifted)})

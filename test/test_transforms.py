@@ -168,6 +168,7 @@ def test_noise_has_the_drawn_strength_and_keeps_the_label():
 
 def test_haze_veils_towards_a_light_grey_by_a_transmission_in_range_on_the_image_only():
     image, label, _ = coded_pair(np.random.default_rng(9))
+    transmissions = []
     for seed in range(20):
         out, same = Haze(1.0, 0.3, rng=np.random.default_rng(seed))(image, label)
         assert same is label
@@ -177,6 +178,8 @@ def test_haze_veils_towards_a_light_grey_by_a_transmission_in_range_on_the_image
         if t < 0.95:
             assert 175 - 2 <= offset / (1 - t) <= 215 + 2
         assert out.std() <= image.std() * t + 1  # contrast falls with the transmission
+        transmissions.append(t)
+    assert min(transmissions) < 0.45 and max(transmissions) > 0.85  # drawn over the whole [0.3, 1]
     np.testing.assert_array_equal(Haze(0.0, 0.3)(image, label)[0], image)
     with pytest.raises(ValueError, match="min_transmission"):
         Haze(1.0, 0.0)

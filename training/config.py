@@ -18,7 +18,7 @@ import yaml
 from seg_perception.labels import DEFAULT_DRIVABLE_CLASSES
 from seg_perception.size import MAX_SIDE
 
-from .transforms import MotionBlur
+from .data.motion_blur import MIN_LENGTH_PX
 
 DEFAULTS: dict[str, Any] = {
     "model": {
@@ -177,8 +177,8 @@ def _in_range(key: str, value: Any) -> Any:
             raise ConfigError(f"config key {key!r} must be {_describe(low, high, exclusive)}, got {value!r}")
     if key == "data.scale_range" and numbers[0] > numbers[1]:
         raise ConfigError(f"config key {key!r} must be [low, high] with low <= high, got {value!r}")
-    if key == "data.motion_blur" and 0 < value < MotionBlur.MIN_LENGTH:
-        raise ConfigError(f"config key {key!r} must be 0 (off) or >= {MotionBlur.MIN_LENGTH} (pixels), got {value!r}")
+    if key == "data.motion_blur" and 0 < value < MIN_LENGTH_PX:
+        raise ConfigError(f"config key {key!r} must be 0 (off) or >= {MIN_LENGTH_PX} (pixels), got {value!r}")
     return value
 
 

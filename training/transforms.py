@@ -24,7 +24,7 @@ from seg_perception.checkpoint import IMAGENET_MEAN, IMAGENET_STD
 from seg_perception.labels import IGNORE_ID
 from seg_perception.size import Size
 
-from .data.scene_generator import motion_kernel
+from .data.motion_blur import MIN_LENGTH_PX, motion_kernel
 
 Pair = tuple[np.ndarray, np.ndarray]
 
@@ -234,17 +234,15 @@ class MotionBlur:
     from [3, max_length]) at a uniformly drawn angle, the generator's own kernel (a camera moving while
     exposed)."""
 
-    MIN_LENGTH = 3.0  # shorter lines hardly blur at all
-
     def __init__(self, p: float = 0.3, max_length: float = 12.0, rng: np.random.Generator | None = None):
-        if max_length < self.MIN_LENGTH:
-            raise ValueError(f"motion blur max_length must be >= {self.MIN_LENGTH} pixels, got {max_length}")
+        if max_length < MIN_LENGTH_PX:
+            raise ValueError(f"motion blur max_length must be >= {MIN_LENGTH_PX} pixels, got {max_length}")
         self.p, self.max_length, self.rng = p, max_length, rng
 
     def __call__(self, image: np.ndarray, label: np.ndarray) -> Pair:
         rng = _generator(self.rng)
         if rng.random() < self.p:
-            kernel = motion_kernel(rng.uniform(self.MIN_LENGTH, self.max_length), rng.uniform(0.0, np.pi))
+            kernel = motion_kernel(rng.uniform(MIN_LENGTH_PX, self.max_length), rng.uniform(0.0, np.pi))
             image = cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_REFLECT)
         return image, label
 

@@ -28,6 +28,7 @@ from . import palette
 from .camera import Camera, record
 from .canvas import Canvas
 from .furniture import sign_post, street_lamp, traffic_light, tree
+from .motion_blur import motion_kernel
 from .people import pedestrian, two_wheeler
 from .profiles import DEFAULT, GROUPS, CameraRanges, LightRanges, Profile, SensorRanges, WeatherRanges, draw
 from .scenery import CROSS_STREET, SIDES, buildings, draw_ground, draw_sky, draw_skyline, street_edges
@@ -365,14 +366,3 @@ def _sensor(image: np.ndarray, rng: np.random.Generator, ranges: SensorRanges) -
         _, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
         image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)  # channel order is kept: encode and decode agree
     return image
-
-
-def motion_kernel(length: float, angle: float) -> np.ndarray:
-    """A normalised line kernel ``length`` pixels long at ``angle`` (radians): a camera moving while exposed."""
-    size = max(3, int(np.ceil(length)) | 1)
-    kernel = np.zeros((size, size), np.float32)
-    c = (size - 1) / 2
-    dx, dy = np.cos(angle) * length / 2, np.sin(angle) * length / 2
-    cv2.line(kernel, (round((c - dx) * 16), round((c - dy) * 16)), (round((c + dx) * 16), round((c + dy) * 16)),
-             1.0, 1, cv2.LINE_AA, 4)
-    return kernel / kernel.sum()
