@@ -30,8 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from seg_perception.checkpoint import load_checkpoint  # noqa: E402
 from seg_perception.inference import Segmenter  # noqa: E402
 from seg_perception.inference.preprocess import Preprocessor  # noqa: E402
-from seg_perception.metrics import ConfusionMatrix  # noqa: E402
 from training.data import CityscapesDataset  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from input_filters import score  # noqa: E402
+from markdown_table import markdown_table, publish  # noqa: E402
 
 SPLITS = ("val", "val_shifted")
 BATCH = 8
@@ -75,15 +78,6 @@ def blended(trained: nn.Module, target: nn.Module, weight: float) -> nn.Module:
     return model
 
 
-def score(segmenter: Segmenter, dataset: CityscapesDataset) -> tuple[float, float]:
-    """(mIoU, drivable IoU) of ``segmenter`` on ``dataset``."""
-    matrix = ConfusionMatrix()
-    for index in range(len(dataset)):
-        image, label = dataset[index]
-        matrix.update(segmenter.segment(image).labels, label)
-    return matrix.compute().miou, matrix.drivable_iou(segmenter.drivable_classes)
-
-
 def adapt_source(text: str) -> tuple[str, Path, str]:
     name, _, where = text.partition("=")
     root, _, split = where.rpartition(":")
@@ -124,12 +118,8 @@ def main(argv: list[str] | None = None) -> int:
                     cells.append(f"{miou:.3f} | {drivable:.3f}")
                     bar.update()
                 rows.append(f"| {path} | {name} | " + " | ".join(cells) + " |")
-    table = "\n".join([f"| checkpoint | BatchNorm statistics ({args.frames} frames) | val mIoU | val drivable "
-                       "| shifted mIoU | shifted drivable |", "|---|---|---|---|---|---|", *rows])
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "bn_adaptation.md").write_text(table + "\n")
-    print(table)
+    publish(markdown_table(["checkpoint", f"BatchNorm statistics ({args.frames} frames)", "val mIoU", "val drivable",
+                            "shifted mIoU", "shifted drivable"], rows), args.out, "bn_adaptation.md")
     return 0
 
 

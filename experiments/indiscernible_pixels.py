@@ -29,6 +29,9 @@ from training.data import scene_generator  # noqa: E402
 from training.data.make_data import scene_rng  # noqa: E402
 from training.data.profiles import PROFILES  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from markdown_table import markdown_table, publish  # noqa: E402
+
 #: transmission at the meteorological visibility distance: less than this is "hidden by fog"
 VISIBLE = 0.05
 SPLITS = {"val": "default", "val_shifted": "shifted"}
@@ -86,13 +89,9 @@ def main(argv: list[str] | None = None) -> int:
             accuracy = correct[path] / np.maximum(counted, 1)
             rows.append(f"| {split} | {path} | {share:.3f} | {everything[path].compute().miou:.3f} | "
                         f"{visible[path].compute().miou:.3f} | {accuracy[0]:.3f} | {accuracy[1]:.3f} |")
-    table = "\n".join(["| split | checkpoint | labelled pixels hidden by fog | mIoU, all pixels | mIoU, visible "
-                       "pixels | pixel accuracy, visible | pixel accuracy, hidden |",
-                       "|---|---|---|---|---|---|---|", *rows])
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "indiscernible_pixels.md").write_text(table + "\n")
-    print(table)
+    publish(markdown_table(["split", "checkpoint", "labelled pixels hidden by fog", "mIoU, all pixels",
+                            "mIoU, visible pixels", "pixel accuracy, visible", "pixel accuracy, hidden"], rows),
+            args.out, "indiscernible_pixels.md")
     return 0
 
 

@@ -28,6 +28,9 @@ from seg_perception.inference.preprocess import INPUT_FILTERS  # noqa: E402
 from seg_perception.metrics import ConfusionMatrix  # noqa: E402
 from training.data import CityscapesDataset  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from markdown_table import markdown_table, publish  # noqa: E402
+
 SPLITS = ("val", "val_shifted")
 
 
@@ -69,7 +72,7 @@ FILTERS = {
 }
 
 
-def score(segmenter: Segmenter, dataset: CityscapesDataset, image_filter) -> tuple[float, float]:
+def score(segmenter: Segmenter, dataset: CityscapesDataset, image_filter=unchanged) -> tuple[float, float]:
     """(mIoU, drivable IoU) of ``segmenter`` on ``dataset`` with ``image_filter`` applied to every frame."""
     matrix = ConfusionMatrix()
     for index in range(len(dataset)):
@@ -99,12 +102,8 @@ def main(argv: list[str] | None = None) -> int:
                     cells.append(f"{miou:.3f} ({miou - base[split]:+.3f}) | {drivable:.3f}")
                     bar.update()
                 rows.append(f"| {checkpoint} | {name} | " + " | ".join(cells) + " |")
-    table = "\n".join(["| checkpoint | filter | val mIoU (change) | val drivable | shifted mIoU (change) "
-                       "| shifted drivable |", "|---|---|---|---|---|---|", *rows])
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "input_filters.md").write_text(table + "\n")
-    print(table)
+    publish(markdown_table(["checkpoint", "filter", "val mIoU (change)", "val drivable", "shifted mIoU (change)",
+                            "shifted drivable"], rows), args.out, "input_filters.md")
     return 0
 
 

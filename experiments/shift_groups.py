@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from markdown_table import markdown_table, publish  # noqa: E402
 from seeds import score  # noqa: E402
 from training.data.make_data import generate_split  # noqa: E402
 from training.data.profiles import DEFAULT, GROUPS, SHIFTED  # noqa: E402
@@ -69,10 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         base = base or result
         rows.append(f"| {name} | {result['miou']:.3f} | {result['miou'] - base['miou']:+.3f} | "
                     f"{result['drivable_iou']:.3f} | {result['rare5_miou']:.3f} |")
-    table = "\n".join(["| val streets drawn from | mIoU | vs default | drivable IoU | rare-5 mIoU |",
-                       "|---|---|---|---|---|", *rows])
-    (args.out / "shift_groups.md").write_text(table + "\n")
-    print(table)
+    publish(markdown_table(["val streets drawn from", "mIoU", "vs default", "drivable IoU", "rare-5 mIoU"], rows),
+            args.out, "shift_groups.md")
     return 0
 
 
