@@ -163,7 +163,8 @@ def test_live_seg_bag_eval_scores_what_the_node_answers_exactly_as_offline_score
     # The live replay scores each answer as it comes (bags.replay.LiveScoring) where it used to hold them all
     # until the end; the offline path, unchanged, pins the figures, the pictures and the output bag.
     # Both with an input filter: the node started for the replay gets it as a parameter.
-    bag = write_bag(tmp_path / "bag", count=6, encoding="jpeg", hz=10.0)
+    # 5 Hz, not 10: on 2 busy cores a 10 Hz replay dropped one frame in one suite run, and the test needs all six.
+    bag = write_bag(tmp_path / "bag", count=6, encoding="jpeg", hz=5.0)
     filtered = ["--input-filter", "denoise_white_balance"]
     for mode, extra in (("live", ["--live", *filtered]), ("offline", filtered), ("unfiltered", [])):
         assert bag_eval(cli_args(bag, tiny_checkpoint, tmp_path / mode, "--out-bag", str(tmp_path / f"{mode}_bag"),
@@ -185,7 +186,7 @@ def test_live_seg_bag_eval_scores_what_the_node_answers_exactly_as_offline_score
             [(m.log_time_ns, bytes(m.rawdata)) for m in offline_bag.messages(outputs)]
     latency = on["latency_ms"]
     assert 0 < latency["p50"] <= latency["p90"] <= latency["p99"] < 5000, latency
-    assert 0.45 < on["wall_s"] < 5 and on["fps"] == pytest.approx(6 / on["wall_s"])
+    assert 0.95 < on["wall_s"] < 6 and on["fps"] == pytest.approx(6 / on["wall_s"])
     log = tmp_path / "live" / "seg_node.log"
     assert on["node_log"] == str(log) and "segmenting /camera/image_raw/compressed" in log.read_text()
     assert "| dropped | 0 |" in (tmp_path / "live" / "report.md").read_text()
