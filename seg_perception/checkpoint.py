@@ -57,6 +57,9 @@ class ModelSpec:
     std: tuple[float, float, float] = IMAGENET_STD
     input_size: Size = Size(512, 256)
     drivable_classes: tuple[str, ...] = labels.DEFAULT_DRIVABLE_CLASSES
+    #: frame mean confidence that fewer than frame_confidence.FLOOR_PERCENTILE % of the validation frames fall
+    #: below (seg-train measures it); None: not measured (checkpoints from before it was)
+    confidence_floor: float | None = None
 
     def __post_init__(self):
         self.class_names = tuple(self.class_names)
@@ -85,6 +88,7 @@ class ModelSpec:
                 "train_id_to_label_id": labels.TRAIN_ID_TO_LABEL_ID.tolist()[: len(self.class_names)],
             },
             "drivable_classes": list(self.drivable_classes),
+            "confidence_floor": self.confidence_floor,
         }
 
     @classmethod
@@ -109,7 +113,16 @@ class ModelSpec:
                    mean=_channel_triple("mean", normalization.get("mean")),
                    std=_channel_triple("std", normalization.get("std"), positive=True),
                    input_size=_input_size(data.get("input_size")),
-                   drivable_classes=data.get("drivable_classes", labels.DEFAULT_DRIVABLE_CLASSES))
+                   drivable_classes=data.get("drivable_classes", labels.DEFAULT_DRIVABLE_CLASSES),
+                   confidence_floor=_confidence_floor(data.get("confidence_floor")))
+
+
+def _confidence_floor(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"confidence_floor is {_short(value)}, not a number within [0, 1]")
+    return float(value)
 
 
 def _class_names(value: Any) -> tuple[str, ...]:

@@ -9,7 +9,7 @@ from seg_perception import checkpoint as ckpt
 from seg_perception.checkpoint import CheckpointError, ModelSpec, load_checkpoint, save_checkpoint
 
 SPEC = ModelSpec(name="unet", options={"base_channels": 4, "depth": 2}, input_size=(96, 48),
-                 drivable_classes=("road", "sidewalk"))
+                 drivable_classes=("road", "sidewalk"), confidence_floor=0.713)
 
 
 def trained_model():
@@ -84,6 +84,20 @@ def test_drivable_classes_must_be_among_the_models_classes(tmp_path):
     payload["model"]["drivable_classes"] = ["runway"]  # written by some other tool
     torch.save(payload, path)
     with pytest.raises(CheckpointError, match=f"{path}: unknown drivable class 'runway'"):
+        load_checkpoint(path)
+
+
+def test_a_checkpoint_from_before_the_confidence_floor_loads_without_one(tmp_path):
+    path = tmp_path / "model.pt"
+    save_checkpoint(path, SPEC, trained_model())
+    payload = torch.load(path, weights_only=True)
+    assert payload["model"]["confidence_floor"] == 0.713
+    del payload["model"]["confidence_floor"]
+    torch.save(payload, path)
+    assert load_checkpoint(path).spec.confidence_floor is None
+    payload["model"]["confidence_floor"] = 1.2
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match=r"confidence_floor is 1\.2, not a number within \[0, 1\]"):
         load_checkpoint(path)
 
 

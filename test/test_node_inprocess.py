@@ -14,6 +14,7 @@ import cv2
 
 import numpy as np
 import pytest
+import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import Log, Parameter as ParameterMsg, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
@@ -548,6 +549,33 @@ def test_diagnostics_report_backend_model_rate_and_latency(start_node, graph, ti
     read_back = contract.NodeStatus.parse(status.name, values)
     assert read_back.input_size == (64, 32) and read_back.drivable_classes == ("road",)
     assert read_back.input_topic == f"{node.get_namespace()}/image"
+
+
+def test_frames_below_the_checkpoints_confidence_floor_warn_until_the_floor_is_turned_off(
+        start_node, graph, tiny_checkpoint, tmp_path):
+    payload = torch.load(tiny_checkpoint, weights_only=True)
+    payload["model"]["confidence_floor"] = 0.999  # no frame of the tiny model is that sure
+    floored = tmp_path / "floored.pt"
+    torch.save(payload, floored)
+    diagnostics = rh.make_collector(graph, "/", {"/diagnostics": DiagnosticArray}, name="diag_floor")
+    node = start_node(model_path=str(floored))
+    collector = connect(graph, node, topics={"segmentation/labels": Image})
+    camera = camera_for(graph, node)
+    rgb = rh.make_frame(0, 64, 32)
+    reference = Segmenter.from_checkpoint(tiny_checkpoint, with_confidence=True).segment(rgb).confidence
+    for index in range(9):  # 3.6 s of frames: the watch samples one a second and needs three samples
+        camera.publish(rh.image_msg(rgb, index=index))
+        wait_answers(collector, index, ["segmentation/labels"])
+        time.sleep(0.4)
+    status, values = wait_status(diagnostics, node, lambda values: values["mean_confidence"] != "")
+    assert status.level == DiagnosticStatus.WARN and status.message.startswith(
+        f"input looks degraded: mean confidence {values['mean_confidence']} over the last 5 s is below the "
+        "model's floor 0.999")
+    assert float(values["mean_confidence"]) == pytest.approx(reference.mean() / 255, abs=1e-3)
+    assert values["confidence_floor"] == "0.999"
+    assert node.set_parameters([Parameter("confidence_floor", value=0.0)])[0].successful
+    status, values = wait_status(diagnostics, node, lambda values: values["confidence_floor"] == "")
+    assert status.level == DiagnosticStatus.OK and values["mean_confidence"] != ""
 
 
 def test_the_node_and_seg_bag_eval_use_the_checkpoints_own_drivable_classes(start_node, graph, tmp_path):

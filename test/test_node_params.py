@@ -14,7 +14,7 @@ from seg_perception.node.params import (
     navigation_geometry, validate_changes)
 
 ROOT = Path(__file__).resolve().parents[1]
-RUNTIME = {"drivable_classes", "min_confidence", "input_filter", "publish_color", "color_mode", "overlay_alpha",
+RUNTIME = {"drivable_classes", "min_confidence", "confidence_floor", "input_filter", "publish_color", "color_mode", "overlay_alpha",
            "color_resolution", "publish_confidence", "max_rate_hz", "max_input_pixels", "grid.frame_id", "grid.resolution",
            "grid.x_min", "grid.x_max", "grid.y_min", "grid.y_max", "camera.x", "camera.y", "camera.z", "camera.roll", "camera.pitch",
            "camera.yaw"}
@@ -88,6 +88,8 @@ def test_defaults_are_valid_except_the_required_model_path():
     ("camera.z", -1.0, "camera.z must be in 0.0 .. 100.0"),
     ("camera.pitch", 95.0, "camera.pitch must be in -90.0 .. 90.0"),
     ("grid.frame_id", 3, "grid.frame_id must be a string"),
+    ("confidence_floor", -0.5, "confidence_floor must be -1.0 (the checkpoint's) or in 0.0 .. 1.0; got -0.5"),
+    ("confidence_floor", 1.5, "confidence_floor must be in -1.0 .. 1.0; got 1.5"),
 ])
 def test_invalid_values_are_refused_with_the_reason(name, value, reason):
     assert reason in validate_changes({name: value})
@@ -97,6 +99,7 @@ def test_valid_changes_pass_and_numbers_widen_to_float():
     assert validate_changes({"drivable_classes": ["road", "sidewalk"], "min_confidence": 1,
                              "color_mode": "palette", "max_rate_hz": 15.0}) is None
     assert validate_changes({"drivable_classes": []}) is None  # the checkpoint's own
+    assert validate_changes({"confidence_floor": -1}) is None and validate_changes({"confidence_floor": 0}) is None
 
 
 def test_drivable_classes_are_checked_against_the_models_classes():

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from seg_perception.checkpoint import load_checkpoint
+from seg_perception.inference import Segmenter
 from training.data.make_data import main as make_data
 from training.train import main as train_main
 
@@ -57,6 +58,14 @@ def test_tiny_config_trains_a_checkpoint_the_node_can_use(scenes, tmp_path, caps
         pred = model(x).argmax(1)[0].numpy()
     valid = label != 255
     assert (pred[valid] == label[valid]).mean() > 0.3  # chance over 19 classes is ~0.05
+    # The confidence floor is what the deployed Segmenter measures on the val frames: with 4 of them, fewer
+    # than 5 % below it means the lowest frame's mean confidence, rounded down to the histogram's 0.001.
+    segmenter = Segmenter.from_checkpoint(out / "last.pt", with_confidence=True)
+    val = CityscapesDataset(scenes, "val")
+    means = [segmenter.segment(val[i][0]).confidence.mean() / 255 for i in range(len(val))]
+    floor = load_checkpoint(out / "last.pt").spec.confidence_floor
+    assert 0.05 < floor <= min(means) + 0.002 and min(means) - floor < 0.004, (floor, means)
+    assert f"confidence floor {floor:.3f}" in log
 
 
 @pytest.mark.parametrize("sampling", [[], ["data.rare_class_temperature=0.01"]], ids=["shuffle", "rare-class"])

@@ -57,6 +57,8 @@ BAD_CHECKPOINTS = {
                  "normalization std must be three positive numbers"),
     "class_names_type": (lambda p: p["model"].update(class_names="road"), "class_names must be a list of names"),
     "unknown_drivable": (lambda p: p["model"].update(drivable_classes=["runway"]), "unknown drivable class 'runway'"),
+    "confidence_floor": (lambda p: p["model"].update(confidence_floor="high"),
+                         "confidence_floor is 'high', not a number within [0, 1]"),
     "weights_misfit": (lambda p: p["model"]["options"].update(depth=3), "weights do not fit model 'unet'"),
     "unsafe": (None, "not a seg_perception checkpoint, or unsafe"),
 }

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from seg_perception.frame_confidence import ConfidenceHistogram
 from seg_perception.labels import NUM_CLASSES
 from seg_perception.metrics import ConfusionMatrix
 
@@ -73,16 +74,20 @@ def evaluate(model, loader, device, *, num_classes: int = NUM_CLASSES, max_image
              show_progress: bool = True, keep: int = 0):
     """Confusion matrix of ``model`` on ``loader`` (logits resized to each label's size, then argmax).
 
-    Returns the ConfusionMatrix and up to ``keep`` (image tensor, prediction, label) samples for pictures.
+    Returns the ConfusionMatrix, up to ``keep`` (image tensor, prediction, label) samples for pictures, and
+    the ConfidenceHistogram of the frames' mean confidence at the model's resolution (what the Segmenter's
+    confidence map averages to).
     """
     model.eval()
     matrix = ConfusionMatrix(num_classes)
+    confidence = ConfidenceHistogram()
     samples, seen = [], 0
     for inputs, targets in tqdm(loader, desc="validate", disable=not show_progress, leave=False,
                                 dynamic_ncols=True):
         if max_images and seen >= max_images:
             break
         logits = model(inputs.to(device))
+        confidence.add(logits.softmax(1).amax(1).mean((1, 2)).cpu().numpy())
         logits = F.interpolate(logits, size=targets.shape[-2:], mode="bilinear", align_corners=False)
         preds = logits.argmax(1).to(torch.uint8).cpu().numpy()
         labels = targets.numpy()
@@ -91,4 +96,4 @@ def evaluate(model, loader, device, *, num_classes: int = NUM_CLASSES, max_image
             if len(samples) < keep:
                 samples.append((image, pred, label.astype(np.uint8)))
         seen += len(preds)
-    return matrix, samples
+    return matrix, samples, confidence

@@ -313,12 +313,17 @@ def train_epochs(run: Run, spec: ModelSpec, data: Data, optimisation: Optimisati
                                 grad_clip=train_cfg["grad_clip"], scaler=optimisation.scaler, max_iters=data.iters,
                                 show_progress=info.is_main, channels_last=train_cfg["channels_last"],
                                 on_step=on_step)
-        matrix, samples = evaluate(optimisation.model, data.val_loader, device, show_progress=info.is_main,
-                                   keep=config["log"]["images"] if info.is_main else 0)
+        matrix, samples, confidence = evaluate(optimisation.model, data.val_loader, device,
+                                               show_progress=info.is_main,
+                                               keep=config["log"]["images"] if info.is_main else 0)
         matrix.matrix = all_reduce_sum(matrix.matrix, info)
+        confidence.counts = all_reduce_sum(confidence.counts, info)
+        # The floor goes with the weights it was measured on: every epoch's checkpoint carries its own.
+        spec.confidence_floor = confidence.floor()
         metrics = matrix.compute()
         run.log(f"epoch {epoch + 1}/{train_cfg['epochs']}  loss {stats['loss']:.4f}  "
                 f"val mIoU {metrics.miou or 0.0:.4f}  pixel acc {metrics.pixel_accuracy or 0:.4f}  "
+                f"confidence floor {spec.confidence_floor or 0.0:.3f}  "
                 f"lr {optimisation.optimizer.param_groups[-1]['lr']:.2e}  "
                 f"{stats['images_per_s']:.1f} img/s  {time.perf_counter() - started:.0f} s")
         if not weights_agree(optimisation.model, info):

@@ -62,6 +62,8 @@ class DiagnosticKey:
     CAMERA_INFO_TOPIC = "camera_info_topic"
     GRID_MS = "grid_ms"
     GRID_TABLE_MS = "grid_table_ms"
+    MEAN_CONFIDENCE = "mean_confidence"  # frame mean confidence over the last seconds; "" before enough samples
+    CONFIDENCE_FLOOR = "confidence_floor"  # below it frames look degraded; "" when there is none (no warning)
 
 
 DIAGNOSTIC_KEYS: tuple[str, ...] = tuple(value for name, value in vars(DiagnosticKey).items()

@@ -110,6 +110,7 @@ class Problems:
     rejected: str = ""  # frames rejected since the last report: the last reason
     answers: tuple[Level, str] | None = None  # AnswerWatch's finding
     grid: str = ""  # why the drivable grid is all unknown
+    degraded: str = ""  # why the frames look degraded (ConfidenceWatch)
 
 
 def assess(problems: Problems, published: int, fps: float) -> tuple[Level, str]:
@@ -122,6 +123,7 @@ def assess(problems: Problems, published: int, fps: float) -> tuple[Level, str]:
             answers_error,
             problems.rejected and (Level.WARN, problems.rejected),
             answers_warn,
+            problems.degraded and (Level.WARN, problems.degraded),
             problems.grid and (Level.WARN, f"drivable grid all unknown: {problems.grid}")):
         if found:
             return found

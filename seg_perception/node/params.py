@@ -21,6 +21,7 @@ from ..inference.backend_table import AUTO, BACKEND_CHOICES, DEPLOYMENT_BACKENDS
 from ..inference.preprocess import INPUT_FILTERS
 from ..navigation import CameraMount, GridSpec
 from ..size import MAX_SIDE
+from .confidence_watch import FROM_CHECKPOINT
 
 IMAGE_TRANSPORTS = ("raw", "compressed")
 RELIABILITIES = ("auto", "reliable", "best_effort")
@@ -73,6 +74,8 @@ class ParamSpec:
             return f"{self.name} must be in {self.constraints}; got {value}"
         if self.name == "model_path" and not value:
             return "model_path is required (a .pt checkpoint from seg-train)"
+        if self.name == "confidence_floor" and FROM_CHECKPOINT < value < 0.0:
+            return f"confidence_floor must be {FROM_CHECKPOINT} (the checkpoint's) or in 0.0 .. 1.0; got {value}"
         if self.name == "drivable_classes":
             return _drivable_reason(value, tuple(class_names))
         return None
@@ -120,6 +123,9 @@ PARAMS: tuple[ParamSpec, ...] = (
               "empty (the default): the checkpoint's own", runtime=True),
     ParamSpec("min_confidence", 0.0, "pixels whose top class probability is lower become 255 (unknown), "
               "not drivable; 0 = off", runtime=True, min_value=0.0, max_value=1.0),
+    ParamSpec("confidence_floor", FROM_CHECKPOINT, "warn in /diagnostics while the frames' mean confidence stays "
+              "below this (the input looks degraded); -1 = the checkpoint's floor (seg-train measures it on "
+              "validation frames), 0 = no warning", runtime=True, min_value=-1.0, max_value=1.0),
     ParamSpec("input_filter", "none", "filter on the frame at the model's input size before the model: none, "
               "denoise (bilateral) or denoise_white_balance (bilateral, then grey-world white balance); for noisy "
               "or colour-cast cameras, docs/ROS_NODE.md", runtime=True, choices=INPUT_FILTERS),

@@ -25,6 +25,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
+import cv2
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -41,6 +42,7 @@ from .. import labels
 from ..checkpoint import CheckpointError, load_checkpoint
 from ..inference import BackendUnavailable, InputSizeError, Segmenter, colorize, colorize_overlay
 from ..node import contract
+from ..node.confidence_watch import ConfidenceWatch, effective_floor
 from ..node.contract import DiagnosticKey as Key
 from ..node.frame_stats import FrameStats
 from ..node.frames import Frame, FrameError
@@ -122,6 +124,10 @@ def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
     return descriptor
 
 
+def _optional(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
 def _draw_color(out: np.ndarray, frame: Frame, model_labels: np.ndarray, outputs: OutputSettings) -> None:
     """Draw the rgb8 segmentation/color image into ``out`` (camera or model size): class colours, alone or
     blended over the frame."""
@@ -185,6 +191,8 @@ class SegNode(Node):
         self._idle_frames = 0
         self._last_reported = self._stats.snapshot()
         self._answers = AnswerWatch()
+        self._confidence_watch = ConfidenceWatch()
+        self._confidence_floor = effective_floor(values["confidence_floor"], self._segmenter.spec.confidence_floor)
         self.create_timer(1.0, self._publish_diagnostics)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.get_logger().info(
@@ -303,8 +311,11 @@ class SegNode(Node):
             self._idle_frames += 1  # nobody listens: skip the model altogether
             return
         frame = self._decode(msg, self._max_pixels)
-        self._segmenter.with_confidence = want["confidence"]
+        sample = self._confidence_floor is not None and self._confidence_watch.due()
+        self._segmenter.with_confidence = want["confidence"] or sample
         result = self._segmenter.segment(frame.image, bgr=frame.bgr)
+        if sample:
+            self._confidence_watch.add(cv2.mean(result.confidence)[0] / 255.0)
         header, (height, width) = msg.header, frame.image.shape[:2]
         # What navigation consumes first; the colour image, the costliest, last.
         for wanted, output, publisher, pixels in (
@@ -353,6 +364,9 @@ class SegNode(Node):
         if "min_confidence" in changes:
             self._segmenter.min_confidence = changes["min_confidence"]
             self._nav.publish_label_info(changes["min_confidence"])
+        if "confidence_floor" in changes:
+            self._confidence_floor = effective_floor(changes["confidence_floor"],
+                                                     self._segmenter.spec.confidence_floor)
         if "input_filter" in changes:
             self._segmenter.input_filter = changes["input_filter"]
         if "max_rate_hz" in changes:
@@ -376,7 +390,8 @@ class SegNode(Node):
             failed=now.last_error if now.failed > previous.failed else "",
             rejected=now.last_error if now.rejected > previous.rejected else "",
             answers=self._answers.update(counts, now.model_p50_ms, self._input.reliability == "best_effort"),
-            grid=self._nav.problem if self._nav.problem and self._nav.has_camera_info else "")
+            grid=self._nav.problem if self._nav.problem and self._nav.has_camera_info else "",
+            degraded=self._confidence_watch.problem(self._confidence_floor))
         level, message = assess(problems, now.published, now.fps)
         values = {
             Key.BACKEND: self._segmenter.backend_name,
@@ -403,6 +418,8 @@ class SegNode(Node):
             Key.CAMERA_INFO_TOPIC: self._nav.camera_info_topic,
             Key.GRID_MS: f"{self._nav.grid_ms:.2f}",
             Key.GRID_TABLE_MS: f"{self._nav.table_build_ms:.1f}",
+            Key.MEAN_CONFIDENCE: _optional(self._confidence_watch.mean()),
+            Key.CONFIDENCE_FLOOR: _optional(self._confidence_floor),
         }
         status = DiagnosticStatus(level=bytes([level]),  # a byte field
                                   name=contract.status_name(self.get_fully_qualified_name()), message=message,
