@@ -27,7 +27,8 @@ def test_the_summary_prints_every_figure_and_n_a_for_undefined_ones():
             "drivable_iou": None, "pixel_accuracy": 0.8761, "fps": 10.06, "latency_ms": latency, "dropped": 0,
             "grid": {"agreement": 0.9123, "free_iou": None}}
     offline = {"miou": 0.4104, "fps": None, "latency_ms": {"p50": None}}
-    shifted = {"miou": 0.3712, "drivable_iou": 0.9049, "frames": 100}
+    shifted = {"miou": 0.3712, "drivable_iou": 0.9049, "frames": 100, "frames_below_confidence_floor": 71,
+               "confidence_floor": 0.7761}
     training = {"epoch": 5, "epochs": 6, "max_epochs": 8}
     text = summary(Path("run/best.pt"), training, offline, live, Path("demo_out/bag_eval_live"), shifted)
     assert "training        epoch 5 of 6 (6 of the config's 8 fit the 600 s budget here)" in text
@@ -37,3 +38,7 @@ def test_the_summary_prints_every_figure_and_n_a_for_undefined_ones():
     assert "demo_out/bag_eval_live/samples.png" in text and "demo_out/bag_eval_live/grid.png" in text
     assert "drivable grid   cell agreement 0.912, free-cell IoU n/a" in text
     assert "shifted mIoU    0.371   drivable IoU 0.905   (100 scenes from the shifted profile" in text
+    assert "degraded input  71 of the 100 shifted scenes below the model's confidence floor 0.776" in text
+    shifted.update(frames_below_confidence_floor=None, confidence_floor=None)  # a checkpoint without a floor
+    text = summary(Path("run/best.pt"), training, offline, live, Path("demo_out/bag_eval_live"), shifted)
+    assert "degraded input  n/a of the 100 shifted scenes below the model's confidence floor n/a" in text

@@ -105,6 +105,31 @@ def count_segments(monkeypatch):
     return calls
 
 
+def test_seg_eval_counts_the_frames_below_the_checkpoints_confidence_floor(work, tmp_path, capsys):
+    root, checkpoint, reference, _ = work
+    assert reference["confidence_floor"] is None and reference["frames_below_confidence_floor"] is None
+    import torch
+
+    from training.data import CityscapesDataset
+
+    dataset = CityscapesDataset(root / "data", "val")
+    confident = Segmenter.from_checkpoint(checkpoint, backend="cpu", with_confidence=True)
+    means = sorted(confident.segment(dataset[i][0]).confidence.mean() / 255 for i in range(len(dataset)))
+    payload = torch.load(checkpoint, weights_only=True)
+    payload["model"]["confidence_floor"] = float(means[1] + means[2]) / 2  # two frames below it
+    floored = tmp_path / "floored.pt"
+    torch.save(payload, floored)
+    capsys.readouterr()
+    assert seg_eval(["--checkpoint", str(floored), "--data", str(root / "data"), "--split", "val",
+                     "--out", str(tmp_path / "eval"), "--pictures", "0"]) == 0
+    metrics = _metrics(tmp_path / "eval")
+    assert metrics["frames_below_confidence_floor"] == 2
+    assert metrics["confidence_floor"] == payload["model"]["confidence_floor"]
+    assert metrics["median_frame_confidence"] == pytest.approx(float(np.median(means)))
+    assert metrics["per_class_iou"] == reference["per_class_iou"]  # the confidence map changes no label
+    assert f"; 2 below the model's confidence floor {metrics['confidence_floor']:.3f})" in capsys.readouterr().out
+
+
 # --- (1) an image folder, scored by seg-eval --pred-dir and paired by cityscapesscripts -------------------------
 
 def test_folder_predictions_score_exactly_like_seg_eval_checkpoint(work, capsys):

@@ -171,7 +171,10 @@ def evaluate_checkpoint(args: argparse.Namespace) -> int:
                                               input_filter=args.input_filter)
         dataset = CityscapesDataset(args.data, args.split)
         args.out.mkdir(parents=True, exist_ok=True)
-        matrix, pictures, total_ms = _segment_dataset(segmenter, dataset, args.out, args.pictures)
+        # With a floor in the checkpoint, count the frames the node would call degraded (ROS_NODE.md).
+        floor = segmenter.spec.confidence_floor
+        segmenter.with_confidence = floor is not None
+        matrix, pictures, total_ms, confidence = _segment_dataset(segmenter, dataset, args.out, args.pictures)
     except (CheckpointError, BackendUnavailable, InputSizeError, DatasetError) as error:
         print(f"seg-eval: error: {error}", file=sys.stderr)
         return 1
@@ -180,32 +183,40 @@ def evaluate_checkpoint(args: argparse.Namespace) -> int:
              "drivable_classes": list(segmenter.drivable_classes), "checkpoint": str(args.checkpoint),
              "data": str(args.data), "split": args.split, "backend": segmenter.backend_name,
              "input_size": list(segmenter.input_size), "input_filter": segmenter.input_filter,
-             "median_frame_ms": float(np.median(total_ms))}
+             "median_frame_ms": float(np.median(total_ms)), "confidence_floor": floor,
+             "median_frame_confidence": float(np.median(confidence)) if confidence else None,
+             "frames_below_confidence_floor": sum(c < floor for c in confidence) if confidence else None}
     json_path, _ = write_metrics(args.out, metrics, extra, title=f"seg-eval: {args.checkpoint}", images=pictures)
+    below = "" if floor is None else (f"; {extra['frames_below_confidence_floor']} below the model's confidence "
+                                      f"floor {floor:.3f}")
     print(f"mIoU {metrics.miou:.4f}, pixel accuracy {metrics.pixel_accuracy:.4f} over {len(dataset)} images "
-          f"({segmenter.backend_name}) -> {json_path}")
+          f"({segmenter.backend_name}{below}) -> {json_path}")
     return 0
 
 
-def _segment_dataset(segmenter, dataset, out: Path, picture_count: int) -> tuple[ConfusionMatrix, list[Path], list]:
-    """(confusion matrix, picture paths, per-frame milliseconds) of ``segmenter`` over ``dataset``; the first
-    ``picture_count`` frames are also written to ``out`` as input | prediction | truth strips."""
+def _segment_dataset(segmenter, dataset, out: Path,
+                     picture_count: int) -> tuple[ConfusionMatrix, list[Path], list, list]:
+    """(confusion matrix, picture paths, per-frame milliseconds, per-frame mean confidence when the segmenter
+    computes confidence) of ``segmenter`` over ``dataset``; the first ``picture_count`` frames are also
+    written to ``out`` as input | prediction | truth strips."""
     import cv2
 
     from seg_perception.inference import colorize_overlay
 
-    matrix, pictures, total_ms = ConfusionMatrix(), [], []
+    matrix, pictures, total_ms, confidence = ConfusionMatrix(), [], [], []
     for index in tqdm(range(len(dataset)), desc="seg-eval", unit="image"):
         image, label = dataset[index]
         result = segmenter.segment(image)
         matrix.update(result.labels, label)
         total_ms.append(result.timings["total_ms"])
+        if result.confidence is not None:
+            confidence.append(float(result.confidence.mean()) / 255.0)
         if len(pictures) < picture_count:
             strip = np.concatenate([image, colorize_overlay(image, result.labels, 0.6), colorize(label)], axis=1)
             path = out / f"sample_{len(pictures):02d}.png"
             cv2.imwrite(str(path), cv2.cvtColor(strip, cv2.COLOR_RGB2BGR))
             pictures.append(path)
-    return matrix, pictures, total_ms
+    return matrix, pictures, total_ms, confidence
 
 
 if __name__ == "__main__":
