@@ -8,16 +8,17 @@ Each checkpoint runs once per split (``val``, ``val_shifted``) through the deplo
 confidence on); each threshold then turns the pixels below it unknown (255), as the node's ``min_confidence``
 does, and is scored against the labels. Per split and threshold:
 
-- **false drivable**: the share of truly not-drivable labelled pixels that the mask calls drivable, the error a
-  planner pays for (it drives into a car, a kerb, a wall);
+- **false drivable**: the share of truly not-drivable labelled pixels that the mask calls drivable, the
+  error a planner pays for (it drives into a car, a kerb, a wall);
 - **drivable recall**: the share of truly drivable pixels the mask keeps;
 - **drivable precision** and **drivable IoU** (unknown counts as not drivable, as in seg-eval);
 - **unknown**: the share of labelled pixels the threshold turns unknown.
 
-Then, per checkpoint, whether a frame's mean confidence tells degraded frames from clean ones (could the
-node warn "do not trust me now"?): its median on each split, the AUROC of "lower than val" for the shifted
-frames, and the share of shifted frames below the level that flags 5 % of val frames, and the rank correlation of a frame's mean confidence
-with its pixel accuracy over both splits.
+Then, per checkpoint, whether a frame's mean confidence tells degraded frames from clean ones (the node's
+"input looks degraded" warning): its median on each split, the AUROC of "lower than val" for the shifted
+frames, the share of shifted frames below the confidence floor (the checkpoint's; for a checkpoint without
+one, the floor seg-train would store for these val frames), and the rank correlation of a frame's mean
+confidence with its pixel accuracy over both splits.
 
 Prints both markdown tables and writes ``confidence_safety.md`` and ``frame_confidence.md`` into ``--out``
 when given.
@@ -34,6 +35,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from seg_perception.frame_confidence import ConfidenceHistogram, mean_confidence  # noqa: E402
 from seg_perception.inference import Segmenter  # noqa: E402
 from seg_perception.inference.postprocess import confidence_threshold  # noqa: E402
 from seg_perception.labels import IGNORE_ID  # noqa: E402
@@ -56,12 +58,19 @@ def confusions(segmenter: Segmenter, dataset: CityscapesDataset,
     for index in range(len(dataset)):
         image, label = dataset[index]
         result = segmenter.segment(image)
-        frame_confidence.append(result.confidence.mean() / 255.0)
+        frame_confidence.append(mean_confidence(result.confidence))
         labelled = label != IGNORE_ID
         frame_accuracy.append((result.labels[labelled] == label[labelled]).mean())
         for matrix, level in zip(matrices, levels):
             matrix.update(np.where(result.confidence < level, IGNORE_ID, result.labels).astype(np.uint8), label)
     return matrices, np.array([frame_confidence, frame_accuracy])
+
+
+def floor_of(clean: np.ndarray) -> float:
+    """The floor seg-train would store for these val frames (for checkpoints written before it did)."""
+    histogram = ConfidenceHistogram()
+    histogram.add(clean)
+    return histogram.floor()
 
 
 def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
@@ -111,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                 bar.update()
             (clean, _), (degraded, _) = frame_confidence["val"], frame_confidence["val_shifted"]
             both = np.concatenate(list(frame_confidence.values()), axis=1)
-            flag = np.percentile(clean, 5)  # a level that flags 5 % of clean frames
+            flag = segmenter.spec.confidence_floor or floor_of(clean)
             frames.append(f"| {checkpoint} | {np.median(clean):.3f} | {np.median(degraded):.3f} | "
                           f"{separation(clean, degraded):.3f} | {flag:.3f} | {(degraded < flag).mean():.2f} | "
                           f"{rank_correlation(*both):.2f} |")
@@ -119,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
                             "drivable precision", "drivable IoU", "unknown"], rows), args.out,
             "confidence_safety.md")
     publish(markdown_table(["checkpoint", "median frame confidence, val", "median, shifted",
-                            "AUROC (shifted below val)", "level flagging 5 % of val", "shifted frames flagged",
+                            "AUROC (shifted below val)", "confidence floor", "shifted frames below it",
                             "rank correlation with frame accuracy (both splits)"],
                            frames), args.out, "frame_confidence.md")
     return 0

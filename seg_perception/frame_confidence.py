@@ -10,12 +10,18 @@ warns in /diagnostics while its frames stay below it.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 #: the share (%) of the model's validation frames allowed below its floor: one clean frame in twenty
 FLOOR_PERCENTILE = 5.0
 #: histogram bins over [0, 1]: the floor's resolution
 BINS = 1000
+
+
+def mean_confidence(confidence_map: np.ndarray) -> float:
+    """A frame's mean confidence (0..1) from its uint8 confidence map (top class probability x 255)."""
+    return float(cv2.mean(confidence_map)[0]) / 255.0
 
 
 class ConfidenceHistogram:
@@ -25,8 +31,9 @@ class ConfidenceHistogram:
         self.counts = np.zeros(BINS, dtype=np.int64)
 
     def add(self, values) -> None:
-        """Count frame mean confidences (each in [0, 1])."""
-        bins = np.clip((np.asarray(values, dtype=np.float64) * BINS).astype(np.int64), 0, BINS - 1)
+        """Count frame mean confidences (each in [0, 1]); a non-finite one (a diverged model) is not counted."""
+        values = np.asarray(values, dtype=np.float64)
+        bins = np.clip((values[np.isfinite(values)] * BINS).astype(np.int64), 0, BINS - 1)
         np.add.at(self.counts, bins, 1)
 
     def floor(self, percentile: float = FLOOR_PERCENTILE) -> float | None:

@@ -3,10 +3,9 @@
 import numpy as np
 import pytest
 
-from seg_perception.frame_confidence import BINS, ConfidenceHistogram
+from seg_perception.frame_confidence import BINS, ConfidenceHistogram, mean_confidence
 from seg_perception.node.confidence_watch import (
     FROM_CHECKPOINT, MIN_SAMPLES, SAMPLE_PERIOD_S, WINDOW_S, ConfidenceWatch, effective_floor)
-from seg_perception.node.health import Level, Problems, assess
 
 
 class Clock:
@@ -41,11 +40,18 @@ def test_histograms_from_several_processes_add_up_to_one_over_all_frames():
     assert np.array_equal(first.counts, whole.counts) and first.floor() == whole.floor()
 
 
-def test_no_frames_no_floor_and_one_frame_at_full_confidence_stays_in_range():
+def test_no_frames_no_floor_a_diverged_frame_is_not_counted_and_full_confidence_stays_in_range():
     histogram = ConfidenceHistogram()
+    assert histogram.floor() is None
+    histogram.add([float("nan")])
     assert histogram.floor() is None
     histogram.add([1.0])
     assert histogram.floor() == (BINS - 1) / BINS
+
+
+def test_a_frames_mean_confidence_is_its_maps_mean_over_255():
+    confidence_map = np.array([[255, 0], [128, 127]], dtype=np.uint8)
+    assert mean_confidence(confidence_map) == pytest.approx(0.5)
 
 
 @pytest.mark.parametrize(("parameter", "checkpoint", "expected"), [
@@ -68,7 +74,7 @@ def test_one_sample_a_period_and_nothing_said_before_enough_samples():
     for _ in range(MIN_SAMPLES - 2):
         watch.add(0.2)
         clock.now += SAMPLE_PERIOD_S
-    assert watch.mean() is None and watch.problem(0.8) == ""
+    assert watch.mean() is None and watch.problem(watch.mean(), 0.8) == ""
     watch.add(0.5)
     assert watch.mean() == pytest.approx((0.2 * (MIN_SAMPLES - 1) + 0.5) / MIN_SAMPLES)
 
@@ -79,22 +85,16 @@ def test_frames_that_stay_below_the_floor_warn_and_the_warning_ends_when_they_re
     for _ in range(int(WINDOW_S)):
         watch.add(0.55)
         clock.now += SAMPLE_PERIOD_S
-    message = watch.problem(0.75)
+    message = watch.problem(watch.mean(), 0.75)
     assert message.startswith("input looks degraded: mean confidence 0.550 over the last 5 s is below the "
                               "model's floor 0.750 (fog, darkness")
-    assert watch.problem(0.5) == "" and watch.problem(None) == ""
+    assert watch.problem(watch.mean(), 0.5) == "" and watch.problem(watch.mean(), None) == ""
     for _ in range(int(WINDOW_S) + 1):  # the foggy samples leave the window
         watch.add(0.9)
         clock.now += SAMPLE_PERIOD_S
-    assert watch.mean() == pytest.approx(0.9) and watch.problem(0.75) == ""
+    assert watch.mean() == pytest.approx(0.9) and watch.problem(watch.mean(), 0.75) == ""
     clock.now += 2 * WINDOW_S  # no frames: no samples, nothing said
-    assert watch.mean() is None and watch.problem(0.75) == ""
-
-
-def test_degraded_frames_warn_after_lost_frames_and_before_an_all_unknown_grid():
-    degraded = "input looks degraded: ..."
-    warn = (Level.WARN, "only 1 of 50 frames answered")
-    assert assess(Problems(answers=warn, degraded=degraded), 5, 1.0) == warn
-    assert assess(Problems(rejected="rejected frame: y", degraded=degraded), 5, 1.0) == (
-        Level.WARN, "rejected frame: y")
-    assert assess(Problems(degraded=degraded, grid="sky"), 5, 1.0) == (Level.WARN, degraded)
+    assert watch.mean() is None and watch.problem(None, 0.75) == ""
+    watch.add(0.3)
+    watch.clear()  # the floor turned off: the samples are forgotten and the next frame is sampled
+    assert watch.due() and watch.mean() is None

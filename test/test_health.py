@@ -91,3 +91,12 @@ def test_precedence_errors_then_rejections_then_unanswered_frames_then_the_grid(
     assert assess(Problems(grid="sky"), 5, 1.0) == (Level.WARN, "drivable grid all unknown: sky")
     assert assess(Problems(), 0, 0.0) == (Level.OK, "waiting for frames")
     assert assess(Problems(), 5, 2.0) == (Level.OK, "2.0 frames/s")
+
+
+def test_degraded_frames_warn_after_lost_frames_and_before_an_all_unknown_grid():
+    degraded = "input looks degraded: ..."
+    warn = (Level.WARN, "only 1 of 50 frames answered")
+    assert assess(Problems(answers=warn, degraded=degraded), 5, 1.0) == warn
+    assert assess(Problems(rejected="rejected frame: y", degraded=degraded), 5, 1.0) == (
+        Level.WARN, "rejected frame: y")
+    assert assess(Problems(degraded=degraded, grid="sky"), 5, 1.0) == (Level.WARN, degraded)

@@ -105,7 +105,7 @@ def count_segments(monkeypatch):
     return calls
 
 
-def test_seg_eval_counts_the_frames_below_the_checkpoints_confidence_floor(work, tmp_path, capsys):
+def test_seg_eval_counts_the_frames_below_the_checkpoints_confidence_floor(work, tmp_path, capsys, engine_cache):
     root, checkpoint, reference, _ = work
     assert reference["confidence_floor"] is None and reference["frames_below_confidence_floor"] is None
     import torch
@@ -113,7 +113,7 @@ def test_seg_eval_counts_the_frames_below_the_checkpoints_confidence_floor(work,
     from training.data import CityscapesDataset
 
     dataset = CityscapesDataset(root / "data", "val")
-    confident = Segmenter.from_checkpoint(checkpoint, backend="cpu", with_confidence=True)
+    confident = Segmenter.from_checkpoint(checkpoint, backend="cpu", with_confidence=True, cache_dir=engine_cache)
     means = sorted(confident.segment(dataset[i][0]).confidence.mean() / 255 for i in range(len(dataset)))
     payload = torch.load(checkpoint, weights_only=True)
     payload["model"]["confidence_floor"] = float(means[1] + means[2]) / 2  # two frames below it

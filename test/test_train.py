@@ -35,7 +35,7 @@ def states_equal(a, b):
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_tiny_config_trains_a_checkpoint_the_node_can_use(scenes, tmp_path, capsys):
+def test_tiny_config_trains_a_checkpoint_the_node_can_use(scenes, tmp_path, capsys, engine_cache):
     out = tmp_path / "run"
     assert train(scenes, out, "log.tensorboard=true") == 0
     assert {"best.pt", "last.pt", "config.yaml"} <= {p.name for p in out.iterdir()}
@@ -60,7 +60,7 @@ def test_tiny_config_trains_a_checkpoint_the_node_can_use(scenes, tmp_path, caps
     assert (pred[valid] == label[valid]).mean() > 0.3  # chance over 19 classes is ~0.05
     # The confidence floor is what the deployed Segmenter measures on the val frames: with 4 of them, fewer
     # than 5 % below it means the lowest frame's mean confidence, rounded down to the histogram's 0.001.
-    segmenter = Segmenter.from_checkpoint(out / "last.pt", with_confidence=True)
+    segmenter = Segmenter.from_checkpoint(out / "last.pt", with_confidence=True, cache_dir=engine_cache)
     val = CityscapesDataset(scenes, "val")
     means = [segmenter.segment(val[i][0]).confidence.mean() / 255 for i in range(len(val))]
     floor = load_checkpoint(out / "last.pt").spec.confidence_floor

@@ -110,7 +110,7 @@ def summary(checkpoint: Path, training: dict, offline: dict, live: dict, live_di
         f"({shifted['frames']} scenes from the shifted profile: other cameras, dusk, fog, unseen colours)",
         f"degraded input  {_count(shifted.get('frames_below_confidence_floor'))} of the {shifted['frames']} shifted "
         f"scenes below the model's confidence floor {_figure(shifted.get('confidence_floor'), 3)} "
-        "(seg_node warns while frames stay below it)",
+        "(seg_node warns while its frames stay below it)",
         f"node            {_figure(live['fps'], 1)} frames/s answered, end-to-end latency p50 "
         f"{_figure(latency['p50'], 1)} ms, p90 {_figure(latency['p90'], 1)} ms, p99 {_figure(latency['p99'], 1)} ms, "
         f"{live['dropped']} dropped",

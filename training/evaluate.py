@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from seg_perception.frame_confidence import mean_confidence
 from seg_perception.inference.backend_table import backend_help
 from seg_perception.inference.preprocess import INPUT_FILTER_HELP, INPUT_FILTERS
 from seg_perception.labels import DEFAULT_DRIVABLE_CLASSES, LABEL_ID_TO_TRAIN_ID, colorize
@@ -173,7 +174,9 @@ def evaluate_checkpoint(args: argparse.Namespace) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         # With a floor in the checkpoint, count the frames the node would call degraded (ROS_NODE.md).
         floor = segmenter.spec.confidence_floor
-        segmenter.with_confidence = floor is not None
+        if floor is not None:
+            segmenter.with_confidence = True
+            segmenter.prepare_variants()  # the confidence graph now, not inside the first frame's time
         matrix, pictures, total_ms, confidence = _segment_dataset(segmenter, dataset, args.out, args.pictures)
     except (CheckpointError, BackendUnavailable, InputSizeError, DatasetError) as error:
         print(f"seg-eval: error: {error}", file=sys.stderr)
@@ -210,7 +213,7 @@ def _segment_dataset(segmenter, dataset, out: Path,
         matrix.update(result.labels, label)
         total_ms.append(result.timings["total_ms"])
         if result.confidence is not None:
-            confidence.append(float(result.confidence.mean()) / 255.0)
+            confidence.append(mean_confidence(result.confidence))
         if len(pictures) < picture_count:
             strip = np.concatenate([image, colorize_overlay(image, result.labels, 0.6), colorize(label)], axis=1)
             path = out / f"sample_{len(pictures):02d}.png"

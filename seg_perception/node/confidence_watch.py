@@ -26,7 +26,7 @@ FROM_CHECKPOINT = -1.0
 
 def effective_floor(parameter: float, checkpoint_floor: float | None) -> float | None:
     """The floor in force: the parameter's when it is in [0, 1] (0 turns the warning off), the checkpoint's
-    for FROM_CHECKPOINT; None when there is none or it is 0."""
+    for FROM_CHECKPOINT; None when there is none or it is 0 (a floor of 0 could never warn)."""
     floor = checkpoint_floor if parameter == FROM_CHECKPOINT else parameter
     return floor or None
 
@@ -61,9 +61,16 @@ class ConfidenceWatch:
                 return None
             return sum(value for _, value in self._samples) / len(self._samples)
 
-    def problem(self, floor: float | None) -> str:
-        """Why the frames look degraded ('' when they do not, or without a floor or enough samples)."""
-        mean = self.mean()
+    def clear(self) -> None:
+        """Forget the samples (the floor was turned off: what they said no longer applies)."""
+        with self._lock:
+            self._samples.clear()
+            self._sampled_at = float("-inf")
+
+    @staticmethod
+    def problem(mean: float | None, floor: float | None) -> str:
+        """Why frames of recent ``mean`` confidence look degraded against ``floor`` ('' when they do not, or
+        without a floor or a mean)."""
         if floor is None or mean is None or mean >= floor:
             return ""
         return (f"input looks degraded: mean confidence {mean:.3f} over the last {WINDOW_S:.0f} s is below the "

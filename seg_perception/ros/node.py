@@ -25,7 +25,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
-import cv2
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -40,6 +39,7 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from .. import labels
 from ..checkpoint import CheckpointError, load_checkpoint
+from ..frame_confidence import mean_confidence
 from ..inference import BackendUnavailable, InputSizeError, Segmenter, colorize, colorize_overlay
 from ..node import contract
 from ..node.confidence_watch import ConfidenceWatch, effective_floor
@@ -315,7 +315,7 @@ class SegNode(Node):
         self._segmenter.with_confidence = want["confidence"] or sample
         result = self._segmenter.segment(frame.image, bgr=frame.bgr)
         if sample:
-            self._confidence_watch.add(cv2.mean(result.confidence)[0] / 255.0)
+            self._confidence_watch.add(mean_confidence(result.confidence))
         header, (height, width) = msg.header, frame.image.shape[:2]
         # What navigation consumes first; the colour image, the costliest, last.
         for wanted, output, publisher, pixels in (
@@ -367,6 +367,8 @@ class SegNode(Node):
         if "confidence_floor" in changes:
             self._confidence_floor = effective_floor(changes["confidence_floor"],
                                                      self._segmenter.spec.confidence_floor)
+            if self._confidence_floor is None:
+                self._confidence_watch.clear()
         if "input_filter" in changes:
             self._segmenter.input_filter = changes["input_filter"]
         if "max_rate_hz" in changes:
@@ -382,6 +384,7 @@ class SegNode(Node):
 
     def _publish_diagnostics(self) -> None:
         now = self._stats.snapshot()
+        confidence = self._confidence_watch.mean()  # once: the message and the key must agree
         previous, self._last_reported = self._last_reported, now
         counts = FrameCounts(arrived=self.received_frames, answered=self._worker.processed,
                              publishers=self.count_publishers(self._input.topic_name))
@@ -391,7 +394,7 @@ class SegNode(Node):
             rejected=now.last_error if now.rejected > previous.rejected else "",
             answers=self._answers.update(counts, now.model_p50_ms, self._input.reliability == "best_effort"),
             grid=self._nav.problem if self._nav.problem and self._nav.has_camera_info else "",
-            degraded=self._confidence_watch.problem(self._confidence_floor))
+            degraded=ConfidenceWatch.problem(confidence, self._confidence_floor))
         level, message = assess(problems, now.published, now.fps)
         values = {
             Key.BACKEND: self._segmenter.backend_name,
@@ -418,7 +421,7 @@ class SegNode(Node):
             Key.CAMERA_INFO_TOPIC: self._nav.camera_info_topic,
             Key.GRID_MS: f"{self._nav.grid_ms:.2f}",
             Key.GRID_TABLE_MS: f"{self._nav.table_build_ms:.1f}",
-            Key.MEAN_CONFIDENCE: _optional(self._confidence_watch.mean()),
+            Key.MEAN_CONFIDENCE: _optional(confidence),
             Key.CONFIDENCE_FLOOR: _optional(self._confidence_floor),
         }
         status = DiagnosticStatus(level=bytes([level]),  # a byte field
