@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "seg_perception"
 #: Bottom to top; a part may import the parts of lower layers (and itself), never those of its own or higher.
 LAYERS = [
     {"labels", "size", "files", "models", "navigation"},
-    {"metrics", "checkpoint"},
+    {"metrics", "checkpoint", "frame_confidence"},
     {"reports", "inference"},
     {"node"},
     {"bags"},
