@@ -88,14 +88,9 @@ def separation(clean: np.ndarray, degraded: np.ndarray) -> float:
 
 def drivable_figures(matrix: ConfusionMatrix, drivable_classes) -> dict[str, float]:
     """False-drivable rate, recall, precision, IoU and unknown share of one confusion matrix."""
-    counts = matrix.matrix
-    drivable = np.isin(np.arange(matrix.num_classes + 1), [matrix.class_names.index(c) for c in drivable_classes])
-    truly, called = drivable[:matrix.num_classes], drivable
-    tp = counts[np.ix_(truly, called)].sum()
-    fp = counts[np.ix_(~truly, called)].sum()
-    truly_drivable, truly_not = counts[truly].sum(), counts[~truly].sum()
-    return {"false drivable": fp / truly_not, "recall": tp / truly_drivable, "precision": tp / max(tp + fp, 1),
-            "IoU": matrix.drivable_iou(drivable_classes), "unknown": counts[:, -1].sum() / counts.sum()}
+    tp, fp, fn, tn = matrix.drivable_counts(drivable_classes)
+    return {"false drivable": fp / (fp + tn), "recall": tp / (tp + fn), "precision": tp / max(tp + fp, 1),
+            "IoU": matrix.drivable_iou(drivable_classes), "unknown": matrix.matrix[:, -1].sum() / matrix.matrix.sum()}
 
 
 def main(argv: list[str] | None = None) -> int:

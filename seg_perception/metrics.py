@@ -100,14 +100,19 @@ class ConfusionMatrix:
         """Add one prediction / ground-truth pair (any matching shape, e.g. H x W or N x H x W)."""
         self.matrix += confusion_matrix(pred, gt, self.num_classes, self.ignore_index)
 
-    def drivable_iou(self, drivable_classes: Sequence[str]) -> float | None:
-        """IoU of the drivable area (the union of ``drivable_classes``) from the class confusion: a pixel
-        predicted unknown counts as not drivable; None when neither side has any drivable pixel."""
+    def drivable_counts(self, drivable_classes: Sequence[str]) -> tuple[int, int, int, int]:
+        """(tp, fp, fn, tn) pixels of the drivable area (the union of ``drivable_classes``) from the class
+        confusion; a pixel predicted unknown counts as not drivable."""
         drivable = np.isin(np.arange(self.num_classes + 1), [self.class_names.index(c) for c in drivable_classes])
         gt_rows, pred_columns = drivable[:self.num_classes], drivable
         tp = int(self.matrix[np.ix_(gt_rows, pred_columns)].sum())
         fn = int(self.matrix[gt_rows].sum()) - tp
         fp = int(self.matrix[:, pred_columns].sum()) - tp
+        return tp, fp, fn, int(self.matrix.sum()) - tp - fp - fn
+
+    def drivable_iou(self, drivable_classes: Sequence[str]) -> float | None:
+        """IoU of the drivable area (``drivable_counts``); None when neither side has any drivable pixel."""
+        tp, fp, fn, _ = self.drivable_counts(drivable_classes)
         return tp / (tp + fp + fn) if tp + fp + fn else None
 
     def merge(self, other: ConfusionMatrix | np.ndarray) -> ConfusionMatrix:

@@ -6,14 +6,7 @@ import pytest
 from seg_perception.frame_confidence import BINS, ConfidenceHistogram, mean_confidence
 from seg_perception.node.confidence_watch import (
     FROM_CHECKPOINT, MIN_SAMPLES, SAMPLE_PERIOD_S, WINDOW_S, ConfidenceWatch, effective_floor)
-
-
-class Clock:
-    def __init__(self):
-        self.now = 500.0
-
-    def __call__(self):
-        return self.now
+from test_health import Clock
 
 
 def test_the_floor_has_fewer_than_five_percent_of_the_frames_below_it():

@@ -160,3 +160,13 @@ def test_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
         write_metrics(tmp_path, _hand_metrics(), {"run": 2})
     assert (tmp_path / "metrics.json").read_text() == before
     assert sorted(os.listdir(tmp_path)) == ["metrics.json", "report.md"]
+
+
+def test_drivable_counts_take_the_union_of_classes_and_count_unknown_predictions_as_not_drivable():
+    matrix = ConfusionMatrix(3, class_names=("road", "sidewalk", "car"))
+    matrix.update(PRED, GT)
+    # drivable = road alone: tp 1 (0 -> 0), fp 1 (gt 2 -> 0), fn 1 (0 -> 1), tn 3 (1 -> 1, 1 -> unknown twice)
+    assert matrix.drivable_counts(["road"]) == (1, 1, 1, 3)
+    assert matrix.drivable_iou(["road"]) == pytest.approx(1 / 3)
+    # road and sidewalk: the 0 -> 1 pixel is now a hit, the unknown predictions of sidewalk are misses
+    assert matrix.drivable_counts(["road", "sidewalk"]) == (3, 1, 2, 0)

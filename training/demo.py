@@ -86,10 +86,6 @@ def _figure(value, digits: int) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def _count(value) -> str:
-    return "n/a" if value is None else str(value)
-
-
 def summary(checkpoint: Path, training: dict, offline: dict, live: dict, live_dir: Path, shifted: dict) -> str:
     """The lines the demo ends with: accuracy, speed and where the report and pictures are.
 
@@ -108,7 +104,7 @@ def summary(checkpoint: Path, training: dict, offline: dict, live: dict, live_di
         f"offline mIoU    {_figure(offline['miou'], 3)}   (the same frames through the Segmenter in this process)",
         f"shifted mIoU    {_figure(shifted['miou'], 3)}   drivable IoU {_figure(shifted['drivable_iou'], 3)}   "
         f"({shifted['frames']} scenes from the shifted profile: other cameras, dusk, fog, unseen colours)",
-        f"degraded input  {_count(shifted.get('frames_below_confidence_floor'))} of the {shifted['frames']} shifted "
+        f"degraded input  {_figure(shifted.get('frames_below_confidence_floor'), 0)} of the {shifted['frames']} shifted "
         f"scenes below the model's confidence floor {_figure(shifted.get('confidence_floor'), 3)} "
         "(seg_node warns while its frames stay below it)",
         f"node            {_figure(live['fps'], 1)} frames/s answered, end-to-end latency p50 "
