@@ -435,3 +435,45 @@ def test_a_named_ground_truth_that_cannot_be_used_stops_the_run(work, tmp_path, 
     err = capsys.readouterr().err
     assert err.startswith("seg-bag-eval: error: ") and message in err and err.count("\n") == 1, err
     assert not (tmp_path / "eval" / "metrics.json").exists()
+
+
+# --- degraded input along a recording -----------------------------------------------------------------
+
+def test_offline_the_recording_is_sampled_and_judged_as_seg_node_would(work, tmp_path, capsys):
+    root, checkpoint, _ = work
+    bag = write_images(tmp_path / "recording", "mcap", count=41)  # 4 s at 10 Hz
+    out = tmp_path / "eval"
+    assert evaluate(bag, checkpoint, out, "--gt-topic", "", "--confidence-floor", "0.999",
+                    "--out-bag", str(tmp_path / "predicted")) == 0
+    assert "degraded input 2.0 s" in capsys.readouterr().out
+    degraded = metrics_of(out)["degraded_input"]
+    # A sample a second of header time (frames 0, 10, .. 40); the tiny model is never 0.999 sure, so the
+    # node would warn from its third sample (t = 2 s) to the end.
+    segmenter = Segmenter.from_checkpoint(checkpoint, backend="cpu", with_confidence=True)
+    expected = [segmenter.segment(frame_rgb(index)).confidence.mean() / 255 for index in (0, 10, 20, 30, 40)]
+    assert degraded["samples"] == 5 and degraded["samples_below_floor"] == 5 and degraded["floor"] == 0.999
+    assert degraded["median_confidence"] == pytest.approx(float(np.median(expected)), abs=1e-3)
+    assert degraded["degraded_spans"] == [[2.0, 4.0]] and degraded["degraded_s"] == pytest.approx(2.0)
+    assert cv2.imread(str(out / "confidence.png")).shape[1] > 500
+    assert "confidence.png" in (out / "report.md").read_text()
+    # A sampled frame's labels are those of the model without the confidence map.
+    with BagReader(tmp_path / "predicted") as reader:
+        labels = [reader.deserialize(m) for m in reader.messages(["/segmentation/labels"])]
+    segmenter.with_confidence = False
+    np.testing.assert_array_equal(labels[20].data.reshape(24, 40), segmenter.segment(frame_rgb(20)).labels)
+    assert evaluate(bag, checkpoint, tmp_path / "off", "--gt-topic", "", "--confidence-floor", "0") == 0
+    off = metrics_of(tmp_path / "off")["degraded_input"]
+    assert off == {"skipped": "turned off (--confidence-floor 0)"} and not (tmp_path / "off" / "confidence.png").exists()
+
+
+def test_a_checkpoint_without_a_floor_says_so_and_bad_floors_are_refused(work, tmp_path, capsys):
+    root, checkpoint, _ = work
+    assert evaluate(make(root, "mcap_rgb8"), checkpoint, tmp_path / "eval") == 0
+    assert metrics_of(tmp_path / "eval")["degraded_input"]["skipped"].startswith(
+        "the checkpoint has no confidence floor")
+    for argv in (["--confidence-floor", "1.5"], ["--confidence-floor", "high"], ["--confidence-floor", "-0.5"],
+                 ["--live", "--confidence-floor", "0.7"]):
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exit_info:
+            evaluate(make(root, "mcap_rgb8"), checkpoint, tmp_path / "x", *argv)
+        assert exit_info.value.code == 2 and "--confidence-floor" in capsys.readouterr().err

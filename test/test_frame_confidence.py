@@ -1,8 +1,10 @@
-"""The confidence floor seg-train measures, and the node's watch over frames that stay below it (ROS-free)."""
+"""The confidence floor seg-train measures, the node's watch over frames that stay below it, and seg-bag-eval's
+timeline of the same rule along a recording (ROS-free)."""
 
 import numpy as np
 import pytest
 
+from seg_perception.bags.confidence_timeline import ConfidenceTimeline
 from seg_perception.frame_confidence import BINS, ConfidenceHistogram, mean_confidence
 from seg_perception.node.confidence_watch import (
     FROM_CHECKPOINT, MIN_SAMPLES, SAMPLE_PERIOD_S, WINDOW_S, ConfidenceWatch, effective_floor)
@@ -91,3 +93,42 @@ def test_frames_that_stay_below_the_floor_warn_and_the_warning_ends_when_they_re
     watch.add(0.3)
     watch.clear()  # the floor turned off: the samples are forgotten and the next frame is sampled
     assert watch.due() and watch.mean() is None
+
+
+# --- seg-bag-eval's timeline: the node's rule along a recording's header stamps --------------------------
+
+def _drive(timeline, confidence_at, seconds, hz=10, start_ns=1_700_000_000 * 10**9):
+    """Frames at ``hz`` for ``seconds``; the sampled ones get ``confidence_at(t)``."""
+    sampled = []
+    for index in range(int(seconds * hz) + 1):
+        t = index / hz
+        if timeline.due(start_ns + round(t * 1e9)):
+            timeline.add(confidence_at(t))
+            sampled.append(t)
+    return sampled
+
+
+def test_the_timeline_warns_where_the_window_mean_of_the_samples_falls_below_the_floor():
+    timeline = ConfidenceTimeline(0.75)
+    fog = lambda t: 0.5 if 10 <= t < 20 else 0.9  # noqa: E731
+    sampled = _drive(timeline, fog, 29.9)
+    assert sampled == pytest.approx(list(range(30)))  # one sample a second of header time, not of frames
+    result = timeline.result()
+    # By hand, windows of 6 samples (t-5 .. t): at t=12 three 0.5s give 0.70 < 0.75, the first warning;
+    # after the fog, t=22 still has three (0.70), t=23 two (0.767): the warning ends there.
+    assert result["degraded_spans"] == [[12.0, 23.0]] and result["degraded_s"] == pytest.approx(11.0)
+    assert result["samples"] == 30 and result["samples_below_floor"] == 10
+    assert result["median_confidence"] == 0.9 and result["floor"] == 0.75
+    assert [mean for _, _, mean in timeline.samples[:3]] == [None, None, pytest.approx(0.9)]  # MIN_SAMPLES
+
+
+def test_a_stretch_still_degraded_at_the_end_closes_at_the_last_frame_and_stamps_going_back_hold_the_clock():
+    timeline = ConfidenceTimeline(0.8)
+    _drive(timeline, lambda t: 0.3, 4.95)  # degraded from the start: warned from the third sample, t=2
+    assert timeline.result()["degraded_spans"] == [[2.0, 4.9]]
+    start = 1_700_000_000 * 10**9
+    assert not timeline.due(start + 1_000_000_000)  # back to t=1 (a looped recording): the clock stays at 4.9
+    assert timeline.result()["degraded_spans"] == [[2.0, 4.9]] and timeline.due(start + 5_900_000_000)
+    clean = ConfidenceTimeline(0.8)
+    _drive(clean, lambda t: 0.95, 9.9)
+    assert clean.result()["degraded_spans"] == [] and clean.result()["degraded_s"] == 0

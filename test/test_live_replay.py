@@ -177,6 +177,7 @@ def test_live_seg_bag_eval_scores_what_the_node_answers_exactly_as_offline_score
                 "ground_truth", "drivable_classes"):
         assert on[key] == off[key], key
     assert on["grid"]["frames"] == 6 and on["grid"]["agreement"] is not None
+    assert on["degraded_input"]["skipped"].startswith("offline only")  # the node judges its input itself
     assert (on["frames"], on["dropped"], on["published"], on["answered"], on["late"]) == (6, 0, 6, 6, 0)
     for picture in ("samples.png", "grid.png"):
         assert (tmp_path / "live" / picture).read_bytes() == (tmp_path / "offline" / picture).read_bytes(), picture

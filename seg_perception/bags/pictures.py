@@ -1,6 +1,7 @@
-"""The report's PNGs: a row-normalised confusion matrix, a strip of sample frames, and the drivable grid.
+"""The report's PNGs: a row-normalised confusion matrix, a strip of sample frames, the drivable grid, and
+the frame confidence along the recording.
 
-matplotlib is imported inside ``confusion_plot`` (Agg backend), so importing
+matplotlib is imported inside the plotting functions (Agg backend), so importing
 this module, or the package, stays cheap.
 """
 
@@ -17,6 +18,8 @@ from ..labels import IGNORE_ID
 from ..labels import colorize as colorize_truth
 from ..metrics import ConfusionMatrix
 from ..navigation import FREE, OCCUPIED, GridFrame
+from ..node.confidence_watch import WINDOW_S
+from .confidence_timeline import ConfidenceTimeline
 from .evaluation import BagEvaluation
 
 STRIP_TITLES = ("input", "prediction", "ground truth", "drivable")
@@ -30,13 +33,26 @@ _FREE_CELL, _OCCUPIED_CELL, _UNKNOWN_CELL = (90, 200, 90), (200, 40, 40), (128, 
 GRID_LEGEND = "green = drivable, red = not drivable, grey = unknown"
 
 
-def confusion_plot(matrix: ConfusionMatrix, path: str | os.PathLike) -> Path:
-    """Write the confusion matrix as a PNG: rows = ground truth normalised to 1, columns = prediction
-    (the last, "unknown", counts valid pixels predicted as no class). Rows without ground truth stay blank."""
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
+    from matplotlib import pyplot
+
+    return pyplot
+
+
+def _save(figure, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    figure.savefig(path, dpi=110)
+    _pyplot().close(figure)
+    return path
+
+
+def confusion_plot(matrix: ConfusionMatrix, path: str | os.PathLike) -> Path:
+    """Write the confusion matrix as a PNG: rows = ground truth normalised to 1, columns = prediction
+    (the last, "unknown", counts valid pixels predicted as no class). Rows without ground truth stay blank."""
+    plt = _pyplot()
 
     counts = matrix.matrix.astype(np.float64)
     totals = counts.sum(axis=1, keepdims=True)
@@ -57,10 +73,30 @@ def confusion_plot(matrix: ConfusionMatrix, path: str | os.PathLike) -> Path:
     axes.set_title("Confusion matrix (% of each ground-truth row)")
     figure.colorbar(shown, ax=axes, fraction=0.04)
     figure.tight_layout()
-    path = Path(path)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
+
+
+def confidence_plot(timeline: ConfidenceTimeline, path: str | os.PathLike) -> Path:
+    """Write the sampled frames' mean confidence along the recording: each sample, the window mean the
+    node judges by, the floor, and the stretches the node would have warned through shaded red."""
+    plt = _pyplot()
+    times = [t for t, _, _ in timeline.samples]
+    figure, axes = plt.subplots(figsize=(9, 3.2))
+    for index, (start, end) in enumerate(timeline.closed_spans()):
+        axes.axvspan(start, max(end, start + 0.2), color=(0.9, 0.2, 0.2), alpha=0.2,
+                     label="warned: input looks degraded" if index == 0 else None)
+    axes.plot(times, [value for _, value, _ in timeline.samples], ".", color="0.45", label="sampled frame")
+    window = [(t, mean) for t, _, mean in timeline.samples if mean is not None]
+    if window:
+        axes.plot(*zip(*window), "-", color="tab:blue", label=f"mean of the last {WINDOW_S:g} s")
+    axes.axhline(timeline.floor, color="tab:red", linestyle="--", label=f"floor {timeline.floor:.3f}")
+    axes.set_xlabel("seconds from the first frame (header stamps)")
+    axes.set_ylabel("frame mean confidence")
+    axes.set_ylim(0, 1)
+    axes.legend(loc="lower left", fontsize=7, ncol=2)
+    axes.set_title("Frame confidence along the recording")
+    figure.tight_layout()
+    return _save(figure, path)
 
 
 def drivable_panel(image: np.ndarray, predicted: np.ndarray, truth: np.ndarray, ignored: np.ndarray) -> np.ndarray:

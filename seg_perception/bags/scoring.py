@@ -14,6 +14,8 @@ from typing import NamedTuple
 import numpy as np
 from tqdm import tqdm
 
+from ..frame_confidence import mean_confidence
+from .confidence_timeline import ConfidenceTimeline
 from .evaluation import BagEvaluation
 from .grids import BagGrids
 from .ground_truth import PairedFrame, image_frames, paired_frames
@@ -34,10 +36,16 @@ class Prediction(NamedTuple):
 Predictor = Callable[[PairedFrame], "Prediction | None"]
 
 
-def segmenter_predictor(segmenter) -> Predictor:
-    """Offline: a ``inference.Segmenter`` on the frame as decoded (its latency is the Segmenter's total)."""
+def segmenter_predictor(segmenter, timeline: ConfidenceTimeline | None = None) -> Predictor:
+    """Offline: a ``inference.Segmenter`` on the frame as decoded (its latency is the Segmenter's total).
+    With ``timeline``, the frames it asks for are sampled as seg_node samples them: the confidence map is
+    computed for those frames only, so the latencies stay those of the node."""
     def predict(item: PairedFrame) -> Prediction:
+        sample = timeline is not None and timeline.due(item.stamp_ns)
+        segmenter.with_confidence = sample
         result = segmenter.segment(item.frame.image, bgr=item.frame.bgr)
+        if sample:
+            timeline.add(mean_confidence(result.confidence))
         return Prediction(result.labels, result.drivable, result.timings["total_ms"])
     return predict
 

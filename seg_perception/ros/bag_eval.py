@@ -4,9 +4,12 @@ Offline (default) every image of the bag goes through the deployment
 Segmenter; ``--live`` replays the bag into a seg_node (started for the run,
 or one already running) and scores what it publishes. When the bag has a
 camera_info topic, both masks are also projected onto the drivable grid and
-compared cell by cell. Both modes write ``DIR/metrics.json``, ``DIR/report.md``,
-``DIR/confusion.png``, ``DIR/samples.png`` (and ``DIR/grid.png`` with a grid),
-only once everything succeeded; bad input exits 1 with
+compared cell by cell. Offline, with a model that has a confidence floor,
+frames are sampled as seg_node samples them, and the report says where along
+the recording the node would have called its input degraded. Both modes write
+``DIR/metrics.json``, ``DIR/report.md``, ``DIR/confusion.png``,
+``DIR/samples.png`` (and ``DIR/grid.png`` with a grid, ``DIR/confidence.png``
+with samples), only once everything succeeded; bad input exits 1 with
 one ``seg-bag-eval: error: ...`` line and leaves no metrics.json in DIR.
 """
 
@@ -18,12 +21,13 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
+from ..bags.confidence_timeline import ConfidenceTimeline
 from ..bags.evaluation import BagEvaluation
 from ..bags.grids import BagGrids
 from ..bags.ground_truth import check_stamps, resolve_image_topic, resolve_topics
 from ..bags.messages import CAMERA_INFO
 from ..bags.output_bag import OutputBag
-from ..bags.pictures import confusion_plot, grid_picture, sample_strip
+from ..bags.pictures import confidence_plot, confusion_plot, grid_picture, sample_strip
 from ..bags.reader import BagError, BagReader
 from ..bags.replay import AnswerBook, LiveScoring
 from ..bags.scoring import answer_predictor, score_bag, segmenter_predictor
@@ -33,6 +37,7 @@ from ..navigation import CameraMount, GridSpec
 from ..inference.backend_table import backend_help
 from ..inference.preprocess import INPUT_FILTER_HELP, INPUT_FILTERS
 from ..labels import check_drivable_classes
+from ..node.confidence_watch import FROM_CHECKPOINT, effective_floor
 from ..node.contract import NodeStatus, camera_info_beside
 from ..node.params import geometry_from_params_file
 from ..reports import METRICS_FILE, REPORT_FILE, write_metrics
@@ -43,9 +48,10 @@ DEFAULT_GT_TOPIC = "/camera/semantic_gt"
 CONFUSION_FILE = "confusion.png"
 SAMPLES_FILE = "samples.png"
 GRID_FILE = "grid.png"
+CONFIDENCE_FILE = "confidence.png"
 NODE_LOG_FILE = "seg_node.log"  # --live: the log of the node started for the run
 #: Results of a previous run in --out, removed before this one starts so none of them passes for its output.
-OUTPUT_FILES = (METRICS_FILE, REPORT_FILE, CONFUSION_FILE, SAMPLES_FILE, GRID_FILE, NODE_LOG_FILE)
+OUTPUT_FILES = (METRICS_FILE, REPORT_FILE, CONFUSION_FILE, SAMPLES_FILE, GRID_FILE, CONFIDENCE_FILE, NODE_LOG_FILE)
 
 
 class CliError(Exception):
@@ -82,6 +88,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--params-file", type=Path, metavar="YAML",
                         help="seg_node parameter file whose grid.* and camera.* place the grid and the camera "
                              "(default: config/seg.yaml's values)")
+    parser.add_argument("--confidence-floor", type=_floor, default=FROM_CHECKPOINT, metavar="X",
+                        help="offline: the frame mean confidence below which the input counts as degraded, as "
+                             "seg_node's confidence_floor: -1 the checkpoint's (default), 0 off, or a value in "
+                             "(0, 1]")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     live = parser.add_argument_group("live mode")
     live.add_argument("--live", action="store_true", help="replay the bag into seg_node instead of running the model here")
@@ -98,6 +108,16 @@ def _parser() -> argparse.ArgumentParser:
                       help="a further parameter of the node started for the run, as after seg_node's -p "
                            "(repeatable), e.g. min_confidence:=0.5 or publish_color:=true")
     return parser
+
+
+def _floor(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not (value == FROM_CHECKPOINT or 0.0 <= value <= 1.0):
+        raise argparse.ArgumentTypeError(f"expected -1 (the checkpoint's), 0 (off) or a value in (0, 1], got {text!r}")
+    return value
 
 
 def _node_param(text: str) -> tuple[str, str]:
@@ -117,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--node-param is for the node --live starts (not with --use-running-node)")
     if args.use_running_node and args.input_filter != "none":
         parser.error("--input-filter is for the node --live starts; a running node has its own input_filter")
+    if args.live and args.confidence_floor != FROM_CHECKPOINT:
+        parser.error("--confidence-floor is offline only: live, the node judges its input itself "
+                     "(--node-param confidence_floor:=X)")
     if args.rate is not None and args.speed != 1.0:
         parser.error("--rate and --speed exclude each other (a fixed rate ignores the recorded spacing)")
     try:
@@ -129,10 +152,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # a live replay has stopped its node by now; nothing was written
         print("seg-bag-eval: interrupted; no results written", file=sys.stderr)
         return 130
+    degraded = metrics["degraded_input"]
     print(f"mIoU {_fmt(metrics['miou'])}, drivable IoU {_fmt(metrics['drivable_iou'])}, "
           f"{metrics['frames']} frames, {_fmt(metrics['fps'], '.1f')} FPS, latency p50 "
           f"{_fmt(metrics['latency_ms']['p50'], '.1f')} ms, {metrics['dropped']} dropped, grid agreement "
-          f"{_fmt(metrics['grid'].get('agreement'))} -> {json_path}")
+          f"{_fmt(metrics['grid'].get('agreement'))}, degraded input {_fmt(degraded.get('degraded_s'), '.1f')} s "
+          f"-> {json_path}")
     return 0
 
 
@@ -197,20 +222,30 @@ def run(args: argparse.Namespace) -> tuple[Path, dict]:
                            late=replay.late, rate=args.rate, speed=args.speed, node_log=replay.node_log,
                            **_node_description(args, spec, replay.node_status))
             wall_s = replay.elapsed_s  # the replay itself
+            timeline, degraded_note = None, "offline only: live, the node judges its input itself (its /diagnostics)"
         else:
             segmenter = Segmenter.from_checkpoint(args.checkpoint, backend=args.backend, input_size=args.input_size,
                                                   drivable_classes=drivable, input_filter=args.input_filter)
             context.update(backend=segmenter.backend_name, input_size=list(segmenter.input_size),
                            input_filter=segmenter.input_filter)
+            floor = effective_floor(args.confidence_floor, spec.confidence_floor)
+            timeline = None if floor is None else ConfidenceTimeline(floor)
+            degraded_note = ("turned off (--confidence-floor 0)" if args.confidence_floor == 0 else
+                             "the checkpoint has no confidence floor (trained before seg-train measured one); "
+                             "give one with --confidence-floor")
+            if timeline is not None:
+                segmenter.prepare_variants()  # the confidence graph now, not inside the first sample's time
             start = time.perf_counter()
-            drivable, evaluation, grids = score(reader, segmenter_predictor(segmenter), drivable, not args.quiet)
+            drivable, evaluation, grids = score(reader, segmenter_predictor(segmenter, timeline), drivable,
+                                                not args.quiet)
             wall_s = time.perf_counter() - start  # the pass over the bag: read, decode, segment, score
         context.update(drivable_classes=list(drivable), wall_s=wall_s)
     metrics = evaluation.result(elapsed_s=replay.elapsed_s if args.live else None)
     metrics["grid"] = grids.result() if grids is not None else {"skipped": grid_note}
+    metrics["degraded_input"] = timeline.result() if timeline is not None else {"skipped": degraded_note}
     if out_bag is not None:
         context["out_bag"] = str(out_bag.path)
-    return _write_report(args.out, metrics, context, evaluation, grids), metrics
+    return _write_report(args.out, metrics, context, evaluation, grids, timeline), metrics
 
 
 def _gt_topic(args: argparse.Namespace, reader: BagReader) -> str | None:
@@ -283,15 +318,17 @@ def _answering_node_drivable(args: argparse.Namespace, drivable: tuple[str, ...]
 
 
 def _write_report(out: Path, metrics: dict, context: dict, evaluation: BagEvaluation,
-                  grids: BagGrids | None) -> Path:
-    """confusion.png, samples.png, grid.png, then metrics.json and report.md (last, so they exist only on
-    success)."""
+                  grids: BagGrids | None, timeline: ConfidenceTimeline | None) -> Path:
+    """confusion.png, samples.png, grid.png, confidence.png, then metrics.json and report.md (last, so they
+    exist only on success)."""
     out.mkdir(parents=True, exist_ok=True)
     images = [confusion_plot(evaluation.classes, out / CONFUSION_FILE)]
     strip = sample_strip(evaluation, out / SAMPLES_FILE)
     images += [strip] if strip else []
     if grids is not None and grids.example is not None:
         images.append(grid_picture(*grids.example, out / GRID_FILE))
+    if timeline is not None and timeline.samples:
+        images.append(confidence_plot(timeline, out / CONFIDENCE_FILE))
     core = {key: metrics[key] for key in ("miou", "pixel_accuracy", "per_class_iou")}
     extra = {key: value for key, value in metrics.items() if key not in core} | context
     json_path, _ = write_metrics(out, core, extra, title=f"seg-bag-eval ({context['mode']}): {context['bag']}",

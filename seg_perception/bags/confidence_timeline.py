@@ -1,0 +1,74 @@
+"""``ConfidenceTimeline``: where along a recording seg_node would call its input degraded (ROS-free).
+
+Offline seg-bag-eval samples the recording as the node samples its camera: one frame's mean confidence
+per ``SAMPLE_PERIOD_S``, judged by the node's own rule (``node.confidence_watch``: the mean of the last
+``WINDOW_S`` of samples against the model's floor). Time is the frames' header stamps, so a recording
+says where it was foggy, dark or smeared, whatever speed it is evaluated at. The result is what the
+node's /diagnostics would have said along the drive: which stretches warned, and for how long.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+from ..node.confidence_watch import SAMPLE_PERIOD_S, WINDOW_S, ConfidenceWatch
+
+
+class ConfidenceTimeline:
+    """Frame samples of one recording and the stretches whose window mean lies below ``floor``.
+
+    Call ``due(stamp_ns)`` for every frame in stamp order; for the frames it says yes to, compute the
+    confidence map and hand its mean to ``add``. Stamps that go backwards (a looped or merged
+    recording) hold the clock where it was, so no stretch is counted twice.
+    """
+
+    def __init__(self, floor: float):
+        self.floor = floor
+        self._now_s = 0.0
+        self._watch = ConfidenceWatch(clock=lambda: self._now_s)
+        self._first_ns: int | None = None
+        #: (seconds since the first frame, the frame's mean confidence, the window mean or None)
+        self.samples: list[tuple[float, float, float | None]] = []
+        #: [start, end] seconds of each stretch the node would have warned through
+        self.spans: list[list[float]] = []
+        self._end_s = 0.0
+
+    def due(self, stamp_ns: int) -> bool:
+        """Advance the clock to this frame; whether it is to be sampled."""
+        if self._first_ns is None:
+            self._first_ns = stamp_ns
+        self._now_s = max(self._now_s, (stamp_ns - self._first_ns) / 1e9)
+        self._end_s = self._now_s
+        return self._watch.due()
+
+    def add(self, mean_confidence: float) -> None:
+        """The sampled frame's mean confidence (0..1): it joins the window, and the window is judged."""
+        self._watch.add(mean_confidence)
+        window = self._watch.mean()
+        self.samples.append((self._now_s, mean_confidence, window))
+        warned = bool(ConfidenceWatch.problem(window, self.floor))
+        if warned and not (self.spans and self.spans[-1][1] is None):
+            self.spans.append([self._now_s, None])
+        elif not warned and self.spans and self.spans[-1][1] is None:
+            self.spans[-1][1] = self._now_s
+
+    def closed_spans(self) -> list[list[float]]:
+        """The warned stretches; one still open at the end of the recording ends at its last frame."""
+        return [[start, self._end_s if end is None else end] for start, end in self.spans]
+
+    def result(self) -> dict:
+        """``floor``, ``samples``, ``median_confidence``, ``samples_below_floor`` (single frames),
+        ``degraded_s`` and ``degraded_spans`` (seconds from the first frame; what the node warns by:
+        the window mean), ``sample_period_s`` and ``window_s``."""
+        values = [value for _, value, _ in self.samples]
+        spans = self.closed_spans()
+        return {
+            "floor": self.floor,
+            "samples": len(values),
+            "median_confidence": statistics.median(values) if values else None,
+            "samples_below_floor": sum(value < self.floor for value in values),
+            "degraded_s": sum(end - start for start, end in spans),
+            "degraded_spans": [[round(start, 3), round(end, 3)] for start, end in spans],
+            "sample_period_s": SAMPLE_PERIOD_S,
+            "window_s": WINDOW_S,
+        }
