@@ -29,7 +29,7 @@ def write_metrics(
     ``metrics`` is a ``SegMetrics`` or a mapping with ``miou``, ``pixel_accuracy`` and
     ``per_class_iou``; ``extra`` keys (which must not collide) follow them in the JSON,
     and its scalar values (IoUs in percent, other floats to 4 significant digits), and
-    those of its dicts of scalars, also appear in the report's summary. ``images`` are embedded
+    the scalar entries of its dicts, also appear in the report's summary. ``images`` are embedded
     in the report by paths relative to ``out_dir``. NaN and infinity become null.
     """
     data = dict(metrics.to_dict() if isinstance(metrics, SegMetrics) else metrics)
@@ -74,12 +74,11 @@ def _percent(value) -> str:
 
 def _summary_rows(data: dict, extra_keys):
     """(name, text) of the scalar extras: IoUs (``*_iou``) in percent like the mIoU, other floats to 4
-    significant digits; a dict of scalars (e.g. latency percentiles) gives one row per entry."""
+    significant digits; a dict (e.g. latency percentiles) gives one row per scalar entry."""
     for key in extra_keys:
         value = data[key]
         if isinstance(value, dict):
-            if not any(isinstance(v, (dict, list)) for v in value.values()):
-                yield from ((f"{key} {k}", _scalar(v)) for k, v in value.items())
+            yield from ((f"{key} {k}", _scalar(v)) for k, v in value.items() if not isinstance(v, (dict, list)))
         elif key.endswith("_iou") and (value is None or isinstance(value, float)):
             yield f"{key} (%)", _percent(value)
         elif not isinstance(value, list):

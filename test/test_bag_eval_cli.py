@@ -471,9 +471,12 @@ def test_a_checkpoint_without_a_floor_says_so_and_bad_floors_are_refused(work, t
     assert evaluate(make(root, "mcap_rgb8"), checkpoint, tmp_path / "eval") == 0
     assert metrics_of(tmp_path / "eval")["degraded_input"]["skipped"].startswith(
         "the checkpoint has no confidence floor")
-    for argv in (["--confidence-floor", "1.5"], ["--confidence-floor", "high"], ["--confidence-floor", "-0.5"],
-                 ["--live", "--confidence-floor", "0.7"]):
+    for argv, message in ((["--confidence-floor", "1.5"], "confidence_floor must be in -1.0 .. 1.0; got 1.5"),
+                          (["--confidence-floor", "high"], "expected a number, got 'high'"),
+                          (["--confidence-floor", "-0.5"], "must be -1.0 (the checkpoint's) or in 0.0 .. 1.0"),
+                          (["--confidence-floor", "nan"], "confidence_floor must be finite"),
+                          (["--live", "--confidence-floor", "0.7"], "--confidence-floor is offline only")):
         capsys.readouterr()
         with pytest.raises(SystemExit) as exit_info:
             evaluate(make(root, "mcap_rgb8"), checkpoint, tmp_path / "x", *argv)
-        assert exit_info.value.code == 2 and "--confidence-floor" in capsys.readouterr().err
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err

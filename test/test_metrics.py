@@ -118,11 +118,12 @@ def _hand_metrics():
 def test_write_metrics_json_and_report(tmp_path):
     out = tmp_path / "eval"
     image = tmp_path / "figs" / "frame 1.png"
-    extra = {"num_images": np.int64(3), "latency_ms": float("nan"), "sizes": np.array([1, 2])}
+    extra = {"num_images": np.int64(3), "latency_ms": float("nan"), "sizes": np.array([1, 2]),
+             "fog": {"seconds": 2.5, "spans": [[1.0, 3.5]]}}
     json_path, md_path = write_metrics(out, _hand_metrics(), extra, title="Bag eval", images=[image])
 
     data = json.loads(json_path.read_text())
-    assert list(data) == ["miou", "pixel_accuracy", "per_class_iou", "num_images", "latency_ms", "sizes"]
+    assert list(data) == ["miou", "pixel_accuracy", "per_class_iou", "num_images", "latency_ms", "sizes", "fog"]
     assert data["miou"] == pytest.approx((1 / 3 + 1 / 4) / 3)
     assert data["per_class_iou"] == {"a": pytest.approx(1 / 3), "b": 0.25, "c": 0.0, "d": None}
     assert (data["latency_ms"], data["sizes"], data["num_images"]) == (None, [1, 2], 3)
@@ -130,10 +131,10 @@ def test_write_metrics_json_and_report(tmp_path):
     report = md_path.read_text()
     assert report.startswith("# Bag eval\n")
     for row in ("| mIoU (%) | 19.44 |", "| pixel accuracy (%) | 33.33 |", "| classes scored | 3 / 4 |",
-                "| num_images | 3 |", "| a | 33.33 |", "| b | 25.00 |", "| d | n/a |",
+                "| num_images | 3 |", "| fog seconds | 2.5 |", "| a | 33.33 |", "| b | 25.00 |", "| d | n/a |",
                 "![frame 1.png](<../figs/frame 1.png>)"):
         assert row in report.splitlines()
-    assert "sizes" not in report
+    assert "sizes" not in report and "spans" not in report  # lists stay in the JSON
     assert sorted(os.listdir(out)) == ["metrics.json", "report.md"]
     assert json_path.stat().st_mode & 0o777 == 0o644
 

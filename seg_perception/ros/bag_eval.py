@@ -39,7 +39,7 @@ from ..inference.preprocess import INPUT_FILTER_HELP, INPUT_FILTERS
 from ..labels import check_drivable_classes
 from ..node.confidence_watch import FROM_CHECKPOINT, effective_floor
 from ..node.contract import NodeStatus, camera_info_beside
-from ..node.params import geometry_from_params_file
+from ..node.params import geometry_from_params_file, validate_changes
 from ..reports import METRICS_FILE, REPORT_FILE, write_metrics
 from ..size import size_arg
 
@@ -111,12 +111,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _floor(text: str) -> float:
+    """--confidence-floor, checked as seg_node checks its confidence_floor parameter."""
     try:
         value = float(text)
     except ValueError:
-        value = None
-    if value is None or not (value == FROM_CHECKPOINT or 0.0 <= value <= 1.0):
-        raise argparse.ArgumentTypeError(f"expected -1 (the checkpoint's), 0 (off) or a value in (0, 1], got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    reason = validate_changes({"confidence_floor": value})
+    if reason:
+        raise argparse.ArgumentTypeError(reason)
     return value
 
 
