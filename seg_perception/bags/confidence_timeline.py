@@ -30,7 +30,7 @@ class ConfidenceTimeline:
         #: (seconds since the first frame, the frame's mean confidence, the window mean or None)
         self.samples: list[tuple[float, float, float | None]] = []
         #: [start, end] seconds of each stretch the node would have warned through
-        self.spans: list[list[float]] = []
+        self.spans: list[list[float | None]] = []
         self._end_s = 0.0
 
     def due(self, stamp_ns: int) -> bool:
