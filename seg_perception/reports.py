@@ -77,12 +77,12 @@ def _summary_rows(data: dict, extra_keys):
     significant digits; a dict (e.g. latency percentiles) gives one row per scalar entry."""
     for key in extra_keys:
         value = data[key]
-        if isinstance(value, dict):
-            yield from ((f"{key} {k}", _scalar(v)) for k, v in value.items() if not isinstance(v, (dict, list)))
-        elif key.endswith("_iou") and (value is None or isinstance(value, float)):
-            yield f"{key} (%)", _percent(value)
-        elif not isinstance(value, list):
-            yield key, _scalar(value)
+        entries = ((f"{key} {k}", k, v) for k, v in value.items()) if isinstance(value, dict) else [(key, key, value)]
+        for name, leaf, entry in entries:
+            if leaf.endswith("_iou") and (entry is None or isinstance(entry, float)):
+                yield f"{name} (%)", _percent(entry)
+            elif not isinstance(entry, (dict, list)):
+                yield name, _scalar(entry)
 
 
 def _scalar(value) -> str:

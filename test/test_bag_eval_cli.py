@@ -439,12 +439,22 @@ def test_a_named_ground_truth_that_cannot_be_used_stops_the_run(work, tmp_path, 
 
 # --- degraded input along a recording -----------------------------------------------------------------
 
-def test_offline_the_recording_is_sampled_and_judged_as_seg_node_would(work, tmp_path, capsys):
+def test_offline_the_recording_is_sampled_and_judged_as_seg_node_would(work, tmp_path, capsys, monkeypatch):
     root, checkpoint, _ = work
     bag = write_images(tmp_path / "recording", "mcap", count=41)  # 4 s at 10 Hz
     out = tmp_path / "eval"
+    with_map, segment = [], Segmenter.segment
+
+    def recording(self, image, bgr=None):  # the real Segmenter; only which frames got a confidence map is noted
+        result = segment(self, image, bgr=bgr)
+        with_map.append(result.confidence is not None)
+        return result
+
+    monkeypatch.setattr(Segmenter, "segment", recording)
     assert evaluate(bag, checkpoint, out, "--gt-topic", "", "--confidence-floor", "0.999",
                     "--out-bag", str(tmp_path / "predicted")) == 0
+    monkeypatch.undo()
+    assert with_map.count(True) == 5 and with_map.count(False) >= 36  # the 5 sampled frames only (and warm-up)
     assert "degraded input 2.0 s" in capsys.readouterr().out
     degraded = metrics_of(out)["degraded_input"]
     # A sample a second of header time (frames 0, 10, .. 40); the tiny model is never 0.999 sure, so the
@@ -452,6 +462,7 @@ def test_offline_the_recording_is_sampled_and_judged_as_seg_node_would(work, tmp
     segmenter = Segmenter.from_checkpoint(checkpoint, backend="cpu", with_confidence=True)
     expected = [segmenter.segment(frame_rgb(index)).confidence.mean() / 255 for index in (0, 10, 20, 30, 40)]
     assert degraded["samples"] == 5 and degraded["samples_below_floor"] == 5 and degraded["floor"] == 0.999
+    assert degraded["samples_judged"] == 3
     assert degraded["median_confidence"] == pytest.approx(float(np.median(expected)), abs=1e-3)
     assert degraded["degraded_spans"] == [[2.0, 4.0]] and degraded["degraded_s"] == pytest.approx(2.0)
     assert cv2.imread(str(out / "confidence.png")).shape[1] > 500
@@ -464,6 +475,7 @@ def test_offline_the_recording_is_sampled_and_judged_as_seg_node_would(work, tmp
     assert evaluate(bag, checkpoint, tmp_path / "off", "--gt-topic", "", "--confidence-floor", "0") == 0
     off = metrics_of(tmp_path / "off")["degraded_input"]
     assert off == {"skipped": "turned off (--confidence-floor 0)"} and not (tmp_path / "off" / "confidence.png").exists()
+    assert "degraded input skipped" in capsys.readouterr().out
 
 
 def test_a_checkpoint_without_a_floor_says_so_and_bad_floors_are_refused(work, tmp_path, capsys):

@@ -95,6 +95,18 @@ def test_frames_that_stay_below_the_floor_warn_and_the_warning_ends_when_they_re
     assert watch.due() and watch.mean() is None
 
 
+def test_the_window_holds_the_samples_of_the_last_window_s_not_one_more():
+    clock = Clock()
+    watch = ConfidenceWatch(clock)
+    watch.add(0.0)  # at t=0: WINDOW_S old at t=WINDOW_S, so out of the window then
+    for _ in range(int(WINDOW_S)):
+        clock.now += SAMPLE_PERIOD_S
+        watch.add(0.9)
+    assert watch.mean() == pytest.approx(0.9)  # read at the sample, as seg-bag-eval does
+    clock.now += 0.5
+    assert watch.mean() == pytest.approx(0.9)  # read half a second later, as the node's timer may
+
+
 # --- seg-bag-eval's timeline: the node's rule along a recording's header stamps --------------------------
 
 def _drive(timeline, confidence_at, seconds, hz=10, start_ns=1_700_000_000 * 10**9):
@@ -114,10 +126,10 @@ def test_the_timeline_warns_where_the_window_mean_of_the_samples_falls_below_the
     sampled = _drive(timeline, fog, 29.9)
     assert sampled == pytest.approx(list(range(30)))  # one sample a second of header time, not of frames
     result = timeline.result()
-    # By hand, windows of 6 samples (t-5 .. t): at t=12 three 0.5s give 0.70 < 0.75, the first warning;
-    # after the fog, t=22 still has three (0.70), t=23 two (0.767): the warning ends there.
-    assert result["degraded_spans"] == [[12.0, 23.0]] and result["degraded_s"] == pytest.approx(11.0)
-    assert result["samples"] == 30 and result["samples_below_floor"] == 10
+    # By hand, windows of 5 samples (t-4 .. t): at t=11 two 0.5s give 0.74 < 0.75, the first warning;
+    # after the fog, t=22 still has two (0.74), t=23 one (0.82): the warning ends there.
+    assert result["degraded_spans"] == [[11.0, 23.0]] and result["degraded_s"] == 12.0
+    assert result["samples"] == 30 and result["samples_below_floor"] == 10 and result["samples_judged"] == 28
     assert result["median_confidence"] == 0.9 and result["floor"] == 0.75
     assert [mean for _, _, mean in timeline.samples[:3]] == [None, None, pytest.approx(0.9)]  # MIN_SAMPLES
 
@@ -129,6 +141,21 @@ def test_a_stretch_still_degraded_at_the_end_closes_at_the_last_frame_and_stamps
     start = 1_700_000_000 * 10**9
     assert not timeline.due(start + 1_000_000_000)  # back to t=1 (a looped recording): the clock stays at 4.9
     assert timeline.result()["degraded_spans"] == [[2.0, 4.9]] and timeline.due(start + 5_900_000_000)
+    timeline.add(0.3)
+    assert timeline.samples[-1][0] == pytest.approx(5.9) and timeline.result()["degraded_spans"] == [[2.0, 5.9]]
     clean = ConfidenceTimeline(0.8)
     _drive(clean, lambda t: 0.95, 9.9)
     assert clean.result()["degraded_spans"] == [] and clean.result()["degraded_s"] == 0
+    short = ConfidenceTimeline(0.8)
+    _drive(short, lambda t: 0.3, 1.5)  # two samples: never judged, which is not the same as clean
+    assert short.result()["samples_judged"] == 0 and short.result()["samples"] == 2
+
+
+def test_a_gap_in_the_stamps_longer_than_the_window_ends_a_warned_stretch_at_the_frame_before_it():
+    timeline = ConfidenceTimeline(0.8)
+    _drive(timeline, lambda t: 0.3, 4.0)  # warned from t=2
+    _drive(timeline, lambda t: 0.3, 4.0, start_ns=1_700_000_000 * 10**9 + 60 * 10**9)  # a minute later
+    # The node stops warning once its samples expire: the minute without frames is not counted; after the
+    # gap the window fills again and the warning returns from the third sample.
+    assert timeline.result()["degraded_spans"] == [[2.0, 4.0], [62.0, 64.0]]
+    assert timeline.result()["degraded_s"] == 4.0

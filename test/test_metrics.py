@@ -119,7 +119,7 @@ def test_write_metrics_json_and_report(tmp_path):
     out = tmp_path / "eval"
     image = tmp_path / "figs" / "frame 1.png"
     extra = {"num_images": np.int64(3), "latency_ms": float("nan"), "sizes": np.array([1, 2]),
-             "fog": {"seconds": 2.5, "spans": [[1.0, 3.5]]}}
+             "fog": {"seconds": 2.5, "spans": [[1.0, 3.5]], "free_iou": 0.5}}
     json_path, md_path = write_metrics(out, _hand_metrics(), extra, title="Bag eval", images=[image])
 
     data = json.loads(json_path.read_text())
@@ -131,7 +131,7 @@ def test_write_metrics_json_and_report(tmp_path):
     report = md_path.read_text()
     assert report.startswith("# Bag eval\n")
     for row in ("| mIoU (%) | 19.44 |", "| pixel accuracy (%) | 33.33 |", "| classes scored | 3 / 4 |",
-                "| num_images | 3 |", "| fog seconds | 2.5 |", "| a | 33.33 |", "| b | 25.00 |", "| d | n/a |",
+                "| num_images | 3 |", "| fog seconds | 2.5 |", "| fog free_iou (%) | 50.00 |", "| a | 33.33 |", "| b | 25.00 |", "| d | n/a |",
                 "![frame 1.png](<../figs/frame 1.png>)"):
         assert row in report.splitlines()
     assert "sizes" not in report and "spans" not in report  # lists stay in the JSON

@@ -19,7 +19,10 @@ class ConfidenceTimeline:
 
     Call ``due(stamp_ns)`` for every frame in stamp order; for the frames it says yes to, compute the
     confidence map and hand its mean to ``add``. Stamps that go backwards (a looped or merged
-    recording) hold the clock where it was, so no stretch is counted twice.
+    recording) hold the clock where it was, so no stretch is counted twice (and a stamp far in the
+    future holds it there: frames after it are not sampled until their stamps pass it). A gap in the
+    stamps longer than the window ends a warned stretch at the last frame before the gap: the node
+    would have stopped warning as its samples expired.
     """
 
     def __init__(self, floor: float):
@@ -29,17 +32,21 @@ class ConfidenceTimeline:
         self._first_ns: int | None = None
         #: (seconds since the first frame, the frame's mean confidence, the window mean or None)
         self.samples: list[tuple[float, float, float | None]] = []
-        #: [start, end] seconds of each stretch the node would have warned through
-        self.spans: list[list[float | None]] = []
-        self._end_s = 0.0
+        # [start, end] seconds of each stretch the node would have warned through; end None while open
+        self._spans: list[list[float | None]] = []
 
     def due(self, stamp_ns: int) -> bool:
         """Advance the clock to this frame; whether it is to be sampled."""
         if self._first_ns is None:
             self._first_ns = stamp_ns
-        self._now_s = max(self._now_s, (stamp_ns - self._first_ns) / 1e9)
-        self._end_s = self._now_s
+        now = max(self._now_s, (stamp_ns - self._first_ns) / 1e9)
+        if now - self._now_s > WINDOW_S and self._open():
+            self._spans[-1][1] = self._now_s
+        self._now_s = now
         return self._watch.due()
+
+    def _open(self) -> bool:
+        return bool(self._spans) and self._spans[-1][1] is None
 
     def add(self, mean_confidence: float) -> None:
         """The sampled frame's mean confidence (0..1): it joins the window, and the window is judged."""
@@ -47,28 +54,31 @@ class ConfidenceTimeline:
         window = self._watch.mean()
         self.samples.append((self._now_s, mean_confidence, window))
         warned = bool(ConfidenceWatch.problem(window, self.floor))
-        if warned and not (self.spans and self.spans[-1][1] is None):
-            self.spans.append([self._now_s, None])
-        elif not warned and self.spans and self.spans[-1][1] is None:
-            self.spans[-1][1] = self._now_s
+        if warned and not self._open():
+            self._spans.append([self._now_s, None])
+        elif not warned and self._open():
+            self._spans[-1][1] = self._now_s
 
     def closed_spans(self) -> list[list[float]]:
         """The warned stretches; one still open at the end of the recording ends at its last frame."""
-        return [[start, self._end_s if end is None else end] for start, end in self.spans]
+        return [[start, self._now_s if end is None else end] for start, end in self._spans]
 
     def result(self) -> dict:
         """``floor``, ``samples``, ``median_confidence``, ``samples_below_floor`` (single frames),
-        ``degraded_s`` and ``degraded_spans`` (seconds from the first frame; what the node warns by:
-        the window mean), ``sample_period_s`` and ``window_s``."""
+        ``samples_judged`` (samples with enough others in their window to be judged: 0 for a recording
+        too short, or whose stamps do not advance, to say anything), ``degraded_s`` and ``degraded_spans``
+        (seconds from the first frame; what the node warns by: the window mean), ``sample_period_s`` and
+        ``window_s``."""
         values = [value for _, value, _ in self.samples]
-        spans = self.closed_spans()
+        spans = [[round(start, 3), round(end, 3)] for start, end in self.closed_spans()]
         return {
             "floor": self.floor,
             "samples": len(values),
             "median_confidence": statistics.median(values) if values else None,
             "samples_below_floor": sum(value < self.floor for value in values),
-            "degraded_s": sum(end - start for start, end in spans),
-            "degraded_spans": [[round(start, 3), round(end, 3)] for start, end in spans],
+            "samples_judged": sum(window is not None for _, _, window in self.samples),
+            "degraded_s": round(sum(end - start for start, end in spans), 3),
+            "degraded_spans": spans,
             "sample_period_s": SAMPLE_PERIOD_S,
             "window_s": WINDOW_S,
         }

@@ -78,5 +78,7 @@ class ConfidenceWatch:
                 "its training data); its labels and drivable area are less reliable")
 
     def _expire(self, now: float) -> None:
-        while self._samples and now - self._samples[0][0] > WINDOW_S:
+        # The window is (now - WINDOW_S, now]: at one sample a second it holds WINDOW_S samples, whenever
+        # in the second the diagnostics timer reads it, and seg-bag-eval, reading at the sample, sees the same.
+        while self._samples and now - self._samples[0][0] >= WINDOW_S:
             self._samples.popleft()

@@ -155,11 +155,11 @@ def main(argv: list[str] | None = None) -> int:
         print("seg-bag-eval: interrupted; no results written", file=sys.stderr)
         return 130
     degraded = metrics["degraded_input"]
+    degraded_text = "skipped" if "skipped" in degraded else f"{degraded['degraded_s']:.1f} s"
     print(f"mIoU {_fmt(metrics['miou'])}, drivable IoU {_fmt(metrics['drivable_iou'])}, "
           f"{metrics['frames']} frames, {_fmt(metrics['fps'], '.1f')} FPS, latency p50 "
           f"{_fmt(metrics['latency_ms']['p50'], '.1f')} ms, {metrics['dropped']} dropped, grid agreement "
-          f"{_fmt(metrics['grid'].get('agreement'))}, degraded input {_fmt(degraded.get('degraded_s'), '.1f')} s "
-          f"-> {json_path}")
+          f"{_fmt(metrics['grid'].get('agreement'))}, degraded input {degraded_text} -> {json_path}")
     return 0
 
 
@@ -234,7 +234,8 @@ def run(args: argparse.Namespace) -> tuple[Path, dict]:
             timeline = None if floor is None else ConfidenceTimeline(floor)
             degraded_note = ("turned off (--confidence-floor 0)" if args.confidence_floor == 0 else
                              "the checkpoint has no confidence floor (trained before seg-train measured one); "
-                             "give one with --confidence-floor")
+                             "give one with --confidence-floor" if spec.confidence_floor is None else
+                             "the checkpoint's confidence floor is 0: no frame can fall below it")
             if timeline is not None:
                 segmenter.prepare_variants()  # the confidence graph now, not inside the first sample's time
             start = time.perf_counter()
