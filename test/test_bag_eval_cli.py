@@ -462,7 +462,7 @@ def test_offline_the_recording_is_sampled_and_judged_as_seg_node_would(work, tmp
     segmenter = Segmenter.from_checkpoint(checkpoint, backend="cpu", with_confidence=True)
     expected = [segmenter.segment(frame_rgb(index)).confidence.mean() / 255 for index in (0, 10, 20, 30, 40)]
     assert degraded["samples"] == 5 and degraded["samples_below_floor"] == 5 and degraded["floor"] == 0.999
-    assert degraded["samples_judged"] == 3
+    assert degraded["samples_judged"] == 3 and degraded["clock"] == "header stamp"
     assert degraded["median_confidence"] == pytest.approx(float(np.median(expected)), abs=1e-3)
     assert degraded["degraded_spans"] == [[2.0, 4.0]] and degraded["degraded_s"] == pytest.approx(2.0)
     assert cv2.imread(str(out / "confidence.png")).shape[1] > 500
@@ -476,6 +476,16 @@ def test_offline_the_recording_is_sampled_and_judged_as_seg_node_would(work, tmp
     off = metrics_of(tmp_path / "off")["degraded_input"]
     assert off == {"skipped": "turned off (--confidence-floor 0)"} and not (tmp_path / "off" / "confidence.png").exists()
     assert "degraded input skipped" in capsys.readouterr().out
+
+
+def test_a_recording_without_header_stamps_is_judged_along_its_log_times(work, tmp_path):
+    root, checkpoint, _ = work
+    bag = write_images(tmp_path / "unstamped", "mcap", count=41, stamped=False)  # 4 s at 10 Hz, stamps all zero
+    assert evaluate(bag, checkpoint, tmp_path / "eval", "--confidence-floor", "0.999") == 0
+    metrics = metrics_of(tmp_path / "eval")
+    degraded = metrics["degraded_input"]
+    assert metrics["frames"] == 41 and degraded["clock"] == "log time (the header stamps are zero)"
+    assert degraded["samples"] == 5 and degraded["degraded_spans"] == [[2.0, 4.0]]
 
 
 def test_a_checkpoint_without_a_floor_says_so_and_bad_floors_are_refused(work, tmp_path, capsys):

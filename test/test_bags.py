@@ -50,13 +50,14 @@ def smooth_rgb(index: int) -> np.ndarray:
     return cv2.resize(coarse, (WIDTH, HEIGHT), interpolation=cv2.INTER_LINEAR)
 
 
-def write_images(path, storage="mcap", encoding="rgb8", pad=0, count=3, topic="/camera/image_raw"):
-    """A bag of ``count`` frames on ``topic`` (Image in any raw encoding, or CompressedImage png/jpeg)."""
+def write_images(path, storage="mcap", encoding="rgb8", pad=0, count=3, topic="/camera/image_raw", stamped=True):
+    """A bag of ``count`` frames on ``topic`` (Image in any raw encoding, or CompressedImage png/jpeg), logged
+    ``PERIOD`` apart; their header stamps are the log times, or zero (a driver that sets none) unless ``stamped``."""
     compressed = encoding in ("png", "jpeg")
     with BagWriter(path, storage) as bag:
         bag.add_topic(topic, COMPRESSED_IMAGE if compressed else IMAGE)
         for i in range(count):
-            header = make_header(T0 + i * PERIOD, "camera")
+            header = make_header(T0 + i * PERIOD if stamped else 0, "camera")
             msg = (compressed_msg(smooth_rgb(i), encoding, header) if compressed
                    else image_msg(encode_pixels(frame_rgb(i), encoding), encoding, header, pad))
             bag.write(topic, msg, T0 + i * PERIOD)

@@ -109,12 +109,17 @@ def test_the_window_holds_the_samples_of_the_last_window_s_not_one_more():
 
 # --- seg-bag-eval's timeline: the node's rule along a recording's header stamps --------------------------
 
-def _drive(timeline, confidence_at, seconds, hz=10, start_ns=1_700_000_000 * 10**9):
-    """Frames at ``hz`` for ``seconds``; the sampled ones get ``confidence_at(t)``."""
+LATENCY_NS = 30_000_000  # header stamp to the recorder's log time
+
+
+def _drive(timeline, confidence_at, seconds, hz=10, start_ns=1_700_000_000 * 10**9, stamps=True):
+    """Frames at ``hz`` for ``seconds`` (header stamps zero unless ``stamps``, logged ``LATENCY_NS``
+    after the time they stand for); the sampled ones get ``confidence_at(t)``."""
     sampled = []
     for index in range(int(seconds * hz) + 1):
         t = index / hz
-        if timeline.due(start_ns + round(t * 1e9)):
+        stamp = start_ns + round(t * 1e9)
+        if timeline.due(stamp if stamps else 0, stamp + LATENCY_NS):
             timeline.add(confidence_at(t))
             sampled.append(t)
     return sampled
@@ -130,7 +135,7 @@ def test_the_timeline_warns_where_the_window_mean_of_the_samples_falls_below_the
     # after the fog, t=22 still has two (0.74), t=23 one (0.82): the warning ends there.
     assert result["degraded_spans"] == [[11.0, 23.0]] and result["degraded_s"] == 12.0
     assert result["samples"] == 30 and result["samples_below_floor"] == 10 and result["samples_judged"] == 28
-    assert result["median_confidence"] == 0.9 and result["floor"] == 0.75
+    assert result["median_confidence"] == 0.9 and result["floor"] == 0.75 and result["clock"] == "header stamp"
     assert [mean for _, _, mean in timeline.samples[:3]] == [None, None, pytest.approx(0.9)]  # MIN_SAMPLES
 
 
@@ -139,8 +144,8 @@ def test_a_stretch_still_degraded_at_the_end_closes_at_the_last_frame_and_stamps
     _drive(timeline, lambda t: 0.3, 4.95)  # degraded from the start: warned from the third sample, t=2
     assert timeline.result()["degraded_spans"] == [[2.0, 4.9]]
     start = 1_700_000_000 * 10**9
-    assert not timeline.due(start + 1_000_000_000)  # back to t=1 (a looped recording): the clock stays at 4.9
-    assert timeline.result()["degraded_spans"] == [[2.0, 4.9]] and timeline.due(start + 5_900_000_000)
+    assert not timeline.due(start + 1_000_000_000, 0)  # back to t=1 (a looped recording): the clock stays at 4.9
+    assert timeline.result()["degraded_spans"] == [[2.0, 4.9]] and timeline.due(start + 5_900_000_000, 0)
     timeline.add(0.3)
     assert timeline.samples[-1][0] == pytest.approx(5.9) and timeline.result()["degraded_spans"] == [[2.0, 5.9]]
     clean = ConfidenceTimeline(0.8)
@@ -159,3 +164,17 @@ def test_a_gap_in_the_stamps_longer_than_the_window_ends_a_warned_stretch_at_the
     # gap the window fills again and the warning returns from the third sample.
     assert timeline.result()["degraded_spans"] == [[2.0, 4.0], [62.0, 64.0]]
     assert timeline.result()["degraded_s"] == 4.0
+
+
+def test_a_recording_whose_header_stamps_are_zero_is_timed_by_its_log_times():
+    # Camera drivers that leave header.stamp unset are common; the node times them by arrival, and so
+    # does the timeline, by when the recorder received each frame. With stamps, the log times are not read.
+    fog = lambda t: 0.5 if 10 <= t < 20 else 0.9  # noqa: E731
+    unstamped = ConfidenceTimeline(0.75)
+    assert _drive(unstamped, fog, 29.9, stamps=False) == pytest.approx(list(range(30)))
+    assert unstamped.result()["degraded_spans"] == [[11.0, 23.0]]
+    assert unstamped.result()["clock"] == "log time (the header stamps are zero)"
+    stamped = ConfidenceTimeline(0.75)
+    assert stamped.due(5 * 10**9, 0)
+    stamped.add(0.9)
+    assert not stamped.due(5 * 10**9 + 500_000_000, 10**12) and stamped.clock == "header stamp"

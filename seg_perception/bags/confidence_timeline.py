@@ -3,8 +3,10 @@
 Offline seg-bag-eval samples the recording as the node samples its camera: one frame's mean confidence
 per ``SAMPLE_PERIOD_S``, judged by the node's own rule (``node.confidence_watch``: the mean of the last
 ``WINDOW_S`` of samples against the model's floor). Time is the frames' header stamps, so a recording
-says where it was foggy, dark or smeared, whatever speed it is evaluated at. The result is what the
-node's /diagnostics would have said along the drive: which stretches warned, and for how long.
+says where it was foggy, dark or smeared, whatever speed it is evaluated at; a recording whose camera
+driver left the stamps at zero is timed by when the recorder received each frame (its log time), as
+the node would time it by arrival. The result is what the node's /diagnostics would have said along
+the drive: which stretches warned, and for how long.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from ..node.confidence_watch import SAMPLE_PERIOD_S, WINDOW_S, ConfidenceWatch
 class ConfidenceTimeline:
     """Frame samples of one recording and the stretches whose window mean lies below ``floor``.
 
-    Call ``due(stamp_ns)`` for every frame in stamp order; for the frames it says yes to, compute the
+    Call ``due(stamp_ns, log_time_ns)`` for every frame in recording order; for the frames it says yes to, compute the
     confidence map and hand its mean to ``add``. Stamps that go backwards (a looped or merged
     recording) hold the clock where it was, so no stretch is counted twice (and a stamp far in the
     future holds it there: frames after it are not sampled until their stamps pass it). A gap in the
@@ -30,16 +32,22 @@ class ConfidenceTimeline:
         self._now_s = 0.0
         self._watch = ConfidenceWatch(clock=lambda: self._now_s)
         self._first_ns: int | None = None
+        #: what the clock reads: the frames' header stamps, or their log times when the first stamp is zero
+        self.clock: str | None = None
         #: (seconds since the first frame, the frame's mean confidence, the window mean or None)
         self.samples: list[tuple[float, float, float | None]] = []
         # [start, end] seconds of each stretch the node would have warned through; end None while open
         self._spans: list[list[float | None]] = []
 
-    def due(self, stamp_ns: int) -> bool:
-        """Advance the clock to this frame; whether it is to be sampled."""
+    def due(self, stamp_ns: int, log_time_ns: int) -> bool:
+        """Advance the clock to this frame (its header stamp, or its log time if the recording's first
+        stamp is zero: an unset header); whether it is to be sampled."""
+        if self.clock is None:
+            self.clock = "header stamp" if stamp_ns else "log time (the header stamps are zero)"
+        time_ns = stamp_ns if self.clock == "header stamp" else log_time_ns
         if self._first_ns is None:
-            self._first_ns = stamp_ns
-        now = max(self._now_s, (stamp_ns - self._first_ns) / 1e9)
+            self._first_ns = time_ns
+        now = max(self._now_s, (time_ns - self._first_ns) / 1e9)
         if now - self._now_s > WINDOW_S and self._open():
             self._spans[-1][1] = self._now_s
         self._now_s = now
@@ -67,8 +75,8 @@ class ConfidenceTimeline:
         """``floor``, ``samples``, ``median_confidence``, ``samples_below_floor`` (single frames),
         ``samples_judged`` (samples with enough others in their window to be judged: 0 for a recording
         too short, or whose stamps do not advance, to say anything), ``degraded_s`` and ``degraded_spans``
-        (seconds from the first frame; what the node warns by: the window mean), ``sample_period_s`` and
-        ``window_s``."""
+        (seconds from the first frame; what the node warns by: the window mean), ``sample_period_s``,
+        ``window_s`` and ``clock`` (what the seconds are counted by)."""
         values = [value for _, value, _ in self.samples]
         spans = [[round(start, 3), round(end, 3)] for start, end in self.closed_spans()]
         return {
@@ -81,4 +89,5 @@ class ConfidenceTimeline:
             "degraded_spans": spans,
             "sample_period_s": SAMPLE_PERIOD_S,
             "window_s": WINDOW_S,
+            "clock": self.clock,
         }

@@ -41,7 +41,7 @@ def segmenter_predictor(segmenter, timeline: ConfidenceTimeline | None = None) -
     With ``timeline``, the frames it asks for are sampled as seg_node samples them: the confidence map is
     computed for those frames only, so the latencies stay those of the node."""
     def predict(item: PairedFrame) -> Prediction:
-        sample = timeline is not None and timeline.due(item.stamp_ns)
+        sample = timeline is not None and timeline.due(item.stamp_ns, item.log_time_ns)
         segmenter.with_confidence = sample
         result = segmenter.segment(item.frame.image, bgr=item.frame.bgr)
         if sample:
