@@ -636,6 +636,16 @@ def test_bad_set_ups_stop_start_up_with_one_error_line(bad_models, tiny_checkpoi
     assert len(lines) == 1 and "cannot start" in lines[0] and message in lines[0], err
 
 
+def test_a_misspelt_parameter_is_reported_with_the_name_meant(tiny_checkpoint, capfd):
+    # rclpy ignores names the node does not declare; before, '-p model_pth:=...' said only that the model
+    # path was missing.
+    code = main(["seg_node", "--ros-args", "-r", f"__ns:=/startup{os.getpid()}", "-p", f"model_pth:={tiny_checkpoint}"])
+    lines = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
+    assert code == 1 and len(lines) == 2, lines
+    assert "unknown parameter 'model_pth' is ignored; did you mean 'model_path'?" in lines[0]
+    assert "cannot start" in lines[1] and "model_path" in lines[1]
+
+
 def test_a_checkpoint_describing_no_usable_model_stops_start_up_with_one_line_and_no_half_built_node(
         bad_checkpoints, capfd):
     for case, (path, message) in bad_checkpoints.items():

@@ -11,7 +11,7 @@ from seg_perception import labels
 from seg_perception.navigation import CameraMount, GridSpec
 from seg_perception.node.params import (
     PARAMS, SPECS, flatten_params, geometry_from_params_file, geometry_problem, input_reliability, model_input_size,
-    navigation_geometry, validate_changes)
+    navigation_geometry, unknown_params, validate_changes)
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNTIME = {"drivable_classes", "min_confidence", "confidence_floor", "input_filter", "publish_color", "color_mode",
@@ -110,6 +110,14 @@ def test_drivable_classes_are_checked_against_the_models_classes():
 
 def test_foreign_parameters_are_left_to_rclpy():
     assert validate_changes({"use_sim_time": True}) is None
+
+
+def test_given_names_that_are_not_parameters_are_named_with_the_nearest_one():
+    assert unknown_params(["model_path", "use_sim_time", "qos_overrides./camera.subscription.depth"]) == []
+    assert unknown_params(["confidence_flor", "grid.xmax", "speed"]) == [
+        "unknown parameter 'confidence_flor' is ignored; did you mean 'confidence_floor'?",
+        "unknown parameter 'grid.xmax' is ignored; did you mean 'grid.x_max'?",
+        "unknown parameter 'speed' is ignored"]
 
 
 def test_grid_and_mount_parameters_make_the_navigation_geometry():

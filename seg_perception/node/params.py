@@ -8,6 +8,7 @@ commented out (a test checks).
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -173,6 +174,22 @@ def validate_changes(changes: Mapping[str, Any], class_names: Iterable[str] = la
         if reason:
             return reason
     return None
+
+
+#: parameters rclpy itself declares on a node (``qos_overrides.*`` too, when publishers are made)
+RCLPY_PARAMS = ("use_sim_time", "start_type_description_service")
+
+
+def unknown_params(names: Iterable[str]) -> list[str]:
+    """A warning for each given parameter name that seg_node does not have (rclpy ignores them without a
+    word, so a typo would silently leave the default in place), with the nearest name it has."""
+    warnings = []
+    for name in sorted(names):
+        if name in SPECS or name in RCLPY_PARAMS or name.startswith("qos_overrides."):
+            continue
+        close = difflib.get_close_matches(name, SPECS, n=1)
+        warnings.append(f"unknown parameter '{name}' is ignored" + (f"; did you mean '{close[0]}'?" if close else ""))
+    return warnings
 
 
 def navigation_geometry(values: Mapping[str, Any]) -> tuple[GridSpec, CameraMount]:

@@ -50,7 +50,7 @@ from ..node.health import AnswerWatch, FrameCounts, Problems, assess, error_repo
 from ..node.latest_frame import LatestFrameWorker
 from ..node.params import (
     GEOMETRY_PARAMS, PARAMS, SPECS, ParamSpec, coerce_values, geometry_problem, model_input_size,
-    navigation_geometry, validate_changes)
+    navigation_geometry, unknown_params, validate_changes)
 from ..node.shutdown import StopSignals
 from ..size import Size
 from .image_msgs import ImageOutput, compressed_to_frame, converter_name, image_to_frame
@@ -155,6 +155,10 @@ class SegNode(Node):
     def _set_up(self) -> None:
         """Parameters, model, publishers, input subscription and timer (the constructor's work)."""
         values = coerce_values({spec.name: self._declare(spec) for spec in PARAMS})
+        # rclpy keeps the overrides it was given (command line, params file) in a private attribute, the same
+        # from Humble to Kilted, and has no public accessor: without it the check is left out.
+        for warning in unknown_params(getattr(self, "_parameter_overrides", {})):
+            self.get_logger().warning(warning)
         self._segmenter = self._load_segmenter(values)
         self._geometry = {name: values[name] for name in GEOMETRY_PARAMS}
         self._nav_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seg_node_navigation")
