@@ -160,10 +160,28 @@ def test_a_gap_in_the_stamps_longer_than_the_window_ends_a_warned_stretch_at_the
     timeline = ConfidenceTimeline(0.8)
     _drive(timeline, lambda t: 0.3, 4.0)  # warned from t=2
     _drive(timeline, lambda t: 0.3, 4.0, start_ns=1_700_000_000 * 10**9 + 60 * 10**9)  # a minute later
-    # The node stops warning once its samples expire: the minute without frames is not counted; after the
-    # gap the window fills again and the warning returns from the third sample.
-    assert timeline.result()["degraded_spans"] == [[2.0, 4.0], [62.0, 64.0]]
-    assert timeline.result()["degraded_s"] == 4.0
+    # The node stops warning once its samples expire: the minute without frames is not counted. The first
+    # frame after the gap waits for the second to confirm it (t=60.1), which is sampled; the window fills
+    # again and the warning returns from the third sample.
+    assert timeline.result()["degraded_spans"] == [[2.0, 4.0], [62.1, 64.0]]
+    assert timeline.result()["degraded_s"] == pytest.approx(3.9) and timeline.result()["stamps_out_of_line"] == 0
+
+
+def test_a_lone_frame_stamped_far_ahead_is_left_out_and_the_drive_goes_on():
+    fog = lambda t: 0.5 if 10 <= t < 20 else 0.9  # noqa: E731
+    start = 1_700_000_000 * 10**9
+    timeline = ConfidenceTimeline(0.75)
+    for index in range(300):
+        t = index / 10
+        stamp = start + round(t * 1e9)
+        if index in (55, 56, 155):  # a corrupt stamp a day ahead; twice in a row at different times
+            stamp += (86_400 + 10 * index) * 10**9
+        if timeline.due(stamp, 0):
+            timeline.add(fog(t))
+    # Before: the clock jumped a day and held there, and no frame after 5 s was sampled.
+    result = timeline.result()
+    assert result["samples"] == 30 and result["degraded_spans"] == [[11.0, 23.0]]
+    assert result["stamps_out_of_line"] == 3
 
 
 def test_a_recording_whose_header_stamps_are_zero_is_timed_by_its_log_times():
