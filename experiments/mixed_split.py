@@ -1,10 +1,10 @@
 """A training split of two profiles' scenes: the first K from one dataset, the rest from another.
 
 EXPERIMENTS.md's "half default, half shifted" row trains on the default-profile scenes 0 .. K-1 of
-``--first`` and the shifted-profile scenes K .. N-1 of ``--second`` (K = N/2; both made by seg-make-data with
-the same split name, so their file names do not collide). The scenes are symlinked, not copied; the
-class frequencies (which median-frequency weights and rare-class sampling read) are counted anew over
-the linked labels; the val splits are linked from ``--first``.
+``--first`` and the shifted-profile scenes K .. N-1 of ``--second`` (K = N/2; both made by
+seg-make-data with the same split name and size, so their file names do not collide). The scenes are
+symlinked, not copied; the val splits are linked from ``--first``. The class-frequency report
+(what seg-class-stats shows; seg-train counts its own) is counted anew over the linked labels.
 
     python experiments/mixed_split.py --first DATA --second ORACLE --num 2000 [--split-at 1000] --out MIX
 """
@@ -20,33 +20,65 @@ import numpy as np
 from tqdm import tqdm
 
 from training.data.class_stats import count_pixels, frequencies_path, frequency_report
-from training.data.make_data import split_dirs
+from training.data.make_data import scene_stem, split_dirs
 
 CITY = "synth"
 VAL_SPLITS = ("val", "val_shifted")
+FOLDERS = ("leftImg8bit", "gtFine", "camera")
 
 
-def scene_index(path: Path) -> int:
-    """The scene number in a seg-make-data file name (``synth_000123_...``)."""
-    return int(path.name.split("_")[1])
+class MixError(Exception):
+    """A source that cannot give the scenes asked of it."""
 
 
-def link_scenes(source: Path, out: Path, indices: range) -> np.ndarray:
-    """Symlink the scenes of ``source``'s train split whose index is in ``indices``; their pixel counts."""
+def scene_files(source: Path, index: int) -> list[Path]:
+    """Every file of train scene ``index`` in ``source`` (image, labels, camera); MixError if the image or
+    the trainId labels are missing."""
+    stem = scene_stem(CITY, index)
+    files = [path for folder in split_dirs(source, "train", CITY) if folder.is_dir()
+             for path in sorted(folder.glob(f"{stem}_*"))]
+    for needed in (f"{stem}_leftImg8bit.png", f"{stem}_gtFine_labelTrainIds.png"):
+        if needed not in {path.name for path in files}:
+            raise MixError(f"{source}: train scene {index} has no {needed}; make the scenes with seg-make-data "
+                           f"--split train --num {index + 1} or more")
+    return files
+
+
+def report_of(source: Path) -> dict:
+    path = frequencies_path(source, "train")
+    if not path.is_file():
+        raise MixError(f"{path} does not exist: {source} is not a seg-make-data dataset")
+    return json.loads(path.read_text())
+
+
+def mix(first: Path, second: Path, num: int, split_at: int, out: Path) -> dict:
+    """Link the scenes into ``out`` (checked first: nothing is written for a source that cannot give them);
+    returns the frequency report written."""
+    reports = report_of(first), report_of(second)
+    if reports[0]["size"] != reports[1]["size"]:
+        raise MixError(f"{first} has {reports[0]['size']} scenes, {second} {reports[1]['size']} scenes: sizes differ")
+    for split in VAL_SPLITS:
+        if not split_dirs(first, split, CITY)[0].is_dir():
+            raise MixError(f"{first} has no {split} split to link")
+    plan = [(index, scene_files(first if index < split_at else second, index)) for index in range(num)]
     counts = np.zeros(256, np.int64)
-    for source_dir, out_dir in zip(split_dirs(source, "train", CITY), split_dirs(out, "train", CITY)):
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for path in sorted(source_dir.iterdir()):
-            if scene_index(path) in indices:
-                (out_dir / path.name).symlink_to(path.resolve())
-    labels = [path for path in sorted(split_dirs(out, "train", CITY)[1].glob("*_gtFine_labelTrainIds.png"))
-              if scene_index(path) in indices]
-    if len(labels) != len(indices):
-        raise SystemExit(f"mixed_split.py: {source} has {len(labels)} of the train scenes {indices.start} .. "
-                         f"{indices.stop - 1}; make them with seg-make-data --num {indices.stop}")
-    for path in tqdm(labels, desc=f"counting {source.name}", unit="label"):
-        counts += count_pixels(cv2.imread(str(path), cv2.IMREAD_UNCHANGED))
-    return counts
+    for folder in split_dirs(out, "train", CITY):
+        folder.mkdir(parents=True)
+    for index, files in tqdm(plan, desc="linking", unit="scene"):
+        for path in files:
+            (out / path.relative_to(path.parents[3])).symlink_to(path.resolve())
+        labels = next(path for path in files if path.name.endswith("_gtFine_labelTrainIds.png"))
+        counts += count_pixels(cv2.imread(str(labels), cv2.IMREAD_UNCHANGED))
+    for folder in FOLDERS:
+        for split in VAL_SPLITS:
+            (out / folder / split).symlink_to((first / folder / split).resolve())
+    for split in VAL_SPLITS:
+        frequencies_path(out, split).write_text(frequencies_path(first, split).read_text())
+    profile = f"{reports[0]['profile']} (scenes 0-{split_at - 1}) + {reports[1]['profile']} ({split_at}-{num - 1})"
+    report = frequency_report(counts, split="train", num_images=num, size=reports[0]["size"],
+                              seed=[reports[0]["seed"], reports[1]["seed"]], city=CITY, profile=profile)
+    frequencies_path(out, "train").write_text(json.dumps(report, indent=2) + "\n")
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,24 +89,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split-at", type=int, help="K, the first scene taken from --second (default N/2)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    if args.out.exists():
-        parser.error(f"{args.out} exists")
     split_at = args.num // 2 if args.split_at is None else args.split_at
     if not 0 < split_at < args.num:
         parser.error(f"--split-at must be in 1 .. {args.num - 1}")
-    counts = (link_scenes(args.first, args.out, range(0, split_at))
-              + link_scenes(args.second, args.out, range(split_at, args.num)))
-    first, second = (json.loads(frequencies_path(root, "train").read_text()) for root in (args.first, args.second))
-    profile = f"{first['profile']} (scenes 0-{split_at - 1}) + {second['profile']} ({split_at}-{args.num - 1})"
-    report = frequency_report(counts, split="train", num_images=args.num, size=first["size"], seed=first["seed"],
-                              city=CITY, profile=profile)
-    frequencies_path(args.out, "train").write_text(json.dumps(report, indent=2) + "\n")
-    for split in VAL_SPLITS:
-        for source_dir, out_dir in zip(split_dirs(args.first, split, CITY), split_dirs(args.out, split, CITY)):
-            out_dir.parent.mkdir(parents=True, exist_ok=True)
-            out_dir.symlink_to(source_dir.resolve())
-        frequencies_path(args.out, split).write_text(frequencies_path(args.first, split).read_text())
-    print(f"{args.out}: {args.num} train scenes ({split_at} from {args.first}, {args.num - split_at} from {args.second})")
+    if args.out.exists():
+        parser.error(f"{args.out} exists")
+    try:
+        mix(args.first, args.second, args.num, split_at, args.out)
+    except MixError as error:
+        parser.exit(1, f"mixed_split.py: error: {error}\n")
+    print(f"{args.out}: {args.num} train scenes ({split_at} from {args.first}, {args.num - split_at} from "
+          f"{args.second})")
     return 0
 
 

@@ -20,12 +20,12 @@ class ConfidenceTimeline:
     """Frame samples of one recording and the stretches whose window mean lies below ``floor``.
 
     Call ``due(stamp_ns, log_time_ns)`` for every frame in recording order; for the frames it says yes
-    to, compute the confidence map and hand its mean to ``add``. Stamps that go backwards (a looped or
-    merged recording) hold the clock where it was, so no stretch is counted twice. A jump ahead by more
-    than the window is a gap only when the next frame carries on from it: the node would have stopped
-    warning as its samples expired, so the gap ends a warned stretch at the last frame before it. A
-    lone frame stamped far ahead of its neighbours (a corrupt stamp) is not sampled and does not move
-    the clock; ``stamps_out_of_line`` counts them.
+    to, compute the confidence map and hand its mean to ``add``. Stamps that go back a little (jitter)
+    hold the clock where it was. A gap in the recording longer than the window ends a warned stretch
+    at the last frame before it: the node would have stopped warning as its samples expired. The log
+    times keep the stamps honest: where the stamps step more than the window away from what the log
+    times step (a corrupt stamp, a camera clock reset, a recording that loops), that step is timed by
+    the log time instead, and ``stamp_jumps`` counts it, so one bad stamp cannot stop or stretch the clock.
     """
 
     def __init__(self, floor: float):
@@ -33,9 +33,10 @@ class ConfidenceTimeline:
         self._now_s = 0.0
         self._watch = ConfidenceWatch(clock=lambda: self._now_s)
         self._first_ns: int | None = None
-        # seconds of a frame that jumped ahead by more than the window, until the next frame confirms the gap
-        self._jump_s: float | None = None
-        self._out_of_line = 0
+        # the previous frame's (time, log time), and how far the stamps have jumped against the log times
+        self._previous: tuple[int, int] | None = None
+        self._jumped_ns = 0
+        self._stamp_jumps = 0
         #: what the clock reads: the frames' header stamps, or their log times when the first stamp is zero
         self.clock: str | None = None
         #: (seconds since the first frame, the frame's mean confidence, the window mean or None)
@@ -48,20 +49,18 @@ class ConfidenceTimeline:
         stamp is zero: an unset header); whether it is to be sampled."""
         if self.clock is None:
             self.clock = "header stamp" if stamp_ns else "log time (the header stamps are zero)"
+            self._first_ns = stamp_ns if stamp_ns else log_time_ns
         time_ns = stamp_ns if self.clock == "header stamp" else log_time_ns
-        if self._first_ns is None:
-            self._first_ns = time_ns
-        seconds = (time_ns - self._first_ns) / 1e9
-        jump, self._jump_s = self._jump_s, None
-        if seconds - self._now_s > WINDOW_S:
-            if jump is None or abs(seconds - jump) > WINDOW_S:
-                self._out_of_line += jump is not None
-                self._jump_s = seconds
-                return False
-            if self._open():
-                self._spans[-1][1] = self._now_s
-        else:
-            self._out_of_line += jump is not None
+        if self._previous is not None:
+            step_ns = time_ns - self._previous[0]
+            log_step_ns = log_time_ns - self._previous[1]
+            if abs(step_ns - log_step_ns) > WINDOW_S * 1e9:
+                self._jumped_ns += step_ns - log_step_ns
+                self._stamp_jumps += 1
+        self._previous = (time_ns, log_time_ns)
+        seconds = (time_ns - self._first_ns - self._jumped_ns) / 1e9
+        if seconds - self._now_s > WINDOW_S and self._open():
+            self._spans[-1][1] = self._now_s
         self._now_s = max(self._now_s, seconds)
         return self._watch.due()
 
@@ -88,7 +87,7 @@ class ConfidenceTimeline:
         ``samples_judged`` (samples with enough others in their window to be judged: 0 for a recording
         too short, or whose stamps do not advance, to say anything), ``degraded_s`` and ``degraded_spans``
         (seconds from the first frame; what the node warns by: the window mean), ``sample_period_s``,
-        ``window_s``, ``clock`` (what the seconds are counted by) and ``stamps_out_of_line``."""
+        ``window_s``, ``clock`` (what the seconds are counted by) and ``stamp_jumps``."""
         values = [value for _, value, _ in self.samples]
         spans = [[round(start, 3), round(end, 3)] for start, end in self.closed_spans()]
         return {
@@ -102,5 +101,5 @@ class ConfidenceTimeline:
             "sample_period_s": SAMPLE_PERIOD_S,
             "window_s": WINDOW_S,
             "clock": self.clock,
-            "stamps_out_of_line": self._out_of_line,
+            "stamp_jumps": self._stamp_jumps,
         }

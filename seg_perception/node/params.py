@@ -176,7 +176,8 @@ def validate_changes(changes: Mapping[str, Any], class_names: Iterable[str] = la
     return None
 
 
-#: parameters rclpy itself declares on a node (``qos_overrides.*`` too, when publishers are made)
+#: parameters rclpy itself declares on every node. (``qos_overrides.*`` it declares only for publishers and
+#: subscriptions made with QoSOverridingOptions, which seg_node does not use: its input QoS is ``qos_reliability``.)
 RCLPY_PARAMS = ("use_sim_time", "start_type_description_service")
 
 
@@ -185,9 +186,10 @@ def unknown_params(names: Iterable[str]) -> list[str]:
     word, so a typo would silently leave the default in place), with the nearest name it has."""
     warnings = []
     for name in sorted(names):
-        if name in SPECS or name in RCLPY_PARAMS or name.startswith("qos_overrides."):
+        if name in SPECS or name in RCLPY_PARAMS:
             continue
-        close = difflib.get_close_matches(name, SPECS, n=1)
+        close = (["qos_reliability"] if name.startswith("qos_overrides.")
+                 else difflib.get_close_matches(name, SPECS, n=1))
         warnings.append(f"unknown parameter '{name}' is ignored" + (f"; did you mean '{close[0]}'?" if close else ""))
     return warnings
 
