@@ -165,44 +165,53 @@ def test_a_gap_in_the_stamps_longer_than_the_window_ends_a_warned_stretch_at_the
     # The node stops warning once its samples expire: the minute without frames is not counted; after the
     # gap the window fills again and the warning returns from the third sample.
     assert timeline.result()["degraded_spans"] == [[2.0, 4.0], [62.0, 64.0]]
-    assert timeline.result()["degraded_s"] == 4.0 and timeline.result()["stamp_jumps"] == 0
+    assert timeline.result()["degraded_s"] == 4.0 and timeline.result()["log_timed_steps"] == 0
 
 
-def _foggy_drive(stamp_error_s, log_rate=1.0):
-    """30 s at 10 Hz, fog from 10 to 20 s; ``stamp_error_s(index)`` is added to a frame's header stamp,
-    and the log times run at ``log_rate`` times the stamps' pace."""
+def _foggy_drive(stamp_s, log_s=lambda index, t: t):
+    """30 s at 10 Hz, fog from 10 to 20 s; frame ``index`` at ``t`` seconds is stamped ``stamp_s(index, t)``
+    and logged at ``log_s(index, t)`` seconds (plus ``LATENCY_NS``)."""
     fog = lambda t: 0.5 if 10 <= t < 20 else 0.9  # noqa: E731
     start = 1_700_000_000 * 10**9
     timeline = ConfidenceTimeline(0.75)
     for index in range(300):
         t = index / 10
-        stamp = start + round((t + stamp_error_s(index)) * 1e9)
-        if timeline.due(stamp, start + round(t * log_rate * 1e9) + LATENCY_NS):
+        stamp = stamp_s(index, t)
+        if timeline.due(0 if stamp is None else start + round(stamp * 1e9),
+                        start + round(log_s(index, t) * 1e9) + LATENCY_NS):
             timeline.add(fog(t))
     return timeline.result()
 
 
-@pytest.mark.parametrize("corrupt, jumps", [
-    ((), 0),
-    ((0,), 1),  # the first frame: every later one would have been before it
-    ((50, 51, 150), 4),  # a day ahead: two frames in a row, then one alone; each goes out and comes back
+DAY = 86_400.0
+
+
+@pytest.mark.parametrize("stamp_s, log_s, log_timed", [
+    (lambda i, t: t, lambda i, t: t, 0),
+    # corrupt stamps a day ahead: the first frame (every later one would have been before it); two frames
+    # in a row, then one alone (each goes out and comes back)
+    (lambda i, t: t + DAY if i == 0 else t, lambda i, t: t, 1),
+    (lambda i, t: t + DAY if i in (50, 51, 150) else t, lambda i, t: t, 4),
+    # stamps that stand still from 12 s: for 4 s, then on at the right time; or to the end; or drop to zero
+    (lambda i, t: 12.0 if 12 <= t <= 16 else t, lambda i, t: t, 40),
+    (lambda i, t: min(t, 12.0), lambda i, t: t, 179),
+    (lambda i, t: None if t >= 25 else t, lambda i, t: t, 50),
+    # the log times cannot judge: a stall of the recorder (5 to 11 s logged at once, the stamps honest), a
+    # simulation at half real time recorded by wall clock, a converted recording logged at one instant
+    (lambda i, t: t, lambda i, t: 11.0 if 5 <= t < 11 else t, 0),
+    (lambda i, t: t, lambda i, t: 2 * t, 0),
+    (lambda i, t: t, lambda i, t: 0.0, 0),
 ])
-def test_corrupt_stamps_are_timed_by_the_log_time_and_the_drive_goes_on(corrupt, jumps):
+def test_the_stamps_set_the_clock_and_the_log_times_only_where_the_stamps_cannot(stamp_s, log_s, log_timed):
     # Before, one frame stamped a day ahead moved the clock there, and no later frame was sampled.
-    result = _foggy_drive(lambda index: 86_400.0 if index in corrupt else 0.0)
+    result = _foggy_drive(stamp_s, log_s)
     assert result["samples"] == 30 and result["degraded_spans"] == [[11.0, 23.0]]
-    assert result["stamp_jumps"] == jumps
-
-
-def test_stamps_that_keep_pace_unlike_the_log_times_still_set_the_clock():
-    # A simulation at half real time, recorded by wall clock: the stamps' seconds are the drive's.
-    result = _foggy_drive(lambda index: 0.0, log_rate=2.0)
-    assert result["samples"] == 30 and result["degraded_spans"] == [[11.0, 23.0]] and result["stamp_jumps"] == 0
+    assert result["log_timed_steps"] == log_timed
 
 
 def test_a_recording_whose_header_stamps_are_zero_is_timed_by_its_log_times():
     # Camera drivers that leave header.stamp unset are common; the node times them by arrival, and so
-    # does the timeline, by when the recorder received each frame. With stamps, the log times are not read.
+    # does the timeline, by when the recorder received each frame.
     fog = lambda t: 0.5 if 10 <= t < 20 else 0.9  # noqa: E731
     unstamped = ConfidenceTimeline(0.75)
     assert _drive(unstamped, fog, 29.9, stamps=False) == pytest.approx(list(range(30)))

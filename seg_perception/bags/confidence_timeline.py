@@ -22,10 +22,12 @@ class ConfidenceTimeline:
     Call ``due(stamp_ns, log_time_ns)`` for every frame in recording order; for the frames it says yes
     to, compute the confidence map and hand its mean to ``add``. Stamps that go back a little (jitter)
     hold the clock where it was. A gap in the recording longer than the window ends a warned stretch
-    at the last frame before it: the node would have stopped warning as its samples expired. The log
-    times keep the stamps honest: where the stamps step more than the window away from what the log
-    times step (a corrupt stamp, a camera clock reset, a recording that loops), that step is timed by
-    the log time instead, and ``stamp_jumps`` counts it, so one bad stamp cannot stop or stretch the clock.
+    at the last frame before it: the node would have stopped warning as its samples expired. Where the
+    stamps cannot time a step between frames and the log times can (they advance), the log time times
+    it and ``log_timed_steps`` counts it: a stamp step of more than the window that the log step
+    disagrees with by more than the window (a corrupt stamp, a camera clock reset, a recording that
+    loops), or stamps that stop advancing. So one bad stamp neither stops nor stretches the clock,
+    while a stall of the recorder (log times late, stamps honest) changes nothing.
     """
 
     def __init__(self, floor: float):
@@ -33,10 +35,12 @@ class ConfidenceTimeline:
         self._now_s = 0.0
         self._watch = ConfidenceWatch(clock=lambda: self._now_s)
         self._first_ns: int | None = None
-        # the previous frame's (time, log time), and how far the stamps have jumped against the log times
+        # the previous frame's (time, log time), and how far the stamps have moved against the log times
+        # in the steps the log times timed
         self._previous: tuple[int, int] | None = None
         self._jumped_ns = 0
-        self._stamp_jumps = 0
+        self._frozen_ns = 0  # log time the clock moved on by while the stamps stood still
+        self._log_timed_steps = 0
         #: what the clock reads: the frames' header stamps, or their log times when the first stamp is zero
         self.clock: str | None = None
         #: (seconds since the first frame, the frame's mean confidence, the window mean or None)
@@ -52,17 +56,30 @@ class ConfidenceTimeline:
             self._first_ns = stamp_ns if stamp_ns else log_time_ns
         time_ns = stamp_ns if self.clock == "header stamp" else log_time_ns
         if self._previous is not None:
-            step_ns = time_ns - self._previous[0]
-            log_step_ns = log_time_ns - self._previous[1]
-            if abs(step_ns - log_step_ns) > WINDOW_S * 1e9:
-                self._jumped_ns += step_ns - log_step_ns
-                self._stamp_jumps += 1
+            self._time_step(time_ns - self._previous[0], log_time_ns - self._previous[1])
         self._previous = (time_ns, log_time_ns)
         seconds = (time_ns - self._first_ns - self._jumped_ns) / 1e9
         if seconds - self._now_s > WINDOW_S and self._open():
             self._spans[-1][1] = self._now_s
         self._now_s = max(self._now_s, seconds)
         return self._watch.due()
+
+    def _time_step(self, step_ns: int, log_step_ns: int) -> None:
+        """Let the log time time this step between frames where the stamps cannot and the log times can."""
+        if step_ns == 0 and log_step_ns > 0:  # the stamps stand still: the log times carry the clock on
+            self._frozen_ns += log_step_ns
+            self._jumped_ns -= log_step_ns
+            self._log_timed_steps += 1
+            return
+        # Moving again, the stamps time the stretch they stood still through themselves.
+        self._jumped_ns += self._frozen_ns
+        log_step_ns += self._frozen_ns
+        self._frozen_ns = 0
+        window_ns = WINDOW_S * 1e9
+        # Log times that do not advance (a converted recording) cannot vouch for a step.
+        if log_step_ns > 0 and abs(step_ns) > window_ns and abs(step_ns - log_step_ns) > window_ns:
+            self._jumped_ns += step_ns - log_step_ns
+            self._log_timed_steps += 1
 
     def _open(self) -> bool:
         return bool(self._spans) and self._spans[-1][1] is None
@@ -87,7 +104,7 @@ class ConfidenceTimeline:
         ``samples_judged`` (samples with enough others in their window to be judged: 0 for a recording
         too short, or whose stamps do not advance, to say anything), ``degraded_s`` and ``degraded_spans``
         (seconds from the first frame; what the node warns by: the window mean), ``sample_period_s``,
-        ``window_s``, ``clock`` (what the seconds are counted by) and ``stamp_jumps``."""
+        ``window_s``, ``clock`` (what the seconds are counted by) and ``log_timed_steps``."""
         values = [value for _, value, _ in self.samples]
         spans = [[round(start, 3), round(end, 3)] for start, end in self.closed_spans()]
         return {
@@ -101,5 +118,5 @@ class ConfidenceTimeline:
             "sample_period_s": SAMPLE_PERIOD_S,
             "window_s": WINDOW_S,
             "clock": self.clock,
-            "stamp_jumps": self._stamp_jumps,
+            "log_timed_steps": self._log_timed_steps,
         }
