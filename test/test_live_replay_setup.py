@@ -1,5 +1,6 @@
 """How the live replay sets up its node and middleware, and what it refuses before starting anything."""
 
+import signal
 import sys
 
 import pytest
@@ -112,3 +113,18 @@ def test_seg_bag_eval_takes_further_node_parameters_for_the_node_it_starts(tmp_p
         with pytest.raises(SystemExit) as exit_info:
             bag_eval(base + bad)
         assert exit_info.value.code == 2
+
+
+def test_ctrl_c_held_reaches_the_handler_only_as_the_block_ends():
+    # A Ctrl-C while seg-bag-eval starts the node must not land before the process is kept (it would be
+    # left running): inside the block it waits, and the rest of the block still runs.
+    after = []
+    with pytest.raises(KeyboardInterrupt):
+        with node_process.ctrl_c_held():
+            signal.raise_signal(signal.SIGINT)
+            after.append("kept")
+    assert after == ["kept"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with node_process.ctrl_c_held():  # no Ctrl-C: nothing is raised
+        after.append("quiet")
+    assert after == ["kept", "quiet"]

@@ -44,7 +44,7 @@ from ..bags.replay import AnswerBook, LiveReplay, PlaybackSchedule
 from ..node import contract
 from ..node.contract import NodeStatus
 from ..node.frames import FrameError
-from .node_process import NodeProcess, NodeProcessError, large_frames_env
+from .node_process import NodeProcess, NodeProcessError, ctrl_c_held, large_frames_env
 
 __all__ = ["LiveReplay", "LiveReplayError", "replay_live", "camera_info_topic_for"]
 
@@ -226,7 +226,10 @@ def replay_live(bag_path: str | os.PathLike, image_topic: str, *, rate: float | 
                     log_path = Path(node_log or Path(tempfile.gettempdir()) / f"seg_node-{os.getpid()}.log")
                     args = node_ros_args(namespace, image_topic, image_type == COMPRESSED_IMAGE, checkpoint, backend,
                                          input_size, drivable_classes, node_params or {})
-                    node = NodeProcess(args, log_path)
+                    # A Ctrl-C between the node's start and `node` being set would leave a seg_node that
+                    # nobody stops (seen under load): it waits until then, and the finally below stops it.
+                    with ctrl_c_held():
+                        node = NodeProcess(args, log_path)
                     log.info("started seg_node (pid %d, log %s): %s", node.pid, log_path, " ".join(node.command))
                 player = _Player(namespace, topics, book, image_topic)
                 try:

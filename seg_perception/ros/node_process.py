@@ -6,10 +6,12 @@ neither rclpy nor torch: this is process plumbing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -85,6 +87,23 @@ def last_lines(path: Path, count: int = 3) -> str:
     return " | ".join(lines[-count:])
 
 
+@contextlib.contextmanager
+def ctrl_c_held():
+    """Within the block, Ctrl-C (SIGINT) waits: it is delivered to the previous handler as the block ends.
+    Only the main thread can hold it (Python runs signal handlers there); elsewhere the block runs as is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pressed = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if pressed:
+            signal.raise_signal(signal.SIGINT)
+
+
 class NodeProcess:
     """seg_node running with ``ros_args``, stdout and stderr going to ``log_path``, until ``stop``."""
 
@@ -94,8 +113,7 @@ class NodeProcess:
         self.command = [*seg_node_command(), "--ros-args", *ros_args]
         with open(self.log_path, "wb") as log:
             self._process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, stdout=log,
-                                             stderr=subprocess.STDOUT,
-                                             env=large_frames_env())
+                                             stderr=subprocess.STDOUT, env=large_frames_env())
 
     @property
     def pid(self) -> int:
