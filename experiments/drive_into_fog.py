@@ -21,9 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from seg_perception.ros.bag_eval import main as bag_eval  # noqa: E402
 from training import make_bag  # noqa: E402
-from training.data.make_data import scene_stem  # noqa: E402
+from training.data.make_data import FOLDERS, scene_stem  # noqa: E402
 
-FOLDERS = ("leftImg8bit", "gtFine", "camera")
 DRIVE = [("val", range(50)), ("val_shifted", range(100)), ("val", range(50, 100))]
 
 

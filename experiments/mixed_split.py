@@ -20,11 +20,10 @@ import numpy as np
 from tqdm import tqdm
 
 from training.data.class_stats import count_pixels, frequencies_path, frequency_report
-from training.data.make_data import scene_stem, split_dirs
+from training.data.make_data import FOLDERS, scene_stem, split_dirs
 
 CITY = "synth"
 VAL_SPLITS = ("val", "val_shifted")
-FOLDERS = ("leftImg8bit", "gtFine", "camera")
 
 
 class MixError(Exception):

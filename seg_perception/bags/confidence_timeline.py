@@ -35,11 +35,11 @@ class ConfidenceTimeline:
         self._now_s = 0.0
         self._watch = ConfidenceWatch(clock=lambda: self._now_s)
         self._first_ns: int | None = None
-        # the previous frame's (time, log time), and how far the stamps have moved against the log times
-        # in the steps the log times timed
+        # the previous frame's (time, log time); how far the stamps jumped against the log times in the steps
+        # the log times timed; and the log time the clock has moved on by while the stamps stand still
         self._previous: tuple[int, int] | None = None
         self._jumped_ns = 0
-        self._frozen_ns = 0  # log time the clock moved on by while the stamps stood still
+        self._frozen_ns = 0
         self._log_timed_steps = 0
         #: what the clock reads: the frames' header stamps, or their log times when the first stamp is zero
         self.clock: str | None = None
@@ -58,7 +58,7 @@ class ConfidenceTimeline:
         if self._previous is not None:
             self._time_step(time_ns - self._previous[0], log_time_ns - self._previous[1])
         self._previous = (time_ns, log_time_ns)
-        seconds = (time_ns - self._first_ns - self._jumped_ns) / 1e9
+        seconds = (time_ns - self._first_ns - self._jumped_ns + self._frozen_ns) / 1e9
         if seconds - self._now_s > WINDOW_S and self._open():
             self._spans[-1][1] = self._now_s
         self._now_s = max(self._now_s, seconds)
@@ -68,11 +68,9 @@ class ConfidenceTimeline:
         """Let the log time time this step between frames where the stamps cannot and the log times can."""
         if step_ns == 0 and log_step_ns > 0:  # the stamps stand still: the log times carry the clock on
             self._frozen_ns += log_step_ns
-            self._jumped_ns -= log_step_ns
             self._log_timed_steps += 1
             return
         # Moving again, the stamps time the stretch they stood still through themselves.
-        self._jumped_ns += self._frozen_ns
         log_step_ns += self._frozen_ns
         self._frozen_ns = 0
         window_ns = WINDOW_S * 1e9

@@ -90,7 +90,7 @@ def confidence_plot(timeline: ConfidenceTimeline, path: str | os.PathLike) -> Pa
     if window:
         axes.plot(*zip(*window), "-", color="tab:blue", label=f"mean of the last {WINDOW_S:g} s")
     axes.axhline(timeline.floor, color="tab:red", linestyle="--", label=f"floor {timeline.floor:.3f}")
-    axes.set_xlabel("seconds from the first frame (header stamps)")
+    axes.set_xlabel(f"seconds from the first frame ({timeline.clock})")
     axes.set_ylabel("frame mean confidence")
     axes.set_ylim(0, 1)
     axes.legend(loc="lower left", fontsize=7, ncol=2)

@@ -50,9 +50,13 @@ def scene_stem(city: str, index: int) -> str:
     return f"{city}_{index:06d}_{FRAME:06d}"
 
 
+#: the dataset's top folders: images, annotations, camera calibration (Cityscapes layout)
+FOLDERS = ("leftImg8bit", "gtFine", "camera")
+
+
 def split_dirs(root: Path, split: str, city: str) -> tuple[Path, Path, Path]:
     """The image, annotation and camera calibration folders of one city of a split."""
-    return root / "leftImg8bit" / split / city, root / "gtFine" / split / city, root / "camera" / split / city
+    return tuple(root / folder / split / city for folder in FOLDERS)
 
 
 def _write_png(path: Path, image: np.ndarray) -> None:
