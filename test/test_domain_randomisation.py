@@ -13,6 +13,7 @@ from training.data import scene_rng
 from training.data import palette
 from training.data.camera import Camera, record
 from training.data.make_data import main as make_data
+from training.data.class_stats import count_pixels
 from training.data.profiles import DEFAULT, GROUPS, PLAIN, PROFILES, SHIFTED, draw, ranges_table
 from training.data.scene_generator import generate_scene, sample_scene
 from training.data.world import ID
@@ -237,3 +238,37 @@ def test_seg_make_data_profile_and_switches_are_recorded(tmp_path, capsys):
         make_data([str(tmp_path / "x"), "--num", "1", "--off", "lens"])
     assert error.value.code == 2
     assert "unknown group(s) lens; choose from camera, light, weather, appearance, sensor" in capsys.readouterr().err
+
+
+def test_a_mixed_split_holds_the_single_profile_splits_scenes_at_their_indices(tmp_path):
+    for name, args in (("mix", ["--mix", "shifted:0.5"]), ("default", []), ("shifted", ["--profile", "shifted"])):
+        assert make_data([str(tmp_path / name), "--num", "4", "--size", "64x32", "--seed", "2", "--workers", "2",
+                          "--off", "camera", *args]) == 0
+
+    def scene(root, index, kind="leftImg8bit", suffix="leftImg8bit"):
+        return cv2.imread(str(tmp_path / root / kind / "train" / "synth" / f"synth_{index:06d}_000019_{suffix}.png"),
+                          cv2.IMREAD_UNCHANGED)
+
+    for index, source in enumerate(["default", "default", "shifted", "shifted"]):
+        other = "shifted" if source == "default" else "default"
+        assert np.array_equal(scene("mix", index), scene(source, index))
+        assert not np.array_equal(scene("mix", index), scene(other, index))
+        assert np.array_equal(scene("mix", index, "gtFine", "gtFine_labelTrainIds"),
+                              scene(source, index, "gtFine", "gtFine_labelTrainIds"))
+    report = json.loads((tmp_path / "mix" / "class_frequencies_train.json").read_text())
+    assert report["profile"] == "default(off:camera) (scenes 0-1) + shifted(off:camera) (2-3)"
+    counts = sum(count_pixels(scene(source, index, "gtFine", "gtFine_labelTrainIds"))
+                 for index, source in enumerate(["default", "default", "shifted", "shifted"]))
+    assert [entry["pixels"] for entry in report["classes"].values()] == counts[:len(report["classes"])].tolist()
+
+
+@pytest.mark.parametrize("mix, message", [
+    ("fog:0.25", "unknown profile 'fog' in 'fog:0.25'; choose from plain, default, shifted"),
+    ("shifted", "'shifted' is not PROFILE:FRACTION (e.g. shifted:0.25)"),
+    ("shifted:1", "the fraction in 'shifted:1' must lie between 0 and 1 (exclusive)"),
+    ("shifted:0.1", "--mix shifted:0.1 gives 0 of the 4 scenes; choose a fraction that leaves scenes of both profiles"),
+])
+def test_a_mix_that_cannot_be_drawn_is_refused_before_anything_is_written(tmp_path, capsys, mix, message):
+    with pytest.raises(SystemExit) as error:
+        make_data([str(tmp_path / "out"), "--num", "4", "--size", "64x32", "--mix", mix])
+    assert error.value.code == 2 and message in capsys.readouterr().err and not (tmp_path / "out").exists()

@@ -7,7 +7,9 @@ Writes ``OUT/leftImg8bit/{split}/{city}/{city}_{seq:06d}_000019_leftImg8bit.png`
 only on (seed, split, i), so the output is the same for any number of workers, and splits never
 share scenes. ``--profile`` picks the domain-randomisation ranges (``profiles``: ``default``,
 ``shifted`` for a test split outside them, ``plain`` for the unrandomised generator) and
-``--off camera,light,...`` switches groups of it off; both are recorded in the frequency JSON.
+``--off camera,light,...`` switches groups of it off; ``--mix shifted:0.25`` draws the last quarter
+of the scenes from a second profile (a training split for the conditions a robot will meet). All
+three are recorded in the frequency JSON.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import re
 import shutil
 import sys
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -64,6 +67,26 @@ def _write_png(path: Path, image: np.ndarray) -> None:
         raise OSError(f"could not write {path}")
 
 
+@dataclass(frozen=True)
+class Mix:
+    """Scenes ``first_scene`` .. N-1 of a split are drawn from ``profile``, the others from the split's own.
+
+    Scene ``i`` keeps its random stream, so a mixed split holds exactly the scenes that the two
+    single-profile splits hold at those indices.
+    """
+
+    profile: Profile
+    first_scene: int
+
+    def profile_of(self, index: int, base: Profile) -> Profile:
+        """The profile scene ``index`` is drawn from."""
+        return self.profile if index >= self.first_scene else base
+
+    def describe(self, base: Profile, num: int) -> str:
+        """``default (scenes 0-1499) + shifted (1500-1999)``: what the frequency JSON records as the profile."""
+        return f"{base.name} (scenes 0-{self.first_scene - 1}) + {self.profile.name} ({self.first_scene}-{num - 1})"
+
+
 def _make_scene(job: tuple[str, str, str, int, int, int, int, Profile]) -> np.ndarray:
     """Generate and write one scene; returns its label's pixel counts (runs in worker processes)."""
     root, split, city, seed, index, width, height, profile = job
@@ -88,12 +111,13 @@ def _init_worker() -> None:
 
 def generate_split(root: str | Path, split: str, num: int, width: int, height: int, seed: int = 0,
                    workers: int = 1, city: str = "synth", progress: bool = True,
-                   profile: Profile = PROFILES["default"]) -> dict:
+                   profile: Profile = PROFILES["default"], mix: Mix | None = None) -> dict:
     """Write ``num`` scenes of ``split`` under ``root`` and their frequency JSON; returns the frequency report."""
     root = Path(root)
     for folder in split_dirs(root, split, city):
         folder.mkdir(parents=True, exist_ok=True)
-    jobs = [(str(root), split, city, seed, index, width, height, profile) for index in range(num)]
+    jobs = [(str(root), split, city, seed, index, width, height, mix.profile_of(index, profile) if mix else profile)
+            for index in range(num)]
     counts = np.zeros(256, np.int64)
     bar = tqdm(total=num, desc=f"seg-make-data {split}", unit="scene", disable=not progress)
     if workers == 1:
@@ -113,7 +137,7 @@ def generate_split(root: str | Path, split: str, num: int, width: int, height: i
             pool.close()
             pool.join()
     report = frequency_report(counts, split=split, num_images=num, size=[width, height], seed=seed, city=city,
-                              profile=profile.name)
+                              profile=mix.describe(profile, num) if mix else profile.name)
     frequencies_path(root, split).write_text(json.dumps(report, indent=2) + "\n")
     return report
 
@@ -145,6 +169,19 @@ def _groups(text: str) -> tuple[str, ...]:
     return groups
 
 
+def _mix(text: str) -> tuple[str, float]:
+    name, _, fraction = text.partition(":")
+    if name not in PROFILES:
+        raise argparse.ArgumentTypeError(f"unknown profile {name!r} in {text!r}; choose from {', '.join(PROFILES)}")
+    try:
+        value = float(fraction)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not PROFILE:FRACTION (e.g. shifted:0.25)") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"the fraction in {text!r} must lie between 0 and 1 (exclusive)")
+    return name, value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="seg-make-data", description=__doc__.split("\n")[0].split(": ", 1)[1])
     parser.add_argument("out", type=Path, help="dataset root (Cityscapes layout)")
@@ -161,6 +198,9 @@ def _parser() -> argparse.ArgumentParser:
                              "outside them) or plain (no randomisation)")
     parser.add_argument("--off", type=_groups, default=(), metavar="GROUP[,GROUP]",
                         help=f"switch randomisation groups off (plain ranges): {','.join(GROUPS)}")
+    parser.add_argument("--mix", type=_mix, metavar="PROFILE:FRACTION",
+                        help="draw that fraction of the scenes, the last ones, from a second profile (with the same "
+                             "--off), e.g. shifted:0.25 for a model that will drive in fog and at dusk")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace this split's existing scenes instead of refusing")
     return parser
@@ -171,6 +211,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     width, height = args.size
+    mix = None
+    if args.mix:
+        name, fraction = args.mix
+        mixed = round(args.num * fraction)
+        if not 0 < mixed < args.num:
+            parser.error(f"--mix {name}:{fraction} gives {mixed} of the {args.num} scenes; choose a fraction that "
+                         f"leaves scenes of both profiles")
+        mix = Mix(PROFILES[name].without(args.off), args.num - mixed)
     existing = [d for d in split_dirs(args.out, args.split, args.city) if d.is_dir() and any(d.iterdir())]
     if existing and not args.overwrite:
         parser.error(f"{existing[0]} already holds scenes; pass --overwrite to replace them")
@@ -178,8 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(folder)
     profile = PROFILES[args.profile].without(args.off)
     report = generate_split(args.out, args.split, args.num, width, height, args.seed, args.workers, args.city,
-                            profile=profile)
-    print(f"wrote {args.num} scenes of {width}x{height} ({profile.name}) to {args.out} (split {args.split!r}); "
+                            profile=profile, mix=mix)
+    print(f"wrote {args.num} scenes of {width}x{height} ({report['profile']}) to {args.out} (split {args.split!r}); "
           f"class frequencies in {frequencies_path(args.out, args.split)}", file=sys.stderr)
     missing = [name for name, entry in report["classes"].items() if entry["pixels"] == 0]
     if missing:
