@@ -12,6 +12,7 @@ import pytest
 from training.data import scene_rng
 from training.data import palette
 from training.data.camera import Camera, record
+from training.data.make_data import Mix, generate_split
 from training.data.make_data import main as make_data
 from training.data.class_stats import count_pixels
 from training.data.profiles import DEFAULT, GROUPS, PLAIN, PROFILES, SHIFTED, draw, ranges_table
@@ -243,7 +244,7 @@ def test_seg_make_data_profile_and_switches_are_recorded(tmp_path, capsys):
 def test_a_mixed_split_holds_the_single_profile_splits_scenes_at_their_indices(tmp_path):
     for name, args in (("mix", ["--mix", "shifted:0.5"]), ("default", []), ("shifted", ["--profile", "shifted"])):
         assert make_data([str(tmp_path / name), "--num", "4", "--size", "64x32", "--seed", "2", "--workers", "2",
-                          "--off", "camera", *args]) == 0
+                          "--off", "light", *args]) == 0
 
     def scene(root, index, kind="leftImg8bit", suffix="leftImg8bit"):
         return cv2.imread(str(tmp_path / root / kind / "train" / "synth" / f"synth_{index:06d}_000019_{suffix}.png"),
@@ -253,22 +254,44 @@ def test_a_mixed_split_holds_the_single_profile_splits_scenes_at_their_indices(t
         other = "shifted" if source == "default" else "default"
         assert np.array_equal(scene("mix", index), scene(source, index))
         assert not np.array_equal(scene("mix", index), scene(other, index))
+        # the profiles' cameras differ, so their labels do too
         assert np.array_equal(scene("mix", index, "gtFine", "gtFine_labelTrainIds"),
                               scene(source, index, "gtFine", "gtFine_labelTrainIds"))
+        assert not np.array_equal(scene("mix", index, "gtFine", "gtFine_labelTrainIds"),
+                                  scene(other, index, "gtFine", "gtFine_labelTrainIds"))
     report = json.loads((tmp_path / "mix" / "class_frequencies_train.json").read_text())
-    assert report["profile"] == "default(off:camera) (scenes 0-1) + shifted(off:camera) (2-3)"
+    assert report["profile"] == "default(off:light) (scenes 0-1) + shifted(off:light) (2-3)"
     counts = sum(count_pixels(scene(source, index, "gtFine", "gtFine_labelTrainIds"))
                  for index, source in enumerate(["default", "default", "shifted", "shifted"]))
     assert [entry["pixels"] for entry in report["classes"].values()] == counts[:len(report["classes"])].tolist()
 
 
-@pytest.mark.parametrize("mix, message", [
-    ("fog:0.25", "unknown profile 'fog' in 'fog:0.25'; choose from plain, default, shifted"),
-    ("shifted", "'shifted' is not PROFILE:FRACTION (e.g. shifted:0.25)"),
-    ("shifted:1", "the fraction in 'shifted:1' must lie between 0 and 1 (exclusive)"),
-    ("shifted:0.1", "--mix shifted:0.1 gives 0 of the 4 scenes; choose a fraction that leaves scenes of both profiles"),
+@pytest.mark.parametrize("mix, num, message", [
+    ("fog:0.25", 4, "unknown profile 'fog' in 'fog:0.25'; choose from plain, default, shifted"),
+    ("shifted", 4, "'shifted' is not PROFILE:FRACTION (e.g. shifted:0.25)"),
+    ("shifted:1", 4, "the fraction in 'shifted:1' must lie between 0 and 1 (exclusive)"),
+    ("shifted:nan", 4, "the fraction in 'shifted:nan' must lie between 0 and 1 (exclusive)"),
+    ("shifted:0.1", 4, "--mix shifted:0.1 gives 0 of the 4 scenes; choose a fraction that leaves scenes of both"),
+    ("shifted:0.5", 1, "--mix shifted:0.5 gives 1 of the 1 scenes"),  # half up, where round(0.5) would give 0
+    ("default:0.5", 4, "--mix default:0.5 draws from --profile default itself; name another profile"),
 ])
-def test_a_mix_that_cannot_be_drawn_is_refused_before_anything_is_written(tmp_path, capsys, mix, message):
+def test_a_mix_that_cannot_be_drawn_is_refused_before_anything_is_written(tmp_path, capsys, mix, num, message):
     with pytest.raises(SystemExit) as error:
-        make_data([str(tmp_path / "out"), "--num", "4", "--size", "64x32", "--mix", mix])
-    assert error.value.code == 2 and message in capsys.readouterr().err and not (tmp_path / "out").exists()
+        make_data([str(tmp_path / "out"), "--num", str(num), "--size", "64x32", "--mix", mix])
+    assert error.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_mix_counts_its_scenes_half_up(tmp_path):
+    # 2 x 0.25 = 0.5 scenes: one, where Python's round() would give none and refuse the mix
+    assert make_data([str(tmp_path), "--num", "2", "--size", "64x32", "--workers", "1", "--mix", "shifted:0.25"]) == 0
+    report = json.loads((tmp_path / "class_frequencies_train.json").read_text())
+    assert report["profile"] == "default (scenes 0-0) + shifted (1-1)"
+
+
+@pytest.mark.parametrize("first_scene", [0, 4])
+def test_generate_split_refuses_a_mix_that_leaves_one_profile_without_scenes(tmp_path, first_scene):
+    with pytest.raises(ValueError, match=f"a mix must leave scenes of both profiles: first_scene {first_scene} of 4"):
+        generate_split(tmp_path / "out", "train", 4, 64, 32, progress=False, mix=Mix(SHIFTED, first_scene))
+    assert not (tmp_path / "out").exists()

@@ -112,7 +112,10 @@ def _init_worker() -> None:
 def generate_split(root: str | Path, split: str, num: int, width: int, height: int, seed: int = 0,
                    workers: int = 1, city: str = "synth", progress: bool = True,
                    profile: Profile = PROFILES["default"], mix: Mix | None = None) -> dict:
-    """Write ``num`` scenes of ``split`` under ``root`` and their frequency JSON; returns the frequency report."""
+    """Write ``num`` scenes of ``split`` under ``root`` (those from ``mix.first_scene`` on drawn from
+    ``mix.profile``) and their frequency JSON; returns the frequency report."""
+    if mix is not None and not 0 < mix.first_scene < num:
+        raise ValueError(f"a mix must leave scenes of both profiles: first_scene {mix.first_scene} of {num}")
     root = Path(root)
     for folder in split_dirs(root, split, city):
         folder.mkdir(parents=True, exist_ok=True)
@@ -169,7 +172,7 @@ def _groups(text: str) -> tuple[str, ...]:
     return groups
 
 
-def _mix(text: str) -> tuple[str, float]:
+def _mix(text: str) -> tuple[str, float, str]:
     name, _, fraction = text.partition(":")
     if name not in PROFILES:
         raise argparse.ArgumentTypeError(f"unknown profile {name!r} in {text!r}; choose from {', '.join(PROFILES)}")
@@ -179,7 +182,7 @@ def _mix(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"{text!r} is not PROFILE:FRACTION (e.g. shifted:0.25)") from None
     if not 0.0 < value < 1.0:
         raise argparse.ArgumentTypeError(f"the fraction in {text!r} must lie between 0 and 1 (exclusive)")
-    return name, value
+    return name, value, text
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -199,8 +202,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--off", type=_groups, default=(), metavar="GROUP[,GROUP]",
                         help=f"switch randomisation groups off (plain ranges): {','.join(GROUPS)}")
     parser.add_argument("--mix", type=_mix, metavar="PROFILE:FRACTION",
-                        help="draw that fraction of the scenes, the last ones, from a second profile (with the same "
-                             "--off), e.g. shifted:0.25 for a model that will drive in fog and at dusk")
+                        help="draw that fraction of the scenes (rounded half up), the last ones, from a second profile "
+                             "(with the same --off), e.g. shifted:0.25 for a model that will drive in fog and at dusk")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace this split's existing scenes instead of refusing")
     return parser
@@ -213,10 +216,12 @@ def main(argv: list[str] | None = None) -> int:
     width, height = args.size
     mix = None
     if args.mix:
-        name, fraction = args.mix
-        mixed = round(args.num * fraction)
+        name, fraction, text = args.mix
+        if name == args.profile:
+            parser.error(f"--mix {text} draws from --profile {args.profile} itself; name another profile")
+        mixed = int(args.num * fraction + 0.5)  # halves round up, whatever Python's round() would do
         if not 0 < mixed < args.num:
-            parser.error(f"--mix {name}:{fraction} gives {mixed} of the {args.num} scenes; choose a fraction that "
+            parser.error(f"--mix {text} gives {mixed} of the {args.num} scenes; choose a fraction that "
                          f"leaves scenes of both profiles")
         mix = Mix(PROFILES[name].without(args.off), args.num - mixed)
     existing = [d for d in split_dirs(args.out, args.split, args.city) if d.is_dir() and any(d.iterdir())]
