@@ -45,8 +45,7 @@ def shifted_item(item: str):
 
 def variants(items=()) -> dict:
     """default, default with each group shifted, with each item shifted, and shifted, by name."""
-    one_group = {f"shifted {group}": dataclasses.replace(DEFAULT, name=f"default+shifted:{group}",
-                                                         **{group: getattr(SHIFTED, group)}) for group in GROUPS}
+    one_group = {f"shifted {group}": DEFAULT.with_groups_of(SHIFTED, [group]) for group in GROUPS}
     one_item = {f"shifted {item}": shifted_item(item) for item in items}
     return {"default": DEFAULT, **one_group, **one_item, "shifted (all)": SHIFTED}
 

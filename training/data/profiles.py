@@ -99,15 +99,24 @@ class Profile:
 
     def without(self, groups) -> Profile:
         """This profile with the named groups switched off (given ``plain``'s ranges)."""
-        unknown = set(groups) - set(GROUPS)
-        if unknown:
-            raise ValueError(f"unknown randomisation group(s) {', '.join(sorted(unknown))}; "
-                             f"choose from {', '.join(GROUPS)}")
         if not groups:
             return self
-        off = "+".join(group for group in GROUPS if group in groups)
-        return dataclasses.replace(self, name=f"{self.name}(off:{off})",
+        return dataclasses.replace(self, name=f"{self.name}(off:{_ordered(groups)})",
                                    **{group: getattr(PLAIN, group) for group in groups})
+
+    def with_groups_of(self, other: Profile, groups) -> Profile:
+        """This profile with the named groups' ranges taken from ``other``: ``default+shifted(weather)``."""
+        return dataclasses.replace(self, name=f"{self.name}+{other.name}({_ordered(groups)})",
+                                   **{group: getattr(other, group) for group in groups})
+
+
+def _ordered(groups) -> str:
+    """The groups joined by '+' in GROUPS order; ValueError naming any unknown one."""
+    unknown = set(groups) - set(GROUPS)
+    if unknown:
+        raise ValueError(f"unknown randomisation group(s) {', '.join(sorted(unknown))}; "
+                         f"choose from {', '.join(GROUPS)}")
+    return "+".join(group for group in GROUPS if group in groups)
 
 
 #: the switchable groups, in the order their random streams are spawned
