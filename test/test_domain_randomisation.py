@@ -295,3 +295,12 @@ def test_generate_split_refuses_a_mix_that_leaves_one_profile_without_scenes(tmp
     with pytest.raises(ValueError, match=f"a mix must leave scenes of both profiles: first_scene {first_scene} of 4"):
         generate_split(tmp_path / "out", "train", 4, 64, 32, progress=False, mix=Mix(SHIFTED, first_scene))
     assert not (tmp_path / "out").exists()
+
+
+def test_a_profile_takes_named_groups_from_another_and_refuses_unknown_ones():
+    foggy = DEFAULT.with_groups_of(SHIFTED, ["sensor", "weather"])
+    assert foggy.name == "default+shifted(weather+sensor)"
+    assert (foggy.weather, foggy.sensor) == (SHIFTED.weather, SHIFTED.sensor)
+    assert (foggy.camera, foggy.light, foggy.appearance) == (DEFAULT.camera, DEFAULT.light, DEFAULT.appearance)
+    with pytest.raises(ValueError, match="unknown randomisation group.s. fog; choose from camera, light"):
+        DEFAULT.with_groups_of(SHIFTED, ["fog"])
