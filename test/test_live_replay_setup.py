@@ -120,7 +120,8 @@ def test_ctrl_c_held_reaches_the_handler_only_as_the_block_ends():
     # left running): inside the block it waits, and the rest of the block still runs.
     # Whatever handles Ctrl-C in this process now (an earlier test's, rclpy's, or SIG_IGN in a shell's
     # background job) is set aside: this tests the hold against Python's own handler, as an interactive
-    # run has. A full suite run once left another in place and the Ctrl-C never raised.
+    # run has. A suite started as a shell's background job (`make test &`) inherits SIGINT ignored, and
+    # without this the Ctrl-C never raised.
     outer = signal.signal(signal.SIGINT, signal.default_int_handler)
     after = []
     try:
