@@ -118,9 +118,9 @@ def test_seg_bag_eval_takes_further_node_parameters_for_the_node_it_starts(tmp_p
 def test_ctrl_c_held_reaches_the_handler_only_as_the_block_ends():
     # A Ctrl-C while seg-bag-eval starts the node must not land before the process is kept (it would be
     # left running): inside the block it waits, and the rest of the block still runs.
-    # Whatever handles Ctrl-C in this process now (an earlier test's, rclpy's, or SIG_IGN in a shell's
-    # background job) is set aside: this tests the hold against Python's own handler, as an interactive
-    # run has. A suite started as a shell's background job (`make test &`) inherits SIGINT ignored, and
+    # Whatever handles Ctrl-C in this process now (an earlier test's, rclpy's, or SIG_IGN) is set aside:
+    # this tests the hold against Python's own handler, as an interactive run has. A suite started as a
+    # non-interactive shell's background job (`make test &` in a script) inherits SIGINT ignored, and
     # without this the Ctrl-C never raised.
     outer = signal.signal(signal.SIGINT, signal.default_int_handler)
     after = []
