@@ -172,3 +172,39 @@ def test_a_budgeted_run_resumes_with_the_epochs_it_chose(scenes, tmp_path):
     a, b = load_checkpoint(straight / "last.pt"), load_checkpoint(sliced / "last.pt")
     assert b.resume["epoch"] == 4
     assert states_equal(a.state_dict, b.state_dict)
+
+
+def test_init_from_starts_from_the_trained_weights(scenes, tmp_path, capsys):
+    trained, tuned, scratch = tmp_path / "trained", tmp_path / "tuned", tmp_path / "scratch"
+    assert train(scenes, trained, "train.epochs=2") == 0
+    start = load_checkpoint(trained / "last.pt")
+    # At a learning rate of 1e-12 one epoch leaves the parameters where they started: the weights the
+    # run ends with are the checkpoint's, not a fresh initialisation's.
+    crawl = ("train.epochs=1", "train.lr=1e-12", "train.warmup_iters=0")
+    assert train(scenes, tuned, *crawl, f"model.init_from={trained / 'last.pt'}") == 0
+    assert f"starting from {trained / 'last.pt'}" in capsys.readouterr().out
+    assert train(scenes, scratch, *crawl) == 0
+    tuned_ckpt, scratch_ckpt = load_checkpoint(tuned / "last.pt"), load_checkpoint(scratch / "last.pt")
+    parameters = [name for name, _ in start.build_model().named_parameters()]
+    for name in parameters:
+        assert torch.allclose(tuned_ckpt.state_dict[name], start.state_dict[name], atol=1e-6), name
+    assert not all(torch.allclose(scratch_ckpt.state_dict[n], start.state_dict[n], atol=1e-3) for n in parameters)
+    # the trained model's val score carries over (the batch-norm statistics move with one epoch of crops)
+    assert tuned_ckpt.training["val_miou"] > scratch_ckpt.training["val_miou"] + 0.05
+    assert tuned_ckpt.training["config"]["model"]["init_from"] == str(trained / "last.pt")
+
+
+def test_init_from_refuses_a_missing_damaged_or_other_architecture_checkpoint(scenes, tmp_path, capsys):
+    other = tmp_path / "other"
+    assert train(scenes, other, "train.epochs=1", "model.options={base_channels: 4, depth: 3}") == 0
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes((other / "last.pt").read_bytes()[:1000])
+    for path, message in [(tmp_path / "missing.pt", "no such checkpoint file"),
+                          (damaged, "not a readable checkpoint"),
+                          (other / "last.pt", "holds unet {'base_channels': 4, 'depth': 3}, but the config trains "
+                                              "unet {'base_channels': 8, 'depth': 3}")]:
+        out = tmp_path / f"run_{path.stem}"
+        assert train(scenes, out, f"model.init_from={path}") == 2
+        err = capsys.readouterr().err
+        assert f"seg-train: error: {path}: {message}" in err, err
+        assert not (out / "last.pt").exists()

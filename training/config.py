@@ -25,6 +25,7 @@ DEFAULTS: dict[str, Any] = {
         "name": "unet_small",
         "options": {},
         "encoder_weights": None,  # local torchvision-format file (or "imagenet" to download)
+        "init_from": None,  # a seg-train checkpoint whose weights start the run (fine-tuning); replaces encoder_weights
     },
     "data": {
         "train_split": "train",

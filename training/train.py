@@ -6,7 +6,8 @@ atomically, plus TensorBoard logs in ``RUN/tb``. Each epoch's randomness is
 derived from (seed, epoch), so ``--resume`` from ``last.pt`` continues exactly
 as an uninterrupted run would. ``train.time_budget_s`` trains the whole epochs
 (at most ``train.epochs``) that fit that many seconds on this machine
-(``training/time_budget.py``).
+(``training/time_budget.py``). ``model.init_from=CHECKPOINT`` starts from a
+trained model's weights instead (fine-tuning it on your own labelled frames).
 """
 
 from __future__ import annotations
@@ -187,11 +188,14 @@ def build_data(run: Run, spec: ModelSpec) -> Data:
 def build_optimisation(run: Run, spec: ModelSpec, iters: int) -> Optimisation:
     """The model (seeded, channels-last, SyncBN as configured), its optimiser, schedule and AMP scaler."""
     config, device, train_cfg = run.config, run.device, run.config["train"]
-    options = dict(spec.options)
-    if config["model"]["encoder_weights"]:
+    options, init_from = dict(spec.options), config["model"]["init_from"]
+    if config["model"]["encoder_weights"] and not init_from:  # a trained model's weights overwrite them anyway
         options["encoder_weights"] = config["model"]["encoder_weights"]
     torch.manual_seed(train_cfg["seed"])
-    model = build_model(spec.name, NUM_CLASSES, **options).to(device)
+    model = build_model(spec.name, NUM_CLASSES, **options)
+    if init_from:
+        model.load_state_dict(initial_weights(Path(init_from), spec))
+    model = model.to(device)
     if train_cfg["channels_last"]:  # 1.4x faster training steps on this 2-core CPU too (docs/BENCHMARKS.md)
         model = model.to(memory_format=torch.channels_last)
     if run.info.enabled and train_cfg["sync_bn"]:
@@ -201,6 +205,17 @@ def build_optimisation(run: Run, spec: ModelSpec, iters: int) -> Optimisation:
                                 train_cfg["warmup_iters"], train_cfg["poly_power"])
     scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" and train_cfg["amp"] else None
     return Optimisation(model, model, optimizer, scheduler, scaler)
+
+
+def initial_weights(path: Path, spec: ModelSpec) -> dict[str, torch.Tensor]:
+    """The weights of the checkpoint ``model.init_from`` names; CheckpointError naming the file unless it holds
+    the architecture the config trains (the same name and options)."""
+    checkpoint = load_checkpoint(path)
+    if (checkpoint.spec.name, checkpoint.spec.options) != (spec.name, spec.options):
+        raise CheckpointError(f"{path}: holds {checkpoint.spec.name} {checkpoint.spec.options}, but the config "
+                              f"trains {spec.name} {spec.options}; set model.name and model.options to the "
+                              "checkpoint's to fine-tune it")
+    return checkpoint.state_dict
 
 
 def epochs_within_budget(run: Run, data: Data, optimisation: Optimisation, started: float) -> int:
@@ -267,7 +282,8 @@ def train(config: dict, data_root: Path, out: Path, resume: bool) -> int:
     writer = open_run_dir(run)
     run.log(f"seg-train: {spec.name} on {device} x {run.info.world_size}, {len(data.train_set)} train / "
             f"{data.val_images} val images, {data.iters} iterations per epoch, "
-            f"epochs {start_epoch + 1}..{config['train']['epochs']}")
+            f"epochs {start_epoch + 1}..{config['train']['epochs']}"
+            + (f", starting from {config['model']['init_from']}" if config["model"]["init_from"] else ""))
     try:
         best_miou = train_epochs(run, spec, data, optimisation, writer, start_epoch, best_miou)
     except (NonFiniteLoss, DatasetError) as exc:  # a label file that went bad during the run, too
