@@ -214,3 +214,19 @@ def test_a_calibration_without_distortion_is_a_rectified_camera(tmp_path):
     assert cityscapes.read_distortion(path) == (0.0,) * 5
     path.write_text('{"distortion": {"model": "plumb_bob", "k1": -0.07}}')
     assert cityscapes.read_distortion(path) == (-0.07, 0.0, 0.0, 0.0, 0.0)
+
+
+def test_generated_scenes_join_your_own_frames_in_one_split_without_touching_them(root):
+    """The fine-tuning recipe (docs/EXPERIMENTS.md): seg-make-data into the root of your labelled frames adds a
+    city of its own beside them, and the reader trains on both."""
+    from training.data.make_data import main as make_data
+
+    yours = sorted(p for p in root.rglob("*") if p.is_file())
+    before = {p: p.read_bytes() for p in yours}
+    assert make_data([str(root), "--split", "train", "--num", "2", "--size", "64x32", "--seed", "0"]) == 0
+    assert {p: p.read_bytes() for p in yours} == before
+    cities = [Path(image).parent.name for image, _ in CityscapesDataset(root, "train").files]
+    assert sorted(cities) == ["aachen", "aachen", "synth", "synth", "zurich"]
+    image, label = CityscapesDataset(root, "train")[2]  # a generated scene, among yours
+    assert image.shape == (32, 64, 3) and label.shape == (32, 64)
+    assert (label != IGNORE_ID).mean() > 0.5 and label[label != IGNORE_ID].max() < 19
