@@ -41,6 +41,8 @@ def test_integer_and_exponent_notation_are_accepted_for_float_keys(tmp_path):
     ("data.flip=1", "'data.flip' must be true or false"),
     ("train=3", "'train' must be a mapping"),
     ("train.lr", "not key=value"),
+    ("model.init_from=2026-12-07", r"'model.init_from' must be a file path, got datetime.date\(2026, 12, 7\)"),
+    ("model.encoder_weights=12", "'model.encoder_weights' must be a file path, got 12"),
 ])
 def test_bad_keys_and_values_are_named(override, message):
     with pytest.raises(ConfigError, match=message):

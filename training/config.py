@@ -81,6 +81,8 @@ DEFAULTS: dict[str, Any] = {
     },
 }
 
+# Keys that name a file (YAML reads an unquoted 2026-12-07 as a date, 12 as a number).
+_PATHS = {"model.encoder_weights", "model.init_from"}
 # Sections whose content is free-form (validated by their own builders).
 _FREE_FORM = {("model", "options"), ("loss", "terms")}
 
@@ -189,6 +191,8 @@ def _describe(low, high, exclusive: bool) -> str:
 
 
 def _checked(key: str, value: Any, default: Any) -> Any:
+    if key in _PATHS and value is not None and not isinstance(value, str):
+        raise ConfigError(f"config key {key!r} must be a file path, got {value!r} (quote it)")
     if default is None or value is None:
         return value
     if isinstance(default, bool):

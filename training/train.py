@@ -7,7 +7,8 @@ derived from (seed, epoch), so ``--resume`` from ``last.pt`` continues exactly
 as an uninterrupted run would. ``train.time_budget_s`` trains the whole epochs
 (at most ``train.epochs``) that fit that many seconds on this machine
 (``training/time_budget.py``). ``model.init_from=CHECKPOINT`` starts from a
-trained model's weights instead (fine-tuning it on your own labelled frames).
+trained model's weights instead of ImageNet's or a random initialisation
+(fine-tuning it on your own labelled frames).
 """
 
 from __future__ import annotations
@@ -185,16 +186,19 @@ def build_data(run: Run, spec: ModelSpec) -> Data:
                 build_loss(config["loss"], class_histogram=histogram).to(run.device))
 
 
-def build_optimisation(run: Run, spec: ModelSpec, iters: int) -> Optimisation:
-    """The model (seeded, channels-last, SyncBN as configured), its optimiser, schedule and AMP scaler."""
+def build_optimisation(run: Run, spec: ModelSpec, iters: int,
+                       initial: dict[str, torch.Tensor] | None = None) -> Optimisation:
+    """The model (seeded, channels-last, SyncBN as configured), its optimiser, schedule and AMP scaler; the
+    model starts from ``initial`` weights when given."""
     config, device, train_cfg = run.config, run.device, run.config["train"]
-    options, init_from = dict(spec.options), config["model"]["init_from"]
-    if config["model"]["encoder_weights"] and not init_from:  # a trained model's weights overwrite them anyway
+    options = dict(spec.options)
+    # With model.init_from the trained weights (or, resuming, last.pt's) overwrite ImageNet's: not loaded.
+    if config["model"]["encoder_weights"] and not config["model"]["init_from"]:
         options["encoder_weights"] = config["model"]["encoder_weights"]
     torch.manual_seed(train_cfg["seed"])
     model = build_model(spec.name, NUM_CLASSES, **options)
-    if init_from:
-        model.load_state_dict(initial_weights(Path(init_from), spec))
+    if initial is not None:
+        model.load_state_dict(initial)
     model = model.to(device)
     if train_cfg["channels_last"]:  # 1.4x faster training steps on this 2-core CPU too (docs/BENCHMARKS.md)
         model = model.to(memory_format=torch.channels_last)
@@ -209,12 +213,16 @@ def build_optimisation(run: Run, spec: ModelSpec, iters: int) -> Optimisation:
 
 def initial_weights(path: Path, spec: ModelSpec) -> dict[str, torch.Tensor]:
     """The weights of the checkpoint ``model.init_from`` names; CheckpointError naming the file unless it holds
-    the architecture the config trains (the same name and options)."""
+    the architecture the config trains (the same name, options and classes)."""
     checkpoint = load_checkpoint(path)
-    if (checkpoint.spec.name, checkpoint.spec.options) != (spec.name, spec.options):
+    options = {k: v for k, v in spec.options.items() if k != "encoder_weights"}  # checkpoints leave it out
+    if (checkpoint.spec.name, checkpoint.spec.options) != (spec.name, options):
         raise CheckpointError(f"{path}: holds {checkpoint.spec.name} {checkpoint.spec.options}, but the config "
-                              f"trains {spec.name} {spec.options}; set model.name and model.options to the "
+                              f"trains {spec.name} {options}; set model.name and model.options to the "
                               "checkpoint's to fine-tune it")
+    if checkpoint.spec.num_classes != NUM_CLASSES:
+        raise CheckpointError(f"{path}: predicts {checkpoint.spec.num_classes} classes, seg-train trains the "
+                              f"{NUM_CLASSES} Cityscapes classes; fine-tune a checkpoint of those")
     return checkpoint.state_dict
 
 
@@ -266,14 +274,16 @@ def train(config: dict, data_root: Path, out: Path, resume: bool) -> int:
     device = pick_device(config["train"]["device"])
     run = Run(config, data_root, out, init_distributed(device.type == "cuda"), device)
     spec = model_spec(config)
+    init_from = None if resume else config["model"]["init_from"]  # resuming, last.pt holds the weights
+    initial = initial_weights(Path(init_from), spec) if init_from else None  # a bad path fails before the data
     data = build_data(run, spec)
     budgeted = config["train"]["time_budget_s"] > 0
     if budgeted and resume:  # the schedule was sized for the epochs the budget chose at the start
         config["train"]["epochs"] = load_checkpoint(out / "last.pt").training["epochs"]
-    optimisation = build_optimisation(run, spec, data.iters)
+    optimisation = build_optimisation(run, spec, data.iters, initial)
     if budgeted and not resume:
         config["train"]["epochs"] = epochs_within_budget(run, data, optimisation, started)
-        optimisation = build_optimisation(run, spec, data.iters)
+        optimisation = build_optimisation(run, spec, data.iters, initial)
     start_epoch, best_miou = 0, -1.0
     if resume:
         start_epoch, best_miou = restore(out / "last.pt", optimisation)
@@ -283,7 +293,7 @@ def train(config: dict, data_root: Path, out: Path, resume: bool) -> int:
     run.log(f"seg-train: {spec.name} on {device} x {run.info.world_size}, {len(data.train_set)} train / "
             f"{data.val_images} val images, {data.iters} iterations per epoch, "
             f"epochs {start_epoch + 1}..{config['train']['epochs']}"
-            + (f", starting from {config['model']['init_from']}" if config["model"]["init_from"] else ""))
+            + (f", starting from {init_from}" if init_from else ""))
     try:
         best_miou = train_epochs(run, spec, data, optimisation, writer, start_epoch, best_miou)
     except (NonFiniteLoss, DatasetError) as exc:  # a label file that went bad during the run, too
