@@ -183,14 +183,17 @@ def trained(scenes, tmp_path_factory):
     return out / "last.pt"
 
 
-def test_init_from_starts_from_the_trained_weights(scenes, trained, tmp_path, capsys):
+@pytest.mark.parametrize("budget", [(), ("train.time_budget_s=3600",)], ids=["epochs", "time-budget"])
+def test_init_from_starts_from_the_trained_weights(scenes, trained, tmp_path, capsys, budget):
     tuned, scratch = tmp_path / "tuned", tmp_path / "scratch"
     start = load_checkpoint(trained)
     # At a learning rate of 1e-12 one epoch leaves the parameters where they started: the weights the
     # run ends with are the checkpoint's, not a fresh initialisation's. An encoder_weights file that does
-    # not exist shows that init_from skips loading it.
+    # not exist shows that init_from skips loading it. A time budget builds the model twice (after
+    # calibrating on the first): both start from the checkpoint.
     crawl = ("train.epochs=1", "train.lr=1e-12", "train.warmup_iters=0")
-    assert train(scenes, tuned, *crawl, f"model.init_from={trained}", "model.encoder_weights=/nowhere.pth") == 0
+    assert train(scenes, tuned, *crawl, *budget, f"model.init_from={trained}",
+                 "model.encoder_weights=/nowhere.pth") == 0
     assert f"starting from {trained}" in capsys.readouterr().out
     assert train(scenes, scratch, *crawl) == 0
     tuned_ckpt, scratch_ckpt = load_checkpoint(tuned / "last.pt"), load_checkpoint(scratch / "last.pt")
