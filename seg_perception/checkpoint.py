@@ -70,15 +70,19 @@ class ModelSpec:
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    @property
+    def architecture_options(self) -> dict[str, Any]:
+        """The options without a pretrained-encoder path: what a checkpoint records and rebuilds."""
+        return {k: v for k, v in self.options.items() if k != "encoder_weights"}
+
     def build(self) -> nn.Module:
         """The untrained model this spec describes (pretrained-encoder paths are not re-read)."""
-        options = {k: v for k, v in self.options.items() if k != "encoder_weights"}
-        return build_model(self.name, self.num_classes, **options)
+        return build_model(self.name, self.num_classes, **self.architecture_options)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
-            "options": {k: v for k, v in self.options.items() if k != "encoder_weights"},
+            "options": self.architecture_options,
             "class_names": list(self.class_names),
             "normalization": {"mean": list(self.mean), "std": list(self.std)},
             "input_size": list(self.input_size),

@@ -8,6 +8,7 @@ import pytest
 
 from seg_perception.labels import IGNORE_ID, LABEL_ID_TO_TRAIN_ID, TRAIN_ID_TO_LABEL_ID, class_ids
 from training.data import CityscapesDataset, DatasetError, cityscapes, label_path_for
+from training.data.make_data import main as make_data
 
 ROAD, CAR, PERSON = class_ids(["road", "car", "person"])
 UNLABELED_ID = 0  # Cityscapes labelId 0 ('unlabeled') has no trainId
@@ -219,8 +220,6 @@ def test_a_calibration_without_distortion_is_a_rectified_camera(tmp_path):
 def test_generated_scenes_join_your_own_frames_in_one_split_without_touching_them(root):
     """The fine-tuning recipe (docs/EXPERIMENTS.md): seg-make-data into the root of your labelled frames adds a
     city of its own beside them, and the reader trains on both."""
-    from training.data.make_data import main as make_data
-
     yours = sorted(p for p in root.rglob("*") if p.is_file())
     before = {p: p.read_bytes() for p in yours}
     assert make_data([str(root), "--split", "train", "--num", "2", "--size", "64x32", "--seed", "0"]) == 0

@@ -215,7 +215,7 @@ def initial_weights(path: Path, spec: ModelSpec) -> dict[str, torch.Tensor]:
     """The weights of the checkpoint ``model.init_from`` names; CheckpointError naming the file unless it holds
     the architecture the config trains (the same name, options and classes)."""
     checkpoint = load_checkpoint(path)
-    options = {k: v for k, v in spec.options.items() if k != "encoder_weights"}  # checkpoints leave it out
+    options = spec.architecture_options
     if (checkpoint.spec.name, checkpoint.spec.options) != (spec.name, options):
         raise CheckpointError(f"{path}: holds {checkpoint.spec.name} {checkpoint.spec.options}, but the config "
                               f"trains {spec.name} {options}; set model.name and model.options to the "
