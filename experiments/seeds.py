@@ -42,14 +42,17 @@ def train(config: Path, seed: int, data: Path, run_dir: Path, overrides: list[st
     return timing
 
 
-def score(checkpoint: Path, data: Path, split: str, out: Path, input_size: str | None = None) -> dict:
-    """``seg-eval`` of ``checkpoint`` on ``data``/``split`` (at ``input_size`` WxH, default the checkpoint's),
-    reused when ``out`` holds its metrics; returns mIoU, rare-5, drivable IoU, pixel accuracy and per-class IoU."""
+def score(checkpoint: Path, data: Path, split: str, out: Path, input_size: str | None = None,
+          input_filter: str = "none") -> dict:
+    """``seg-eval`` of ``checkpoint`` on ``data``/``split`` (at ``input_size`` WxH, default the checkpoint's,
+    with ``input_filter``), reused when ``out`` holds its metrics; returns mIoU, rare-5, drivable IoU, pixel
+    accuracy and per-class IoU."""
     metrics_file = out / "metrics.json"
     if not metrics_file.exists():
         size = ["--input-size", input_size] if input_size else []
         subprocess.run([sys.executable, "-m", "training.evaluate", "--checkpoint", str(checkpoint), "--data", str(data),
-                        "--split", split, "--pictures", "0", "--out", str(out), *size], check=True)
+                        "--split", split, "--pictures", "0", "--out", str(out), "--input-filter", input_filter,
+                        *size], check=True)
     metrics = json.loads(metrics_file.read_text())
     rare = [metrics["per_class_iou"][name] for name in RARE_5]
     return {"miou": metrics["miou"], "rare5_miou": sum(v or 0.0 for v in rare) / len(rare),

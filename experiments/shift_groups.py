@@ -2,14 +2,15 @@
 ``default``, from ``default`` with one group's ranges taken from ``shifted``, and from ``shifted``.
 
     python experiments/shift_groups.py --checkpoint demo_out/run/best.pt --out /tmp/shift_groups [--num 50] \
-        [--items sensor:noise sensor:motion_blur_probability+motion_blur_px ...]
+        [--items sensor:noise sensor:motion_blur_probability+motion_blur_px ...] [--input-size WxH]
 
 Every variant draws scene i of split ``val`` with seed 0, and each group has its own random stream, so the
 streets (and, for photometric groups, the labels) are the same across rows: the differences are the group's.
 ``--items GROUP:FIELD[+FIELD]`` adds a row per item: ``default`` with only those fields of the group taken
 from ``shifted``, to split a group's cost into its parts. (A probability field changes how many draws
 the group's stream makes, so the rows after it see other noise windows: the same distribution, other
-samples.) Prints a markdown table and writes ``shift_groups.md`` into ``--out``.
+samples.) ``--input-size`` serves the model at another size than the checkpoint's (the scenes and labels
+stay at ``--size``). Prints a markdown table and writes ``shift_groups.md`` into ``--out``.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", default="512x256")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--items", nargs="*", default=[], metavar="GROUP:FIELD[+FIELD]")
+    parser.add_argument("--input-size", metavar="WxH", help="serve the model at this size (default: the checkpoint's)")
     args = parser.parse_args(argv)
     width, height = (int(v) for v in args.size.split("x"))
     rows, base = [], None
@@ -65,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         data = args.out / "".join(c if c.isalnum() else "_" for c in name)
         if not (data / "class_frequencies_val.json").exists():
             generate_split(data, "val", args.num, width, height, seed=0, workers=args.workers, profile=profile)
-        result = score(args.checkpoint, data, "val", data / "eval")
+        served = f"eval_{args.input_size}" if args.input_size else "eval"
+        result = score(args.checkpoint, data, "val", data / served, args.input_size)
         base = base or result
         rows.append(f"| {name} | {result['miou']:.3f} | {result['miou'] - base['miou']:+.3f} | "
                     f"{result['drivable_iou']:.3f} | {result['rare5_miou']:.3f} |")
