@@ -1,10 +1,12 @@
 """The size a trained model is served at: val and shifted-val figures of checkpoints at several input sizes.
 
     python experiments/serving_size.py --checkpoints A.pt [B.pt ...] --data DATA --out DIR \\
-        [--sizes 512x256 448x224 384x192] [--input-filter denoise]
+        [--sizes 512x256 448x224 384x192] [--input-filter denoise] [--splits val val_shifted]
 
-Every checkpoint is scored by ``seg-eval --input-size WxH`` on ``DATA``'s ``val`` and ``val_shifted`` splits
-(labels at the data's own resolution, so every size is scored against the same pixels). Prints a
+Every checkpoint is scored by ``seg-eval --input-size WxH`` on ``DATA``'s splits (default ``val`` and
+``val_shifted``; labels at the data's own resolution, so every size is scored against the same pixels).
+Scenes of another shape than the model's (``seg-make-data --size 480x360``) measure what stretching a
+camera's frames to the model's aspect ratio costs. Prints a
 markdown table, mean +- sample std over the checkpoints and each one's figures, with the change against
 the first size, and writes ``serving_size.md`` into ``--out`` (the per-run metrics under it are reused).
 """
@@ -22,7 +24,6 @@ from markdown_table import markdown_table, publish  # noqa: E402
 from seeds import mean_std, score  # noqa: E402
 from seg_perception.inference.preprocess import INPUT_FILTERS  # noqa: E402
 
-SPLITS = {"val": "val", "shifted": "val_shifted"}
 FIGURES = ("miou", "drivable_iou")
 
 
@@ -33,21 +34,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--sizes", nargs="+", default=["512x256", "448x224", "384x192"], metavar="WxH")
     parser.add_argument("--input-filter", choices=INPUT_FILTERS, default="none")
+    parser.add_argument("--splits", nargs="+", default=["val", "val_shifted"])
     args = parser.parse_args(argv)
     # figures[size][split][figure] -> one value per checkpoint
-    figures = {size: {split: {figure: [] for figure in FIGURES} for split in SPLITS} for size in args.sizes}
+    figures = {size: {split: {figure: [] for figure in FIGURES} for split in args.splits} for size in args.sizes}
     for number, checkpoint in enumerate(args.checkpoints):
         for size in args.sizes:
-            for split, folder in SPLITS.items():
+            for split in args.splits:
                 out = args.out / f"{number}_{checkpoint.parent.parent.name}" / f"{size}_{args.input_filter}" / split
-                result = score(checkpoint, args.data, folder, out, size, args.input_filter)
+                result = score(checkpoint, args.data, split, out, size, args.input_filter)
                 for figure in FIGURES:
                     figures[size][split][figure].append(result[figure])
     first = figures[args.sizes[0]]
     rows = []
     for size in args.sizes:
         cells = []
-        for split in SPLITS:
+        for split in args.splits:
             for figure in FIGURES:
                 values = figures[size][split][figure]
                 mean, std = mean_std(values)
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
                 each = " / ".join(f"{value:.3f}" for value in values)
                 cells.append(f"{mean:.3f} +- {std:.3f} ({change:+.3f}; {each})")
         rows.append(f"| {size} | " + " | ".join(cells) + " |")
-    header = ["input size"] + [f"{split} {figure}" for split in SPLITS for figure in FIGURES]
+    header = ["input size"] + [f"{split} {figure}" for split in args.splits for figure in FIGURES]
     publish(markdown_table(header, rows), args.out, "serving_size.md")
     return 0
 

@@ -515,6 +515,25 @@ def test_incompatible_qos_is_logged_once_with_the_fixing_parameter_value(start_n
     assert status.level == DiagnosticStatus.ERROR and "qos_reliability:=best_effort" in status.message
 
 
+def test_a_camera_of_another_aspect_ratio_is_logged_once_with_the_input_size_that_keeps_it(start_node, graph):
+    rosout = rh.make_collector(graph, "/", {"/rosout": Log}, name="rosout_sink")
+    node = start_node()  # the tiny model's input is 64x32, aspect 2
+    collector = connect(graph, node, topics={"segmentation/labels": Image})
+    camera = camera_for(graph, node)
+
+    def stretched():
+        return [m for m in rosout.received("/rosout") if m.name == node.get_logger().name and "stretched" in m.msg]
+
+    for index, (width, height) in enumerate([(32, 16), (40, 18), (24, 24), (24, 24), (32, 16)], start=1):
+        camera.publish(rh.image_msg(rh.make_frame(index, width, height), index=index))
+        assert wait_answers(collector, index, ["segmentation/labels"])  # a stretched frame is still answered
+    # 2:1 and 2.2:1 (within the tolerance) are not reported; the square camera once, however often it comes
+    assert rh.wait_for(lambda: stretched(), 10)
+    time.sleep(0.5)
+    assert len(stretched()) == 1 and stretched()[0].level == Log.WARN
+    assert "24x24" in stretched()[0].msg and "input_width: 64, input_height: 64" in stretched()[0].msg
+
+
 def wait_status(diagnostics, node, predicate):
     """(status, {key: value}) of the newest diagnostics of ``node`` whose values satisfy ``predicate``."""
     name = f"{node.get_fully_qualified_name()}: segmentation"

@@ -130,6 +130,19 @@ def test_seg_eval_counts_the_frames_below_the_checkpoints_confidence_floor(work,
     assert f"; 2 below the model's confidence floor {metrics['confidence_floor']:.3f})" in capsys.readouterr().out
 
 
+def test_seg_eval_warns_once_when_the_input_size_stretches_the_frames(work, tmp_path, capsys):
+    root, checkpoint, _, _ = work  # 128x64 scenes
+    warnings = {}
+    for size in ("32x32", "64x32"):
+        capsys.readouterr()
+        assert seg_eval(["--checkpoint", str(checkpoint), "--data", str(root / "data"), "--split", "val",
+                         "--out", str(tmp_path / size), "--pictures", "0", "--input-size", size]) == 0
+        warnings[size] = [line for line in capsys.readouterr().err.splitlines() if "stretched" in line]
+    assert warnings["64x32"] == []
+    assert len(warnings["32x32"]) == 1, warnings  # one line for the split's frames, not one per frame
+    assert "128x64 (aspect 2.00)" in warnings["32x32"][0] and "--input-size 32x16" in warnings["32x32"][0]
+
+
 # --- (1) an image folder, scored by seg-eval --pred-dir and paired by cityscapesscripts -------------------------
 
 def test_folder_predictions_score_exactly_like_seg_eval_checkpoint(work, capsys):
@@ -317,6 +330,21 @@ def test_bag_gets_an_output_bag_at_the_input_stamps_and_pngs_named_by_stamp(work
 
 
 # --- (4) reruns ---------------------------------------------------------------------------------------------
+
+def test_frames_of_another_aspect_ratio_are_warned_about_once_naming_the_first_file(work, tmp_path, capsys):
+    _, checkpoint, _, _ = work  # input 64x32
+    folder = tmp_path / "camera"
+    folder.mkdir()
+    for name, (width, height) in {"a_wide": (96, 48), "b_square": (48, 48), "c_square": (48, 48)}.items():
+        cv2.imwrite(str(folder / f"{name}.png"), np.full((height, width, 3), 90, np.uint8))
+    capsys.readouterr()
+    assert predict(folder, "--checkpoint", checkpoint, "--out", tmp_path / "out", "--outputs", "trainIds") == 0
+    captured = capsys.readouterr()
+    warnings = [line for line in captured.err.splitlines() if "stretched" in line]
+    assert len(warnings) == 1 and "b_square.png" in warnings[0] and "48x48" in warnings[0], captured.err
+    assert "--input-size 64x64" in warnings[0]
+    assert "3 frames (3 segmented" in captured.out  # the warning loses no frame
+
 
 def test_rerun_skips_done_frames_and_overwrite_redoes_them(work, tmp_path, capsys, count_segments):
     root, checkpoint, _, _ = work

@@ -205,10 +205,16 @@ def _segment_dataset(segmenter, dataset, out: Path,
     import cv2
 
     from seg_perception.inference import colorize_overlay
+    from seg_perception.inference.aspect import StretchCheck
+    from seg_perception.size import Size
 
     matrix, pictures, total_ms, confidence = ConfusionMatrix(), [], [], []
+    stretch_check = StretchCheck(segmenter.input_size)
     for index in tqdm(range(len(dataset)), desc="seg-eval", unit="image"):
         image, label = dataset[index]
+        stretched = stretch_check(Size.of(image))
+        if stretched:
+            tqdm.write(f"seg-eval: warning: {stretched}", file=sys.stderr)
         result = segmenter.segment(image)
         matrix.update(result.labels, label)
         total_ms.append(result.timings["total_ms"])

@@ -31,8 +31,10 @@ from tqdm import tqdm
 from ..bags.output_bag import OVERLAY_ALPHA, OutputBag
 from ..node.frames import Frame, FrameError
 from ..inference import colorize_overlay
+from ..inference.aspect import StretchCheck
 from ..labels import drivable_lut
 from ..labels import LABEL_ID_TO_TRAIN_ID
+from ..size import Size
 from .sources import CopyMessage, FrameItem
 from .writer import LABEL_KINDS, PngWriter, WriteJob, output_path
 
@@ -235,6 +237,7 @@ class Predictor:
         self._skippable = bool(self.kinds) and (out_bag is None or any(k in self.kinds for k in LABEL_KINDS))
         first = self.segmenters[0]
         self._drivable_lut = drivable_lut(first.drivable_classes, first.spec.class_names)
+        self._stretch_check = StretchCheck(first.input_size)
 
     def _done(self, item: FrameItem) -> bool:
         return self._skippable and not self.overwrite and all(
@@ -340,6 +343,9 @@ class Predictor:
                                          cv2.LUT(event.labels, self._drivable_lut))
             return
         stats.segmented += 1
+        stretched = self._stretch_check(Size.of(frame.image))
+        if stretched:
+            self.warn(f"seg-predict: warning: {item.origin}: {stretched}")
         overlay = None
         if self.out_bag is not None:  # made once, for the bag's colour topic and the overlay PNG
             overlay = colorize_overlay(frame.image, result.model_labels, OVERLAY_ALPHA, bgr=frame.bgr)

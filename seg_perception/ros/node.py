@@ -41,6 +41,7 @@ from .. import labels
 from ..checkpoint import CheckpointError, load_checkpoint
 from ..frame_confidence import mean_confidence
 from ..inference import BackendUnavailable, InputSizeError, Segmenter, colorize, colorize_overlay
+from ..inference.aspect import StretchCheck
 from ..node import contract
 from ..node.confidence_watch import ConfidenceWatch, effective_floor
 from ..node.contract import DiagnosticKey as Key
@@ -160,6 +161,7 @@ class SegNode(Node):
         for warning in unknown_params(getattr(self, "_parameter_overrides", {})):
             self.get_logger().warning(warning)
         self._segmenter = self._load_segmenter(values)
+        self._stretch_check = StretchCheck(self._segmenter.input_size)
         self._geometry = {name: values[name] for name in GEOMETRY_PARAMS}
         self._nav_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seg_node_navigation")
         self._nav = NavigationOutputs(self, self._segmenter.spec.class_names, *navigation_geometry(self._geometry),
@@ -315,6 +317,9 @@ class SegNode(Node):
             self._idle_frames += 1  # nobody listens: skip the model altogether
             return
         frame = self._decode(msg, self._max_pixels)
+        stretched = self._stretch_check(Size.of(frame.image))
+        if stretched:
+            self.get_logger().warning(stretched)
         sample = self._confidence_floor is not None and self._confidence_watch.due()
         self._segmenter.with_confidence = want["confidence"] or sample
         result = self._segmenter.segment(frame.image, bgr=frame.bgr)
