@@ -6,9 +6,9 @@
 Every checkpoint is scored by ``seg-eval --input-size WxH`` on ``DATA``'s splits (default ``val`` and
 ``val_shifted``; labels at the data's own resolution, so every size is scored against the same pixels).
 Scenes of another shape than the model's (``seg-make-data --size 480x360``) measure what stretching a
-camera's frames to the model's aspect ratio costs. Prints a
-markdown table, mean +- sample std over the checkpoints and each one's figures, with the change against
-the first size, and writes ``serving_size.md`` into ``--out`` (the per-run metrics under it are reused).
+camera's frames to the model's aspect ratio costs. Prints a markdown table, mean +- sample std over the
+checkpoints and each one's figures, with the change against the first size, and writes
+``serving_size.md`` into ``--out`` (the per-run metrics under it are reused).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The resize stretches a frame whose aspect ratio differs from the input's, and the model sees squashed
 streets: over three seeds of the default model, a 4:3 camera loses 0.019 mIoU and a square one 0.057
-against the same frames served at an input of the camera's own aspect ratio (16:9 against 2:1: 0.003,
+against the same frames served at an input of the camera's own aspect ratio (16:9 against 2:1: 0.002,
 within the noise). docs/EXPERIMENTS.md, "Cameras of another aspect ratio".
 """
 
