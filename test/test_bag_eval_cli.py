@@ -373,6 +373,22 @@ def test_input_size_option(work):
     assert exit_info.value.code == 2
 
 
+def test_offline_evaluation_warns_once_when_the_input_size_stretches_the_frames(work, capsys):
+    root, checkpoint, _ = work  # the bag's frames are 128x64
+
+    def warnings(size):
+        capsys.readouterr()
+        out = root / f"eval_stretch_{size}"
+        assert evaluate(make(root, "mcap_rgb8"), checkpoint, out, "--input-size", size, "--pictures", "0") == 0
+        assert metrics_of(out)["frames"] == SCENES  # every frame is still scored
+        return [line for line in capsys.readouterr().err.splitlines() if "stretched" in line]
+
+    square = warnings("48x48")
+    assert len(square) == 1 and square[0].startswith("seg-bag-eval: warning: camera frames of 128x64"), square
+    assert "--input-size 48x24" in square[0]
+    assert warnings("96x48") == []
+
+
 def test_seg_eval_scores_a_checkpoint_at_another_input_size_like_seg_bag_eval(work):
     root, checkpoint, reference = work
     out = root / "seg_eval_96x48"

@@ -15,6 +15,8 @@ import numpy as np
 from tqdm import tqdm
 
 from ..frame_confidence import mean_confidence
+from ..inference.aspect import StretchCheck
+from ..size import Size
 from .confidence_timeline import ConfidenceTimeline
 from .evaluation import BagEvaluation
 from .grids import BagGrids
@@ -36,11 +38,18 @@ class Prediction(NamedTuple):
 Predictor = Callable[[PairedFrame], "Prediction | None"]
 
 
-def segmenter_predictor(segmenter, timeline: ConfidenceTimeline | None = None) -> Predictor:
+def segmenter_predictor(segmenter, timeline: ConfidenceTimeline | None = None,
+                        warn: Callable[[str], None] = print) -> Predictor:
     """Offline: a ``inference.Segmenter`` on the frame as decoded (its latency is the Segmenter's total).
     With ``timeline``, the frames it asks for are sampled as seg_node samples them: the confidence map is
-    computed for those frames only, so the latencies stay those of the node."""
+    computed for those frames only, so the latencies stay those of the node. Frames the model input
+    stretches (``inference.aspect``) are reported to ``warn`` once per size, as seg_node logs them."""
+    stretch_check = StretchCheck(segmenter.input_size)
+
     def predict(item: PairedFrame) -> Prediction:
+        stretched = stretch_check(Size.of(item.frame.image))
+        if stretched:
+            warn(stretched)
         sample = timeline is not None and timeline.due(item.stamp_ns, item.log_time_ns)
         segmenter.with_confidence = sample
         result = segmenter.segment(item.frame.image, bgr=item.frame.bgr)

@@ -21,6 +21,8 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
+from tqdm import tqdm
+
 from ..bags.confidence_timeline import ConfidenceTimeline
 from ..bags.evaluation import BagEvaluation
 from ..bags.grids import BagGrids
@@ -239,8 +241,9 @@ def run(args: argparse.Namespace) -> tuple[Path, dict]:
             if timeline is not None:
                 segmenter.prepare_variants()  # the confidence graph now, not inside the first sample's time
             start = time.perf_counter()
-            drivable, evaluation, grids = score(reader, segmenter_predictor(segmenter, timeline), drivable,
-                                                not args.quiet)
+            predictor = segmenter_predictor(
+                segmenter, timeline, warn=lambda line: tqdm.write(f"seg-bag-eval: warning: {line}", file=sys.stderr))
+            drivable, evaluation, grids = score(reader, predictor, drivable, not args.quiet)
             wall_s = time.perf_counter() - start  # the pass over the bag: read, decode, segment, score
         context.update(drivable_classes=list(drivable), wall_s=wall_s)
     metrics = evaluation.result(elapsed_s=replay.elapsed_s if args.live else None)
