@@ -14,6 +14,7 @@ checkpoints and each one's figures, with the change against the first size, and 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 from pathlib import Path
 
@@ -39,9 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     # figures[size][split][figure] -> one value per checkpoint
     figures = {size: {split: {figure: [] for figure in FIGURES} for split in args.splits} for size in args.sizes}
     for number, checkpoint in enumerate(args.checkpoints):
+        # the reused metrics are keyed by checkpoint and data, so one --out serves several of either
+        key = hashlib.sha1(f"{checkpoint.resolve()}|{args.data.resolve()}".encode()).hexdigest()[:8]
         for size in args.sizes:
             for split in args.splits:
-                out = args.out / f"{number}_{checkpoint.parent.parent.name}" / f"{size}_{args.input_filter}" / split
+                out = args.out / f"{number}_{checkpoint.parent.parent.name}_{key}" / f"{size}_{args.input_filter}" / split
                 result = score(checkpoint, args.data, split, out, size, args.input_filter)
                 for figure in FIGURES:
                     figures[size][split][figure].append(result[figure])
