@@ -100,3 +100,11 @@ def test_degraded_frames_warn_after_lost_frames_and_before_an_all_unknown_grid()
     assert assess(Problems(rejected="rejected frame: y", degraded=degraded), 5, 1.0) == (
         Level.WARN, "rejected frame: y")
     assert assess(Problems(degraded=degraded, grid="sky"), 5, 1.0) == (Level.WARN, degraded)
+
+
+def test_a_stretched_camera_warns_last_of_all():
+    stretched = "camera frames of 24x24 (aspect 1.00) are stretched to the model input 64x32 ..."
+    assert assess(Problems(grid="sky", stretched=stretched), 5, 1.0) == (Level.WARN, "drivable grid all unknown: sky")
+    assert assess(Problems(degraded="input looks degraded", stretched=stretched), 5, 1.0) == (
+        Level.WARN, "input looks degraded")
+    assert assess(Problems(stretched=stretched), 5, 1.0) == (Level.WARN, stretched)

@@ -515,8 +515,9 @@ def test_incompatible_qos_is_logged_once_with_the_fixing_parameter_value(start_n
     assert status.level == DiagnosticStatus.ERROR and "qos_reliability:=best_effort" in status.message
 
 
-def test_a_camera_of_another_aspect_ratio_is_logged_once_with_the_input_size_that_keeps_it(start_node, graph):
+def test_a_camera_of_another_aspect_ratio_is_logged_once_and_warned_in_diagnostics_while_it_lasts(start_node, graph):
     rosout = rh.make_collector(graph, "/", {"/rosout": Log}, name="rosout_sink")
+    diagnostics = rh.make_collector(graph, "/", {"/diagnostics": DiagnosticArray}, name="diag_sink")
     node = start_node()  # the tiny model's input is 64x32, aspect 2
     collector = connect(graph, node, topics={"segmentation/labels": Image})
     camera = camera_for(graph, node)
@@ -532,6 +533,15 @@ def test_a_camera_of_another_aspect_ratio_is_logged_once_with_the_input_size_tha
     time.sleep(0.5)
     assert len(stretched()) == 1 and stretched()[0].level == Log.WARN
     assert "24x24" in stretched()[0].msg and "input_width: 64, input_height: 64" in stretched()[0].msg
+    # /diagnostics judge the latest frame: the 2:1 camera again is fine; the square one warns for as long as it lasts
+    status, values = wait_status(diagnostics, node, lambda values: values["published_frames"] == "5")
+    assert status.level == DiagnosticStatus.OK and values["camera_size"] == "32x16" and values["stretch"] == "ok"
+    camera.publish(rh.image_msg(rh.make_frame(6, 24, 24), index=6))
+    assert wait_answers(collector, 6, ["segmentation/labels"])
+    status, values = wait_status(diagnostics, node, lambda values: values["published_frames"] == "6")
+    assert status.level == DiagnosticStatus.WARN and status.message == values["stretch"]
+    assert values["camera_size"] == "24x24" and "input_width: 64, input_height: 64" in values["stretch"]
+    assert len(stretched()) == 1  # logged once, however long it lasts
 
 
 def wait_status(diagnostics, node, predicate):

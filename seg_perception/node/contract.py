@@ -64,6 +64,8 @@ class DiagnosticKey:
     GRID_TABLE_MS = "grid_table_ms"
     MEAN_CONFIDENCE = "mean_confidence"  # frame mean confidence over the last seconds; "" before enough samples
     CONFIDENCE_FLOOR = "confidence_floor"  # below it frames look degraded; "" when there is none (no warning)
+    CAMERA_SIZE = "camera_size"  # WxH of the last frame the model ran on; "" before the first
+    STRETCH = "stretch"  # "ok", or how the camera's frames are stretched to the model input and what keeps them
 
 
 DIAGNOSTIC_KEYS: tuple[str, ...] = tuple(value for name, value in vars(DiagnosticKey).items()

@@ -111,6 +111,7 @@ class Problems:
     answers: tuple[Level, str] | None = None  # AnswerWatch's finding
     grid: str = ""  # why the drivable grid is all unknown
     degraded: str = ""  # why the frames look degraded (ConfidenceWatch)
+    stretched: str = ""  # the camera's frames are stretched to the model input (inference.aspect)
 
 
 def assess(problems: Problems, published: int, fps: float) -> tuple[Level, str]:
@@ -124,7 +125,8 @@ def assess(problems: Problems, published: int, fps: float) -> tuple[Level, str]:
             problems.rejected and (Level.WARN, problems.rejected),
             answers_warn,
             problems.degraded and (Level.WARN, problems.degraded),
-            problems.grid and (Level.WARN, f"drivable grid all unknown: {problems.grid}")):
+            problems.grid and (Level.WARN, f"drivable grid all unknown: {problems.grid}"),
+            problems.stretched and (Level.WARN, problems.stretched)):
         if found:
             return found
     return (Level.OK, "waiting for frames") if published == 0 else (Level.OK, f"{fps:.1f} frames/s")

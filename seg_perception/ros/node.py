@@ -41,7 +41,7 @@ from .. import labels
 from ..checkpoint import CheckpointError, load_checkpoint
 from ..frame_confidence import mean_confidence
 from ..inference import BackendUnavailable, InputSizeError, Segmenter, colorize, colorize_overlay
-from ..inference.aspect import StretchCheck
+from ..inference.aspect import StretchCheck, stretch_advice
 from ..node import contract
 from ..node.confidence_watch import ConfidenceWatch, effective_floor
 from ..node.contract import DiagnosticKey as Key
@@ -162,6 +162,7 @@ class SegNode(Node):
             self.get_logger().warning(warning)
         self._segmenter = self._load_segmenter(values)
         self._stretch_check = StretchCheck(self._segmenter.input_size)
+        self._camera_size: Size | None = None  # the last frame the model ran on (written by the worker thread)
         self._geometry = {name: values[name] for name in GEOMETRY_PARAMS}
         self._nav_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seg_node_navigation")
         self._nav = NavigationOutputs(self, self._segmenter.spec.class_names, *navigation_geometry(self._geometry),
@@ -317,7 +318,8 @@ class SegNode(Node):
             self._idle_frames += 1  # nobody listens: skip the model altogether
             return
         frame = self._decode(msg, self._max_pixels)
-        stretched = self._stretch_check(Size.of(frame.image))
+        self._camera_size = Size.of(frame.image)
+        stretched = self._stretch_check(self._camera_size)
         if stretched:
             self.get_logger().warning(stretched)
         sample = self._confidence_floor is not None and self._confidence_watch.due()
@@ -394,6 +396,8 @@ class SegNode(Node):
     def _publish_diagnostics(self) -> None:
         now = self._stats.snapshot()
         confidence = self._confidence_watch.mean()  # once: the message and the key must agree
+        camera = self._camera_size
+        stretched = (stretch_advice(camera, self._segmenter.input_size) or "") if camera else ""
         previous, self._last_reported = self._last_reported, now
         counts = FrameCounts(arrived=self.received_frames, answered=self._worker.processed,
                              publishers=self.count_publishers(self._input.topic_name))
@@ -403,7 +407,8 @@ class SegNode(Node):
             rejected=now.last_error if now.rejected > previous.rejected else "",
             answers=self._answers.update(counts, now.model_p50_ms, self._input.reliability == "best_effort"),
             grid=self._nav.problem if self._nav.problem and self._nav.has_camera_info else "",
-            degraded=ConfidenceWatch.problem(confidence, self._confidence_floor))
+            degraded=ConfidenceWatch.problem(confidence, self._confidence_floor),
+            stretched=stretched)
         level, message = assess(problems, now.published, now.fps)
         values = {
             Key.BACKEND: self._segmenter.backend_name,
@@ -432,6 +437,8 @@ class SegNode(Node):
             Key.GRID_TABLE_MS: f"{self._nav.table_build_ms:.1f}",
             Key.MEAN_CONFIDENCE: _optional(confidence),
             Key.CONFIDENCE_FLOOR: _optional(self._confidence_floor),
+            Key.CAMERA_SIZE: str(camera) if camera else "",
+            Key.STRETCH: stretched or "ok",
         }
         status = DiagnosticStatus(level=bytes([level]),  # a byte field
                                   name=contract.status_name(self.get_fully_qualified_name()), message=message,
