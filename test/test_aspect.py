@@ -2,21 +2,37 @@
 
 import pytest
 
-from seg_perception.inference.aspect import MAX_SIZES, StretchCheck, aspect_kept_size, stretch_advice
+from seg_perception.inference.aspect import MAX_SIZES, SIDE_STEP, StretchCheck, aspect_kept_size, stretch_advice
 from seg_perception.size import MAX_SIDE, Size
 
 MODEL = Size(448, 224)
 
 
 @pytest.mark.parametrize("camera, kept", [
-    (Size(640, 480), Size(448, 336)),    # 4:3
-    (Size(1280, 720), Size(448, 256)),   # 16:9: 252, to the nearest multiple of 8
-    (Size(400, 400), Size(448, 448)),
-    (Size(4000, 10), Size(448, 8)),      # never below one step
-    (Size(100, 4000), Size(448, MAX_SIDE)),  # never above what every tool accepts
+    (Size(640, 480), Size(384, 288)),    # 4:3 exactly, 1.10x the pixels
+    (Size(400, 400), Size(320, 320)),    # 1.02x
+    (Size(1280, 1024), Size(352, 288)),  # 5:4 -> 1.22:1 on the grid
+    (Size(720, 1280), Size(224, 416)),   # a camera on its side
+    (Size(2048, 512), Size(640, 160)),   # a wide 4:1 strip
 ])
-def test_the_kept_size_has_the_models_width_and_the_cameras_shape(camera, kept):
+def test_the_kept_size_has_the_cameras_shape_and_about_the_models_pixels_on_the_32_grid(camera, kept):
     assert aspect_kept_size(camera, MODEL) == kept
+    assert kept.width % SIDE_STEP == 0 and kept.height % SIDE_STEP == 0
+    assert abs(kept.width / kept.height / (camera.width / camera.height) - 1) < 0.05
+    assert 0.8 < kept.width * kept.height / (MODEL.width * MODEL.height) < 1.25
+
+
+@pytest.mark.parametrize("camera, kept", [
+    (Size(10000, 1), Size(MAX_SIDE, SIDE_STEP)),  # never below one step,
+    (Size(1, 10000), Size(SIDE_STEP, MAX_SIDE)),  # nor above what every tool accepts
+])
+def test_the_kept_size_of_an_extreme_camera_stays_within_the_sizes_every_tool_accepts(camera, kept):
+    assert aspect_kept_size(camera, MODEL) == kept
+
+
+def test_of_two_sizes_that_fit_equally_the_one_with_more_pixels_is_suggested():
+    # a square camera and a 64x32 model: 32x32 has half its pixels, 64x64 twice
+    assert aspect_kept_size(Size(24, 24), Size(64, 32)) == Size(64, 64)
 
 
 @pytest.mark.parametrize("camera", [Size(2048, 1024), Size(512, 256), Size(1280, 720), Size(1920, 1080),
@@ -33,8 +49,8 @@ def test_cameras_wider_or_narrower_than_the_tolerance_are_reported(camera):
 def test_a_4_by_3_camera_is_told_the_input_size_that_keeps_its_shape_and_what_it_costs():
     advice = stretch_advice(Size(640, 480), MODEL)
     assert "640x480 (aspect 1.33)" in advice and "448x224 (aspect 2.00)" in advice
-    assert "input_width: 448, input_height: 336" in advice and "--input-size 448x336" in advice
-    assert "with 1.5x the model input's pixels" in advice
+    assert "input_width: 384, input_height: 288" in advice and "--input-size 384x288" in advice
+    assert "with 1.1x the model input's pixels" in advice
 
 
 def test_empty_sizes_are_not_advised_on():

@@ -385,7 +385,7 @@ def test_offline_evaluation_warns_once_when_the_input_size_stretches_the_frames(
 
     square = warnings("48x48")
     assert len(square) == 1 and square[0].startswith("seg-bag-eval: warning: camera frames of 128x64"), square
-    assert "--input-size 48x24" in square[0]
+    assert "--input-size 64x32" in square[0]
     assert warnings("96x48") == []
 
 

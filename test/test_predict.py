@@ -140,7 +140,7 @@ def test_seg_eval_warns_once_when_the_input_size_stretches_the_frames(work, tmp_
         warnings[size] = [line for line in capsys.readouterr().err.splitlines() if "stretched" in line]
     assert warnings["64x32"] == []
     assert len(warnings["32x32"]) == 1, warnings  # one line for the split's frames, not one per frame
-    assert "128x64 (aspect 2.00)" in warnings["32x32"][0] and "--input-size 32x16" in warnings["32x32"][0]
+    assert "128x64 (aspect 2.00)" in warnings["32x32"][0] and "--input-size 64x32" in warnings["32x32"][0]
 
 
 # --- (1) an image folder, scored by seg-eval --pred-dir and paired by cityscapesscripts -------------------------
