@@ -11,6 +11,8 @@ import torch
 
 from seg_perception.checkpoint import load_checkpoint
 from seg_perception.inference import Segmenter
+from seg_perception.inference.aspect import stretch_advice
+from seg_perception.size import Size
 from tiny_models import write_tiny_checkpoint
 from training.data.make_data import main as make_data
 from training.train import main as train_main
@@ -67,6 +69,30 @@ def test_tiny_config_trains_a_checkpoint_the_node_can_use(scenes, tmp_path, caps
     floor = load_checkpoint(out / "last.pt").spec.confidence_floor
     assert 0.05 < floor <= min(means) + 0.002 and min(means) - floor < 0.004, (floor, means)
     assert f"confidence floor {floor:.3f}" in log
+
+
+def test_a_4_by_3_cameras_frames_train_beside_2_by_1_scenes_into_a_checkpoint_of_the_cameras_shape(tmp_path, capsys,
+                                                                                                 engine_cache):
+    """README's fine-tuning recipe for a camera of another shape: its frames keep their size in the split beside
+    generated 2:1 scenes (crops are cut from each frame at its own size), and ``data.input_size`` gives the
+    checkpoint the camera's shape, so the node serves it unstretched."""
+    root, own = tmp_path / "data", tmp_path / "own"
+    assert make_data([str(root), "--split", "train", "--num", "8", "--size", "128x64", "--seed", "1"]) == 0
+    assert make_data([str(own), "--split", "train", "--num", "8", "--size", "96x72", "--seed", "2"]) == 0
+    assert make_data([str(root), "--split", "val", "--num", "2", "--size", "96x72", "--seed", "3"]) == 0
+    for folder in ("leftImg8bit", "gtFine", "camera"):
+        (own / folder / "train" / "synth").rename(root / folder / "train" / "robot")
+    from training.data import CityscapesDataset
+    train_set = CityscapesDataset(root, "train")
+    assert sorted(train_set.load(i)[0].shape for i in range(len(train_set))) == [(64, 128, 3)] * 8 + [(72, 96, 3)] * 8
+    out = tmp_path / "run"
+    assert train(root, out, "data.input_size=[96,72]", "train.epochs=2") == 0
+    assert "epoch 2/2" in capsys.readouterr().out
+    checkpoint = load_checkpoint(out / "last.pt")
+    assert checkpoint.spec.input_size == (96, 72) and 0 < checkpoint.training["val_miou"] <= 1
+    assert Segmenter.from_checkpoint(out / "last.pt", cache_dir=engine_cache).input_size == Size(96, 72)
+    assert stretch_advice(Size(96, 72), checkpoint.spec.input_size) is None  # the node has nothing to warn about
+    assert stretch_advice(Size(96, 72), Size(128, 64)) is not None  # as it would at the 2:1 default
 
 
 @pytest.mark.parametrize("sampling", [[], ["data.rare_class_temperature=0.01"]], ids=["shuffle", "rare-class"])
