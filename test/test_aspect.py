@@ -2,7 +2,8 @@
 
 import pytest
 
-from seg_perception.inference.aspect import MAX_SIZES, SIDE_STEP, StretchCheck, aspect_kept_size, stretch_advice
+from seg_perception.inference.aspect import (MAX_SIZES, SIDE_STEP, StretchCheck, aspect_kept_size, stretch_advice,
+                                             stretch_summary)
 from seg_perception.size import MAX_SIDE, Size
 
 MODEL = Size(448, 224)
@@ -28,6 +29,17 @@ def test_the_kept_size_has_the_cameras_shape_and_about_the_models_pixels_on_the_
 ])
 def test_the_kept_size_of_an_extreme_camera_stays_within_the_sizes_every_tool_accepts(camera, kept):
     assert aspect_kept_size(camera, MODEL) == kept
+
+
+@pytest.mark.parametrize("model_input", [Size(64, 32), Size(128, 64), Size(448, 224), Size(512, 256), Size(2048, 1024)])
+def test_the_suggested_size_is_never_itself_stretched_even_for_a_small_model_input(model_input):
+    # On a coarse grid a small input's best pixel count can lie on another shape: a 640x480 camera and a
+    # 64x32 model would otherwise be told 64x32, the very input it is stretched to.
+    for width in (24, 100, 320, 480, 640, 1080, 1280, 1920, 4000):
+        for height in (24, 100, 240, 480, 720, 1024, 1080, 3000):
+            kept = aspect_kept_size(Size(width, height), model_input)
+            if width / height < 40 and height / width < 40:  # the grid holds a size of that shape within MAX_SIDE
+                assert stretch_advice(Size(width, height), kept) is None, (width, height, kept)
 
 
 def test_of_two_sizes_that_fit_equally_the_one_with_more_pixels_is_suggested():
@@ -66,3 +78,16 @@ def test_each_stretched_size_is_reported_once_and_a_flood_of_sizes_stops_growing
         check(Size(side, side))
     assert len(check._reported) == MAX_SIZES
     assert check(Size(300, 900)) is None  # a new size after the limit: silence, not an ever larger set
+
+
+def test_a_report_line_names_each_stretched_size_once_or_says_ok():
+    assert stretch_summary([Size(1024, 512), Size(2048, 1024)], MODEL) == "ok"
+    assert stretch_summary([], MODEL) == "ok"
+    line = stretch_summary([Size(640, 480), Size(1024, 512), Size(400, 400), Size(640, 480)], MODEL)
+    parts = line.split(" | ")
+    assert len(parts) == 2 and parts[0] == stretch_advice(Size(400, 400), MODEL)
+    assert parts[1] == stretch_advice(Size(640, 480), MODEL)
+    check = StretchCheck(MODEL)
+    for size in (Size(640, 480), Size(1024, 512), Size(400, 400)):
+        check(size)
+    assert check.stretched_sizes == (Size(400, 400), Size(640, 480))

@@ -380,13 +380,16 @@ def test_offline_evaluation_warns_once_when_the_input_size_stretches_the_frames(
         capsys.readouterr()
         out = root / f"eval_stretch_{size}"
         assert evaluate(make(root, "mcap_rgb8"), checkpoint, out, "--input-size", size, "--pictures", "0") == 0
-        assert metrics_of(out)["frames"] == SCENES  # every frame is still scored
-        return [line for line in capsys.readouterr().err.splitlines() if "stretched" in line]
+        metrics = metrics_of(out)
+        assert metrics["frames"] == SCENES and metrics["frame_sizes"] == {"128x64": SCENES}  # every frame scored
+        lines = [line for line in capsys.readouterr().err.splitlines() if "stretched" in line]
+        return lines, metrics["stretch"], (out / "report.md").read_text()
 
-    square = warnings("48x48")
+    square, stretch, report = warnings("48x48")
     assert len(square) == 1 and square[0].startswith("seg-bag-eval: warning: camera frames of 128x64"), square
     assert "--input-size 64x32" in square[0]
-    assert warnings("96x48") == []
+    assert square[0] == f"seg-bag-eval: warning: {stretch}" and stretch in report  # the report says it too
+    assert warnings("96x48")[:2] == ([], "ok")
 
 
 def test_seg_eval_scores_a_checkpoint_at_another_input_size_like_seg_bag_eval(work):

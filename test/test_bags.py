@@ -30,6 +30,7 @@ from seg_perception.bags.messages import (
 from seg_perception.bags.pictures import confusion_plot, drivable_panel, sample_strip
 from seg_perception.bags.reader import BagError, BagReader
 from seg_perception.bags.writer import BagWriter
+from seg_perception.inference.aspect import MAX_SIZES
 from seg_perception.node.frames import SUPPORTED_ENCODINGS, FrameError
 from seg_perception.labels import CLASS_NAMES, TRAIN_ID_TO_LABEL_ID_LUT
 from seg_perception.metrics import ConfusionMatrix
@@ -302,7 +303,8 @@ def test_evaluation_matches_a_hand_computation():
     assert (result["frames"], result["dropped"], result["fps"]) == (2, 0, pytest.approx(2 / 0.030))
     assert result["latency_ms"] == {"p50": 15.0, "p90": 19.0, "p99": pytest.approx(19.9)}
     assert list(result) == ["miou", "per_class_iou", "pixel_accuracy", "drivable_iou", "frames", "fps",
-                            "latency_ms", "dropped", "drivable_confusion", "ground_truth"]
+                            "latency_ms", "dropped", "drivable_confusion", "ground_truth", "frame_sizes"]
+    assert result["frame_sizes"] == {"4x2": 2}
 
     evaluation.add_dropped(99)
     assert evaluation.result(elapsed_s=4.0)["fps"] == 0.5 and evaluation.result()["dropped"] == 1
@@ -320,6 +322,17 @@ def test_evaluation_refuses_mismatched_frames():
         BagEvaluation(drivable_classes=("road", "runway"))
     empty = BagEvaluation().result()
     assert (empty["miou"], empty["drivable_iou"], empty["fps"], empty["latency_ms"]["p99"]) == (None, None, None, None)
+
+
+def test_frame_sizes_are_counted_for_the_first_sizes_only():
+    evaluation = BagEvaluation(ground_truth=False, pictures=0)
+    for width in range(1, MAX_SIZES + 6):  # a bag of ever new sizes
+        for _ in range(2 if width == 1 else 1):
+            labels = np.zeros((3, width), np.uint8)
+            evaluation.add(width, np.zeros((3, width, 3), np.uint8), labels, labels, None)
+    sizes = evaluation.result()["frame_sizes"]
+    assert len(sizes) == MAX_SIZES and sizes["1x3"] == 2 and f"{MAX_SIZES}x3" in sizes
+    assert evaluation.frames == MAX_SIZES + 6  # every frame still counts
 
 
 @pytest.mark.parametrize("frames, expected", [(3, [0, 1, 2]), (4, [0, 1, 2, 3]), (37, [0, 8, 24, 32]),

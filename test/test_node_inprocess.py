@@ -542,6 +542,10 @@ def test_a_camera_of_another_aspect_ratio_is_logged_once_and_warned_in_diagnosti
     assert status.level == DiagnosticStatus.WARN and status.message == values["stretch"]
     assert values["camera_size"] == "24x24" and "input_width: 64, input_height: 64" in values["stretch"]
     assert len(stretched()) == 1  # logged once, however long it lasts
+    # once no frame has come for 5 s there is no stretch to warn of (the last size stays on show)
+    status, _ = wait_status(diagnostics, node,
+                            lambda values: values["stretch"] == "ok" and values["camera_size"] == "24x24")
+    assert "stretched" not in status.message
 
 
 def wait_status(diagnostics, node, predicate):

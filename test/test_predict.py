@@ -2,6 +2,7 @@
 bags (raw and compressed, both storages, a bare file), reruns that skip done frames, one-line errors, and Ctrl-C
 (simulated in-process, and a real SIGINT to the installed command) leaving only complete PNGs."""
 
+import json
 import os
 import shutil
 import signal
@@ -132,15 +133,17 @@ def test_seg_eval_counts_the_frames_below_the_checkpoints_confidence_floor(work,
 
 def test_seg_eval_warns_once_when_the_input_size_stretches_the_frames(work, tmp_path, capsys):
     root, checkpoint, _, _ = work  # 128x64 scenes
-    warnings = {}
+    warnings, stretch = {}, {}
     for size in ("32x32", "64x32"):
         capsys.readouterr()
         assert seg_eval(["--checkpoint", str(checkpoint), "--data", str(root / "data"), "--split", "val",
                          "--out", str(tmp_path / size), "--pictures", "0", "--input-size", size]) == 0
         warnings[size] = [line for line in capsys.readouterr().err.splitlines() if "stretched" in line]
-    assert warnings["64x32"] == []
+        stretch[size] = json.loads((tmp_path / size / "metrics.json").read_text())["stretch"]
+    assert warnings["64x32"] == [] and stretch["64x32"] == "ok"
     assert len(warnings["32x32"]) == 1, warnings  # one line for the split's frames, not one per frame
     assert "128x64 (aspect 2.00)" in warnings["32x32"][0] and "--input-size 64x32" in warnings["32x32"][0]
+    assert warnings["32x32"][0] == f"seg-eval: warning: {stretch['32x32']}"  # and metrics.json says it too
 
 
 # --- (1) an image folder, scored by seg-eval --pred-dir and paired by cityscapesscripts -------------------------

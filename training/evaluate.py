@@ -164,6 +164,7 @@ def evaluate_checkpoint(args: argparse.Namespace) -> int:
     """
     from seg_perception.checkpoint import CheckpointError
     from seg_perception.inference import BackendUnavailable, InputSizeError, Segmenter
+    from seg_perception.inference.aspect import StretchCheck, stretch_summary
 
     from .data import CityscapesDataset, DatasetError
 
@@ -177,7 +178,9 @@ def evaluate_checkpoint(args: argparse.Namespace) -> int:
         if floor is not None:
             segmenter.with_confidence = True
             segmenter.prepare_variants()  # the confidence graph now, not inside the first frame's time
-        matrix, pictures, total_ms, confidence = _segment_dataset(segmenter, dataset, args.out, args.pictures)
+        stretch_check = StretchCheck(segmenter.input_size)
+        matrix, pictures, total_ms, confidence = _segment_dataset(segmenter, dataset, args.out, args.pictures,
+                                                                  stretch_check)
     except (CheckpointError, BackendUnavailable, InputSizeError, DatasetError) as error:
         print(f"seg-eval: error: {error}", file=sys.stderr)
         return 1
@@ -188,7 +191,8 @@ def evaluate_checkpoint(args: argparse.Namespace) -> int:
              "input_size": list(segmenter.input_size), "input_filter": segmenter.input_filter,
              "median_frame_ms": float(np.median(total_ms)), "confidence_floor": floor,
              "median_frame_confidence": float(np.median(confidence)) if confidence else None,
-             "frames_below_confidence_floor": sum(c < floor for c in confidence) if confidence else None}
+             "frames_below_confidence_floor": sum(c < floor for c in confidence) if confidence else None,
+             "stretch": stretch_summary(stretch_check.stretched_sizes, segmenter.input_size)}
     json_path, _ = write_metrics(args.out, metrics, extra, title=f"seg-eval: {args.checkpoint}", images=pictures)
     below = "" if floor is None else (f"; {extra['frames_below_confidence_floor']} below the model's confidence "
                                       f"floor {floor:.3f}")
@@ -197,19 +201,18 @@ def evaluate_checkpoint(args: argparse.Namespace) -> int:
     return 0
 
 
-def _segment_dataset(segmenter, dataset, out: Path,
-                     picture_count: int) -> tuple[ConfusionMatrix, list[Path], list, list]:
+def _segment_dataset(segmenter, dataset, out: Path, picture_count: int,
+                     stretch_check) -> tuple[ConfusionMatrix, list[Path], list, list]:
     """(confusion matrix, picture paths, per-frame milliseconds, per-frame mean confidence when the segmenter
     computes confidence) of ``segmenter`` over ``dataset``; the first ``picture_count`` frames are also
-    written to ``out`` as input | prediction | truth strips."""
+    written to ``out`` as input | prediction | truth strips. ``stretch_check`` sees every frame's size and
+    warns once per stretched size."""
     import cv2
 
     from seg_perception.inference import colorize_overlay
-    from seg_perception.inference.aspect import StretchCheck
     from seg_perception.size import Size
 
     matrix, pictures, total_ms, confidence = ConfusionMatrix(), [], [], []
-    stretch_check = StretchCheck(segmenter.input_size)
     for index in tqdm(range(len(dataset)), desc="seg-eval", unit="image"):
         image, label = dataset[index]
         stretched = stretch_check(Size.of(image))

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..inference.aspect import MAX_SIZES
 from ..labels import CLASS_NAMES, DEFAULT_DRIVABLE_CLASSES, IGNORE_ID, check_drivable_classes
 from ..metrics import ConfusionMatrix
+from ..size import Size
 
 PERCENTILES = (50, 90, 99)
 
@@ -81,6 +83,8 @@ class BagEvaluation:
         self.pictures = max(0, int(pictures))
         #: False for a bag without ground truth: only speed, drops and pictures are recorded
         self.ground_truth = ground_truth
+        #: frames scored per camera size (the first MAX_SIZES sizes: a bag of ever new sizes cannot grow it)
+        self.frame_sizes: dict[Size, int] = {}
         self._kept: list[Sample] = []
         self._stride = 1
 
@@ -101,6 +105,9 @@ class BagEvaluation:
             self._score(stamp_ns, pred_labels, drivable_mask, gt_train_ids)
         if latency_ms is not None:
             self.latencies_ms.append(float(latency_ms))
+        size = Size.of(image_rgb)
+        if size in self.frame_sizes or len(self.frame_sizes) < MAX_SIZES:
+            self.frame_sizes[size] = self.frame_sizes.get(size, 0) + 1
         if self.pictures and self.frames % self._stride == 0:
             self._keep(Sample(stamp_ns, np.array(image_rgb), np.array(pred_labels), np.array(drivable_mask),
                               None if gt_train_ids is None else np.array(gt_train_ids)))
@@ -163,7 +170,7 @@ class BagEvaluation:
         ``miou``, ``per_class_iou``, ``pixel_accuracy`` (as ``metrics.ConfusionMatrix`` scores them),
         ``drivable_iou``, ``frames`` (scored), ``fps``, ``latency_ms`` {p50, p90, p99}, ``dropped``,
         ``drivable_confusion`` [[tn, fp], [fn, tp]] in pixels, ``ground_truth`` (False: the accuracy
-        figures are null and only speed and drops were measured). ``fps`` is ``frames / elapsed_s`` when
+        figures are null and only speed and drops were measured), ``frame_sizes`` {"WxH": frames}. ``fps`` is ``frames / elapsed_s`` when
         given (live: the replay's wall-clock time), else frames per second of summed latency
         (offline: the Segmenter's throughput); None when neither is known.
         """
@@ -184,4 +191,5 @@ class BagEvaluation:
             "dropped": self.dropped,
             "drivable_confusion": self.drivable.tolist(),
             "ground_truth": self.ground_truth,
+            "frame_sizes": {str(size): count for size, count in self.frame_sizes.items()},
         }

@@ -36,6 +36,7 @@ from ..bags.scoring import answer_predictor, score_bag, segmenter_predictor
 from ..checkpoint import CheckpointError, load_checkpoint
 from ..inference import BackendUnavailable, InputSizeError, Segmenter
 from ..navigation import CameraMount, GridSpec
+from ..inference.aspect import stretch_summary
 from ..inference.backend_table import backend_help
 from ..inference.preprocess import INPUT_FILTER_HELP, INPUT_FILTERS
 from ..labels import check_drivable_classes
@@ -43,7 +44,7 @@ from ..node.confidence_watch import FROM_CHECKPOINT, effective_floor
 from ..node.contract import NodeStatus, camera_info_beside
 from ..node.params import geometry_from_params_file, validate_changes
 from ..reports import METRICS_FILE, REPORT_FILE, write_metrics
-from ..size import size_arg
+from ..size import Size, size_arg
 
 DEFAULT_IMAGE_TOPIC = "/camera/image_raw"
 DEFAULT_GT_TOPIC = "/camera/semantic_gt"
@@ -245,7 +246,9 @@ def run(args: argparse.Namespace) -> tuple[Path, dict]:
                 segmenter, timeline, warn=lambda line: tqdm.write(f"seg-bag-eval: warning: {line}", file=sys.stderr))
             drivable, evaluation, grids = score(reader, predictor, drivable, not args.quiet)
             wall_s = time.perf_counter() - start  # the pass over the bag: read, decode, segment, score
-        context.update(drivable_classes=list(drivable), wall_s=wall_s)
+        input_size = context["input_size"]  # None when a running node that sent no /diagnostics answered
+        context.update(drivable_classes=list(drivable), wall_s=wall_s,
+                       stretch=stretch_summary(evaluation.frame_sizes, Size(*input_size)) if input_size else None)
     metrics = evaluation.result(elapsed_s=replay.elapsed_s if args.live else None)
     metrics["grid"] = grids.result() if grids is not None else {"skipped": grid_note}
     metrics["degraded_input"] = timeline.result() if timeline is not None else {"skipped": degraded_note}

@@ -47,7 +47,7 @@ from ..node.confidence_watch import ConfidenceWatch, effective_floor
 from ..node.contract import DiagnosticKey as Key
 from ..node.frame_stats import FrameStats
 from ..node.frames import Frame, FrameError
-from ..node.health import AnswerWatch, FrameCounts, Problems, assess, error_report
+from ..node.health import WINDOW_S, AnswerWatch, FrameCounts, Problems, assess, error_report
 from ..node.latest_frame import LatestFrameWorker
 from ..node.params import (
     GEOMETRY_PARAMS, PARAMS, SPECS, ParamSpec, coerce_values, geometry_problem, model_input_size,
@@ -162,7 +162,8 @@ class SegNode(Node):
             self.get_logger().warning(warning)
         self._segmenter = self._load_segmenter(values)
         self._stretch_check = StretchCheck(self._segmenter.input_size)
-        self._camera_size: Size | None = None  # the last frame the model ran on (written by the worker thread)
+        # the size of the last frame the model ran on, and when (one tuple: the worker thread writes it whole)
+        self._last_frame: tuple[Size, float] | None = None
         self._geometry = {name: values[name] for name in GEOMETRY_PARAMS}
         self._nav_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seg_node_navigation")
         self._nav = NavigationOutputs(self, self._segmenter.spec.class_names, *navigation_geometry(self._geometry),
@@ -318,8 +319,8 @@ class SegNode(Node):
             self._idle_frames += 1  # nobody listens: skip the model altogether
             return
         frame = self._decode(msg, self._max_pixels)
-        self._camera_size = Size.of(frame.image)
-        stretched = self._stretch_check(self._camera_size)
+        self._last_frame = Size.of(frame.image), time.monotonic()
+        stretched = self._stretch_check(self._last_frame[0])
         if stretched:
             self.get_logger().warning(stretched)
         sample = self._confidence_floor is not None and self._confidence_watch.due()
@@ -396,8 +397,11 @@ class SegNode(Node):
     def _publish_diagnostics(self) -> None:
         now = self._stats.snapshot()
         confidence = self._confidence_watch.mean()  # once: the message and the key must agree
-        camera = self._camera_size
-        stretched = (stretch_advice(camera, self._segmenter.input_size) or "") if camera else ""
+        last_frame = self._last_frame
+        camera = last_frame[0] if last_frame else None
+        # judged while frames come: a camera that stopped (or a node nobody listens to) has no stretch to warn of
+        recent = last_frame is not None and time.monotonic() - last_frame[1] < WINDOW_S
+        stretched = (stretch_advice(camera, self._segmenter.input_size) or "") if recent else ""
         previous, self._last_reported = self._last_reported, now
         counts = FrameCounts(arrived=self.received_frames, answered=self._worker.processed,
                              publishers=self.count_publishers(self._input.topic_name))
