@@ -227,6 +227,8 @@ def test_live_seg_bag_eval_uses_a_node_already_running_in_its_namespace(running_
     assert metrics["input_size"] == list(RUNNING_INPUT) != list(load_checkpoint(tiny_checkpoint).spec.input_size)
     assert metrics["backend"] == "cpu" and metrics["node_model"].endswith(f"({tiny_checkpoint})")
     assert metrics["drivable_classes"] == ["road"]
+    # the node's input size judges the bag's frames: 2:1 both, nothing stretched
+    assert metrics["frame_sizes"] == {f"{WIDTH}x{HEIGHT}": 4} and metrics["stretch"] == "ok"
 
 
 def test_live_seg_bag_eval_without_a_node_on_the_topic_fails_in_one_line(tiny_checkpoint, tmp_path, capfd):
