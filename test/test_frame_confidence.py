@@ -7,7 +7,8 @@ import pytest
 from seg_perception.bags.confidence_timeline import ConfidenceTimeline
 from seg_perception.frame_confidence import BINS, ConfidenceHistogram, mean_confidence
 from seg_perception.node.confidence_watch import (
-    FROM_CHECKPOINT, MIN_SAMPLES, SAMPLE_PERIOD_S, WINDOW_S, ConfidenceWatch, effective_floor)
+    DEGRADED_FILTER, FROM_CHECKPOINT, MIN_SAMPLES, SAMPLE_PERIOD_S, WHEN_DEGRADED, WINDOW_S, ConfidenceWatch,
+    effective_floor, gated_filter)
 from test_health import Clock
 
 
@@ -217,3 +218,15 @@ def test_a_recording_whose_header_stamps_are_zero_is_timed_by_its_log_times():
     assert _drive(unstamped, fog, 29.9, stamps=False) == pytest.approx(list(range(30)))
     assert unstamped.result()["degraded_spans"] == [[11.0, 23.0]]
     assert unstamped.result()["clock"] == "log time (the header stamps are zero)"
+
+
+@pytest.mark.parametrize("setting, degraded, sample, expected", [
+    ("none", True, False, "none"),  # a fixed setting is what it says, degraded or not
+    ("denoise", False, False, "denoise"),
+    ("denoise_white_balance", False, True, "denoise_white_balance"),
+    (WHEN_DEGRADED, False, False, "none"),
+    (WHEN_DEGRADED, True, False, DEGRADED_FILTER),
+    (WHEN_DEGRADED, True, True, "none"),  # the sample is judged as the camera sends it
+])
+def test_when_degraded_filters_only_degraded_frames_and_never_the_samples(setting, degraded, sample, expected):
+    assert gated_filter(setting, degraded, sample) == expected

@@ -612,6 +612,43 @@ def test_frames_below_the_checkpoints_confidence_floor_warn_until_the_floor_is_t
     assert status.level == DiagnosticStatus.OK and values["mean_confidence"] == ""  # the samples are forgotten
 
 
+def test_input_filter_when_degraded_filters_the_frames_while_they_look_degraded(
+        start_node, graph, tiny_checkpoint, engine_cache, tmp_path):
+    payload = torch.load(tiny_checkpoint, weights_only=True)
+    payload["model"]["confidence_floor"] = 0.999  # no frame of the tiny model is that sure: degraded
+    floored = tmp_path / "floored.pt"
+    torch.save(payload, floored)
+    diagnostics = rh.make_collector(graph, "/", {"/diagnostics": DiagnosticArray}, name="diag_gate")
+    node = start_node(model_path=str(floored), input_filter="when_degraded")
+    collector = connect(graph, node, topics={"segmentation/labels": Image})
+    camera = camera_for(graph, node)
+    noisy = np.clip(rh.make_frame(0, 64, 32).astype(np.int16)
+                    + np.random.default_rng(0).normal(0, 40, (32, 64, 3)), 0, 255).astype(np.uint8)
+    plain, filtered = (Segmenter.from_checkpoint(floored, input_filter=name, cache_dir=engine_cache).segment(noisy).labels
+                       for name in ("none", "denoise_white_balance"))
+    assert (plain != filtered).any()  # the filter changes this frame's labels, so the test can tell
+    for index in range(9):  # 3.6 s of frames: three samples, and the watch calls the input degraded
+        camera.publish(rh.image_msg(noisy, index=index))
+        wait_answers(collector, index, ["segmentation/labels"])
+        time.sleep(0.4)
+    status, values = wait_status(diagnostics, node, lambda values: values["input_filter"] == "denoise_white_balance")
+    assert status.level == DiagnosticStatus.WARN and status.message.startswith("input looks degraded")
+    # Two frames back to back: at most one is the second's sample, which goes unfiltered.
+    answers = []
+    for index in (20, 21):
+        camera.publish(rh.image_msg(noisy, index=index))
+        answers.append(rh.as_array(wait_answers(collector, index, ["segmentation/labels"])["segmentation/labels"]))
+    assert any(np.array_equal(labels, filtered) for labels in answers)
+    assert all(np.array_equal(labels, filtered) or np.array_equal(labels, plain) for labels in answers)
+    # No floor, nothing degraded: the frames go unfiltered again.
+    assert node.set_parameters([Parameter("confidence_floor", value=0.0)])[0].successful
+    status, values = wait_status(diagnostics, node, lambda values: values["confidence_floor"] == "")
+    assert values["input_filter"] == "none"
+    camera.publish(rh.image_msg(noisy, index=30))
+    labels = rh.as_array(wait_answers(collector, 30, ["segmentation/labels"])["segmentation/labels"])
+    np.testing.assert_array_equal(labels, plain)
+
+
 def test_the_node_and_seg_bag_eval_use_the_checkpoints_own_drivable_classes(start_node, graph, tmp_path):
     """With drivable_classes unset the node marks what the checkpoint names drivable, the classes
     seg-bag-eval scores a drivable mask against: the two agree on a checkpoint that is not road-only."""

@@ -75,7 +75,7 @@ def test_defaults_are_valid_except_the_required_model_path():
     ("input_height", 1.5, "input_height must be an integer"),
     ("publish_color", 1, "publish_color must be a bool"),
     ("color_mode", "rainbow", "color_mode must be one of: palette, overlay; got 'rainbow'"),
-    ("input_filter", "sharpen", "input_filter must be one of: none, denoise, denoise_white_balance; got 'sharpen'"),
+    ("input_filter", "sharpen", "input_filter must be one of: none, denoise, denoise_white_balance, when_degraded; got 'sharpen'"),
     ("image_transport", "theora", "image_transport must be one of: raw, compressed"),
     ("qos_reliability", "RELIABLE", "qos_reliability must be one of: auto, reliable, best_effort"),
     ("backend", "gpu", "backend must be one of: auto, tensorrt, cuda, cpu"),

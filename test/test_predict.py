@@ -146,6 +146,35 @@ def test_seg_eval_warns_once_when_the_input_size_stretches_the_frames(work, tmp_
     assert warnings["32x32"][0] == f"seg-eval: warning: {stretch['32x32']}"  # and metrics.json says it too
 
 
+def test_seg_eval_when_degraded_filters_exactly_the_frames_below_the_checkpoints_floor(work, tmp_path, capsys):
+    root = work[0]
+
+    def metrics(name, floor, input_filter):
+        checkpoint = tiny_checkpoint(tmp_path / f"{name}.pt", input_size=(64, 32), confidence_floor=floor)
+        assert seg_eval(["--checkpoint", str(checkpoint), "--data", str(root / "data"), "--split", "val",
+                         "--out", str(tmp_path / name), "--pictures", "0", "--input-filter", input_filter]) == 0
+        return _metrics(tmp_path / name)
+
+    everything, every_frame = metrics("high", 0.999, "when_degraded"), metrics("every", 0.999, "denoise_white_balance")
+    nothing, unfiltered = metrics("low", 0.001, "when_degraded"), metrics("none", 0.001, "none")
+    assert everything["frames_filtered"] == SCENES and everything["per_class_iou"] == every_frame["per_class_iou"]
+    assert nothing["frames_filtered"] == 0 and nothing["per_class_iou"] == unfiltered["per_class_iou"]
+    assert everything["per_class_iou"] != nothing["per_class_iou"]  # the filter changes these frames' labels
+    assert (everything["input_filter"], every_frame["frames_filtered"], unfiltered["frames_filtered"]) == (
+        "when_degraded", SCENES, 0)
+    between = metrics("between", unfiltered["median_frame_confidence"], "when_degraded")
+    assert between["frames_filtered"] == between["frames_below_confidence_floor"]
+    assert 0 < between["frames_filtered"] < SCENES
+    # without a floor there is nothing to gate on: refused, naming the checkpoint
+    bare = tiny_checkpoint(tmp_path / "bare.pt", input_size=(64, 32))
+    capsys.readouterr()
+    assert seg_eval(["--checkpoint", str(bare), "--data", str(root / "data"), "--split", "val",
+                     "--out", str(tmp_path / "bare"), "--input-filter", "when_degraded"]) == 1
+    assert capsys.readouterr().err == (f"seg-eval: error: {bare}: --input-filter when_degraded needs the checkpoint's "
+                                       "confidence floor, and it has none (trained before seg-train measured one)\n")
+    assert not (tmp_path / "bare" / "metrics.json").exists()
+
+
 # --- (1) an image folder, scored by seg-eval --pred-dir and paired by cityscapesscripts -------------------------
 
 def test_folder_predictions_score_exactly_like_seg_eval_checkpoint(work, capsys):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from seg_perception.inference.backend_table import backend_help
 from seg_perception.inference.preprocess import INPUT_FILTER_HELP, INPUT_FILTERS
 from seg_perception.labels import DEFAULT_DRIVABLE_CLASSES, LABEL_ID_TO_TRAIN_ID, colorize
 from seg_perception.metrics import ConfusionMatrix
+from seg_perception.node.confidence_watch import DEGRADED_FILTER, WHEN_DEGRADED, gated_filter
 from seg_perception.reports import write_metrics
 from seg_perception.size import size_arg
 
@@ -116,8 +118,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--input-size", type=size_arg(), default=None, metavar="WxH",
                         help="with --checkpoint: network input size (default: the checkpoint's), e.g. to score "
                              "a model at other scales")
-    parser.add_argument("--input-filter", choices=INPUT_FILTERS, default="none",
-                        help="with --checkpoint: " + INPUT_FILTER_HELP)
+    parser.add_argument("--input-filter", choices=(*INPUT_FILTERS, WHEN_DEGRADED), default="none",
+                        help=f"with --checkpoint: {INPUT_FILTER_HELP}; or {WHEN_DEGRADED}: {DEGRADED_FILTER} on the "
+                             "frames whose mean confidence is below the checkpoint's floor (frame by frame; "
+                             "seg_node judges the last seconds)")
     parser.add_argument("--pictures", type=int, default=4,
                         help="with --checkpoint: input | prediction | truth PNGs to write (default: 4)")
     parser.add_argument("--out", type=Path, required=True, help="output directory for metrics.json and report.md")
@@ -168,32 +172,37 @@ def evaluate_checkpoint(args: argparse.Namespace) -> int:
 
     from .data import CityscapesDataset, DatasetError
 
+    gated = args.input_filter == WHEN_DEGRADED
     try:
         segmenter = Segmenter.from_checkpoint(args.checkpoint, backend=args.backend, input_size=args.input_size,
-                                              input_filter=args.input_filter)
+                                              input_filter=gated_filter(args.input_filter, False, False))
+        floor = segmenter.spec.confidence_floor
+        if gated and floor is None:
+            raise CheckpointError(f"{args.checkpoint}: --input-filter {WHEN_DEGRADED} needs the checkpoint's "
+                                  "confidence floor, and it has none (trained before seg-train measured one)")
         dataset = CityscapesDataset(args.data, args.split)
         args.out.mkdir(parents=True, exist_ok=True)
-        # With a floor in the checkpoint, count the frames the node would call degraded (ROS_NODE.md).
-        floor = segmenter.spec.confidence_floor
-        if floor is not None:
+        if floor is not None:  # count the frames the node would call degraded (ROS_NODE.md)
             segmenter.with_confidence = True
             segmenter.prepare_variants()  # the confidence graph now, not inside the first frame's time
         stretch_check = StretchCheck(segmenter.input_size)
-        matrix, pictures, total_ms, confidence = _segment_dataset(segmenter, dataset, args.out, args.pictures,
-                                                                  stretch_check)
+        run = _segment_dataset(segmenter, dataset, args.out, args.pictures, stretch_check,
+                               gate_floor=floor if gated else None)
     except (CheckpointError, BackendUnavailable, InputSizeError, DatasetError) as error:
         print(f"seg-eval: error: {error}", file=sys.stderr)
         return 1
-    metrics = matrix.compute()
-    extra = {"drivable_iou": matrix.drivable_iou(segmenter.drivable_classes), "frames": len(dataset),
+    metrics = run.matrix.compute()
+    confidence = run.confidence
+    extra = {"drivable_iou": run.matrix.drivable_iou(segmenter.drivable_classes), "frames": len(dataset),
              "drivable_classes": list(segmenter.drivable_classes), "checkpoint": str(args.checkpoint),
              "data": str(args.data), "split": args.split, "backend": segmenter.backend_name,
-             "input_size": list(segmenter.input_size), "input_filter": segmenter.input_filter,
-             "median_frame_ms": float(np.median(total_ms)), "confidence_floor": floor,
+             "input_size": list(segmenter.input_size), "input_filter": args.input_filter,
+             "frames_filtered": run.filtered if gated else len(dataset) * (args.input_filter != "none"),
+             "median_frame_ms": float(np.median(run.total_ms)), "confidence_floor": floor,
              "median_frame_confidence": float(np.median(confidence)) if confidence else None,
              "frames_below_confidence_floor": sum(c < floor for c in confidence) if confidence else None,
              "stretch": stretch_summary(stretch_check.stretched_sizes, segmenter.input_size)}
-    json_path, _ = write_metrics(args.out, metrics, extra, title=f"seg-eval: {args.checkpoint}", images=pictures)
+    json_path, _ = write_metrics(args.out, metrics, extra, title=f"seg-eval: {args.checkpoint}", images=run.pictures)
     below = "" if floor is None else (f"; {extra['frames_below_confidence_floor']} below the model's confidence "
                                       f"floor {floor:.3f}")
     print(f"mIoU {metrics.miou:.4f}, pixel accuracy {metrics.pixel_accuracy:.4f} over {len(dataset)} images "
@@ -201,34 +210,52 @@ def evaluate_checkpoint(args: argparse.Namespace) -> int:
     return 0
 
 
-def _segment_dataset(segmenter, dataset, out: Path, picture_count: int,
-                     stretch_check) -> tuple[ConfusionMatrix, list[Path], list, list]:
-    """(confusion matrix, picture paths, per-frame milliseconds, per-frame mean confidence when the segmenter
-    computes confidence) of ``segmenter`` over ``dataset``; the first ``picture_count`` frames are also
-    written to ``out`` as input | prediction | truth strips. ``stretch_check`` sees every frame's size and
-    warns once per stretched size."""
+@dataclass
+class DatasetRun:
+    """What ``_segment_dataset`` measured over a split."""
+
+    matrix: ConfusionMatrix = field(default_factory=ConfusionMatrix)
+    pictures: list[Path] = field(default_factory=list)
+    total_ms: list[float] = field(default_factory=list)  # per frame, both passes of a gated frame
+    confidence: list[float] = field(default_factory=list)  # per frame mean confidence (unfiltered), if computed
+    filtered: int = 0  # frames the gate filtered
+
+
+def _segment_dataset(segmenter, dataset, out: Path, picture_count: int, stretch_check,
+                     gate_floor: float | None = None) -> DatasetRun:
+    """``segmenter`` over ``dataset``; the first ``picture_count`` frames are also written to ``out`` as
+    input | prediction | truth strips. ``stretch_check`` sees every frame's size and warns once per stretched
+    size. With ``gate_floor`` a frame whose mean confidence is below it is segmented again with
+    DEGRADED_FILTER, whose labels count (``input_filter`` WHEN_DEGRADED, frame by frame)."""
     import cv2
 
     from seg_perception.inference import colorize_overlay
     from seg_perception.size import Size
 
-    matrix, pictures, total_ms, confidence = ConfusionMatrix(), [], [], []
+    run = DatasetRun()
     for index in tqdm(range(len(dataset)), desc="seg-eval", unit="image"):
         image, label = dataset[index]
         stretched = stretch_check(Size.of(image))
         if stretched:
             tqdm.write(f"seg-eval: warning: {stretched}", file=sys.stderr)
         result = segmenter.segment(image)
-        matrix.update(result.labels, label)
-        total_ms.append(result.timings["total_ms"])
+        frame_ms = result.timings["total_ms"]
         if result.confidence is not None:
-            confidence.append(mean_confidence(result.confidence))
-        if len(pictures) < picture_count:
+            run.confidence.append(mean_confidence(result.confidence))
+        if gate_floor is not None and run.confidence[-1] < gate_floor:
+            segmenter.input_filter = DEGRADED_FILTER
+            result = segmenter.segment(image)
+            segmenter.input_filter = "none"
+            frame_ms += result.timings["total_ms"]
+            run.filtered += 1
+        run.matrix.update(result.labels, label)
+        run.total_ms.append(frame_ms)
+        if len(run.pictures) < picture_count:
             strip = np.concatenate([image, colorize_overlay(image, result.labels, 0.6), colorize(label)], axis=1)
-            path = out / f"sample_{len(pictures):02d}.png"
+            path = out / f"sample_{len(run.pictures):02d}.png"
             cv2.imwrite(str(path), cv2.cvtColor(strip, cv2.COLOR_RGB2BGR))
-            pictures.append(path)
-    return matrix, pictures, total_ms, confidence
+            run.pictures.append(path)
+    return run
 
 
 if __name__ == "__main__":

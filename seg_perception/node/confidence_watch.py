@@ -22,6 +22,11 @@ WINDOW_S = 5.0
 MIN_SAMPLES = 3
 #: the ``confidence_floor`` parameter's value that means "the checkpoint's"
 FROM_CHECKPOINT = -1.0
+#: the ``input_filter`` setting that filters only while the frames look degraded
+WHEN_DEGRADED = "when_degraded"
+#: the filter it applies then: on frames below the floor it kept the shifted split's gain of filtering every
+#: frame without its cost on clear streets (docs/EXPERIMENTS.md, "Filtering only the frames that look degraded")
+DEGRADED_FILTER = "denoise_white_balance"
 
 
 def effective_floor(parameter: float, checkpoint_floor: float | None) -> float | None:
@@ -29,6 +34,15 @@ def effective_floor(parameter: float, checkpoint_floor: float | None) -> float |
     for FROM_CHECKPOINT; None when there is none or it is 0 (a floor of 0 could never warn)."""
     floor = checkpoint_floor if parameter == FROM_CHECKPOINT else parameter
     return floor or None
+
+
+def gated_filter(setting: str, degraded: bool, sample: bool) -> str:
+    """The input filter for the next frame: ``setting`` itself, unless it is WHEN_DEGRADED; then
+    DEGRADED_FILTER while the frames look ``degraded``, but never on a ``sample`` frame: the watch judges
+    the camera's frames as they come, or a filter that lifts their confidence would switch itself off."""
+    if setting != WHEN_DEGRADED:
+        return setting
+    return DEGRADED_FILTER if degraded and not sample else "none"
 
 
 class ConfidenceWatch:

@@ -66,6 +66,7 @@ class DiagnosticKey:
     CONFIDENCE_FLOOR = "confidence_floor"  # below it frames look degraded; "" when there is none (no warning)
     CAMERA_SIZE = "camera_size"  # WxH of the last frame the model ran on; "" before the first
     STRETCH = "stretch"  # "ok", or how the camera's frames are stretched to the model input and what keeps them
+    INPUT_FILTER = "input_filter"  # the filter frames get now (with when_degraded: the one while degraded, or none)
 
 
 DIAGNOSTIC_KEYS: tuple[str, ...] = tuple(value for name, value in vars(DiagnosticKey).items()

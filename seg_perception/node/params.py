@@ -22,7 +22,7 @@ from ..inference.backend_table import AUTO, BACKEND_CHOICES, DEPLOYMENT_BACKENDS
 from ..inference.preprocess import INPUT_FILTERS
 from ..navigation import CameraMount, GridSpec
 from ..size import MAX_SIDE
-from .confidence_watch import FROM_CHECKPOINT
+from .confidence_watch import DEGRADED_FILTER, FROM_CHECKPOINT, WHEN_DEGRADED
 
 IMAGE_TRANSPORTS = ("raw", "compressed")
 RELIABILITIES = ("auto", "reliable", "best_effort")
@@ -129,7 +129,8 @@ PARAMS: tuple[ParamSpec, ...] = (
               "validation frames), 0 = no warning", runtime=True, min_value=-1.0, max_value=1.0),
     ParamSpec("input_filter", "none", "filter on the frame at the model's input size before the model: none, "
               "denoise (bilateral) or denoise_white_balance (bilateral, then grey-world white balance); for noisy "
-              "or colour-cast cameras, docs/ROS_NODE.md", runtime=True, choices=INPUT_FILTERS),
+              f"or colour-cast cameras; {WHEN_DEGRADED}: {DEGRADED_FILTER} only while the input looks degraded "
+              "(confidence_floor), docs/ROS_NODE.md", runtime=True, choices=(*INPUT_FILTERS, WHEN_DEGRADED)),
     ParamSpec("publish_color", True, "publish segmentation/color", runtime=True),
     ParamSpec("color_mode", "overlay", "segmentation/color content: palette (class colours) or overlay "
               "(blended over the camera image)", runtime=True, choices=COLOR_MODES),

@@ -43,7 +43,7 @@ from ..frame_confidence import mean_confidence
 from ..inference import BackendUnavailable, InputSizeError, Segmenter, colorize, colorize_overlay
 from ..inference.aspect import StretchCheck, stretch_advice
 from ..node import contract
-from ..node.confidence_watch import ConfidenceWatch, effective_floor
+from ..node.confidence_watch import WHEN_DEGRADED, ConfidenceWatch, effective_floor, gated_filter
 from ..node.contract import DiagnosticKey as Key
 from ..node.frame_stats import FrameStats
 from ..node.frames import Frame, FrameError
@@ -200,6 +200,7 @@ class SegNode(Node):
         self._last_reported = self._stats.snapshot()
         self._answers = AnswerWatch()
         self._confidence_watch = ConfidenceWatch()
+        self._input_filter = values["input_filter"]
         self._confidence_floor = effective_floor(values["confidence_floor"], self._segmenter.spec.confidence_floor)
         self.create_timer(1.0, self._publish_diagnostics)
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -280,7 +281,7 @@ class SegNode(Node):
             values["model_path"], backend=values["backend"], precision=values["precision"],
             input_size=input_size, drivable_classes=tuple(values["drivable_classes"]),
             min_confidence=values["min_confidence"], with_confidence=values["publish_confidence"],
-            input_filter=values["input_filter"])
+            input_filter=gated_filter(values["input_filter"], degraded=False, sample=False))
         # Building a variant when publish_confidence or min_confidence changes at run time stalled frames
         # for seconds: both are built (or read from the engine cache) now.
         segmenter.prepare_variants()
@@ -324,6 +325,9 @@ class SegNode(Node):
         if stretched:
             self.get_logger().warning(stretched)
         sample = self._confidence_floor is not None and self._confidence_watch.due()
+        degraded = self._input_filter == WHEN_DEGRADED and bool(
+            ConfidenceWatch.problem(self._confidence_watch.mean(), self._confidence_floor))
+        self._segmenter.input_filter = gated_filter(self._input_filter, degraded, sample)
         self._segmenter.with_confidence = want["confidence"] or sample
         result = self._segmenter.segment(frame.image, bgr=frame.bgr)
         if sample:
@@ -382,7 +386,7 @@ class SegNode(Node):
             if self._confidence_floor is None:
                 self._confidence_watch.clear()
         if "input_filter" in changes:
-            self._segmenter.input_filter = changes["input_filter"]
+            self._input_filter = changes["input_filter"]  # the worker sets it on the Segmenter frame by frame
         if "max_rate_hz" in changes:
             self._worker.max_rate_hz = changes["max_rate_hz"]
         if "max_input_pixels" in changes:
@@ -443,6 +447,7 @@ class SegNode(Node):
             Key.CONFIDENCE_FLOOR: _optional(self._confidence_floor),
             Key.CAMERA_SIZE: str(camera) if camera else "",
             Key.STRETCH: stretched or "ok",
+            Key.INPUT_FILTER: gated_filter(self._input_filter, bool(problems.degraded), sample=False),
         }
         status = DiagnosticStatus(level=bytes([level]),  # a byte field
                                   name=contract.status_name(self.get_fully_qualified_name()), message=message,
