@@ -67,6 +67,7 @@ def test_the_input_filter_scores_alike_in_seg_eval_and_offline_bag_evaluation(wo
     assert metrics["per_class_iou"] == filtered["per_class_iou"] != reference["per_class_iou"]
     assert metrics["input_filter"] == filtered["input_filter"] == "denoise_white_balance"
     assert reference["input_filter"] == "none"
+    assert metrics["frames_filtered"] == filtered["frames_filtered"] == SCENES
 
 
 @pytest.mark.parametrize("name, options", [
@@ -495,6 +496,41 @@ def test_offline_the_recording_is_sampled_and_judged_as_seg_node_would(work, tmp
     off = metrics_of(tmp_path / "off")["degraded_input"]
     assert off == {"skipped": "turned off (--confidence-floor 0)"} and not (tmp_path / "off" / "confidence.png").exists()
     assert "degraded input skipped" in capsys.readouterr().out
+
+
+def test_offline_when_degraded_filters_the_frames_seg_node_would_filter(work, tmp_path):
+    root, checkpoint, _ = work
+    bag = write_images(tmp_path / "recording", "mcap", count=41)  # 4 s at 10 Hz
+    out = tmp_path / "eval"
+    assert evaluate(bag, checkpoint, out, "--gt-topic", "", "--confidence-floor", "0.999",
+                    "--input-filter", "when_degraded", "--out-bag", str(tmp_path / "predicted")) == 0
+    metrics = metrics_of(out)
+    # Samples at frames 0, 10, .. 40 (never filtered); the window says degraded once it holds three samples
+    # below the floor, from the third sample (frame 20) on: frames 21-29 and 31-39 are filtered.
+    assert metrics["input_filter"] == "when_degraded" and metrics["frames_filtered"] == 18
+    assert metrics["degraded_input"]["degraded_spans"] == [[2.0, 4.0]]
+    with BagReader(tmp_path / "predicted") as reader:
+        labels = [reader.deserialize(m).data.reshape(24, 40) for m in reader.messages(["/segmentation/labels"])]
+    plain = Segmenter.from_checkpoint(checkpoint, backend="cpu")
+    filtered = Segmenter.from_checkpoint(checkpoint, backend="cpu", input_filter="denoise_white_balance")
+    for index in (25, 39):
+        expected = filtered.segment(frame_rgb(index)).labels
+        assert not np.array_equal(expected, plain.segment(frame_rgb(index)).labels)  # the filter shows
+        np.testing.assert_array_equal(labels[index], expected)
+    for index in (19, 20, 30, 40):  # before the verdict, and the samples
+        np.testing.assert_array_equal(labels[index], plain.segment(frame_rgb(index)).labels)
+
+
+def test_when_degraded_without_a_confidence_floor_is_refused_naming_why(work, tmp_path, capsys):
+    root, checkpoint, _ = work
+    for floor, why in ((["--confidence-floor", "0"], "turned off (--confidence-floor 0)"),
+                       ([], "the checkpoint has no confidence floor")):  # the tiny checkpoint has none
+        capsys.readouterr()
+        assert evaluate(make(root, "mcap_rgb8"), checkpoint, tmp_path / "eval", "--input-filter", "when_degraded",
+                        *floor) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("seg-bag-eval: error: --input-filter when_degraded") and why in err, err
+        assert not (tmp_path / "eval" / "metrics.json").exists()
 
 
 def test_a_recording_without_header_stamps_is_judged_along_its_log_times(work, tmp_path):

@@ -93,6 +93,11 @@ class ConfidenceTimeline:
         elif not warned and self._open():
             self._spans[-1][1] = self._now_s
 
+    def degraded(self) -> bool:
+        """Whether the node would now call its input degraded (the window mean, at the last ``due``'s time,
+        below the floor): what ``input_filter: when_degraded`` filters by."""
+        return bool(ConfidenceWatch.problem(self._watch.mean(), self.floor))
+
     def closed_spans(self) -> list[list[float]]:
         """The warned stretches; one still open at the end of the recording ends at its last frame."""
         return [[start, self._now_s if end is None else end] for start, end in self._spans]

@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from ..frame_confidence import mean_confidence
 from ..inference.aspect import StretchCheck
+from ..node.confidence_watch import WHEN_DEGRADED, gated_filter
 from ..size import Size
 from .confidence_timeline import ConfidenceTimeline
 from .evaluation import BagEvaluation
@@ -38,25 +39,39 @@ class Prediction(NamedTuple):
 Predictor = Callable[[PairedFrame], "Prediction | None"]
 
 
-def segmenter_predictor(segmenter, timeline: ConfidenceTimeline | None = None,
-                        warn: Callable[[str], None] = print) -> Predictor:
-    """Offline: a ``inference.Segmenter`` on the frame as decoded (its latency is the Segmenter's total).
+class SegmenterPredictor:
+    """Offline: an ``inference.Segmenter`` on the frame as decoded (its latency is the Segmenter's total).
     With ``timeline``, the frames it asks for are sampled as seg_node samples them: the confidence map is
-    computed for those frames only, so the latencies stay those of the node. Frames the model input
-    stretches (``inference.aspect``) are reported to ``warn`` once per size, as seg_node logs them."""
-    stretch_check = StretchCheck(segmenter.input_size)
+    computed for those frames only, so the latencies stay those of the node. ``input_filter`` is seg_node's
+    setting (default the Segmenter's own filter); WHEN_DEGRADED, which needs ``timeline``, filters the
+    frames while the timeline's window says degraded, the sampled frames excepted, as the node does
+    (``node.confidence_watch.gated_filter``). ``filtered`` counts the frames segmented through a filter.
+    Frames the model input stretches (``inference.aspect``) are reported to ``warn`` once per size, as
+    seg_node logs them."""
 
-    def predict(item: PairedFrame) -> Prediction:
-        stretched = stretch_check(Size.of(item.frame.image))
+    def __init__(self, segmenter, timeline: ConfidenceTimeline | None = None,
+                 warn: Callable[[str], None] = print, input_filter: str | None = None):
+        self._setting = segmenter.input_filter if input_filter is None else input_filter
+        if self._setting == WHEN_DEGRADED and timeline is None:
+            raise ValueError(f"input_filter {WHEN_DEGRADED} needs a confidence timeline to judge the frames by")
+        self._segmenter, self._timeline, self._warn = segmenter, timeline, warn
+        self._stretch_check = StretchCheck(segmenter.input_size)
+        self.filtered = 0
+
+    def __call__(self, item: PairedFrame) -> Prediction:
+        stretched = self._stretch_check(Size.of(item.frame.image))
         if stretched:
-            warn(stretched)
+            self._warn(stretched)
+        timeline = self._timeline
         sample = timeline is not None and timeline.due(item.stamp_ns, item.log_time_ns)
-        segmenter.with_confidence = sample
-        result = segmenter.segment(item.frame.image, bgr=item.frame.bgr)
+        degraded = self._setting == WHEN_DEGRADED and timeline.degraded()
+        self._segmenter.input_filter = gated_filter(self._setting, degraded, sample)
+        self.filtered += self._segmenter.input_filter != "none"
+        self._segmenter.with_confidence = sample
+        result = self._segmenter.segment(item.frame.image, bgr=item.frame.bgr)
         if sample:
             timeline.add(mean_confidence(result.confidence))
         return Prediction(result.labels, result.drivable, result.timings["total_ms"])
-    return predict
 
 
 def answer_predictor(book: AnswerBook) -> Predictor:

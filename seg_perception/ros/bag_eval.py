@@ -32,7 +32,7 @@ from ..bags.output_bag import OutputBag
 from ..bags.pictures import confidence_plot, confusion_plot, grid_picture, sample_strip
 from ..bags.reader import BagError, BagReader
 from ..bags.replay import AnswerBook, LiveScoring
-from ..bags.scoring import answer_predictor, score_bag, segmenter_predictor
+from ..bags.scoring import SegmenterPredictor, answer_predictor, score_bag
 from ..checkpoint import CheckpointError, load_checkpoint
 from ..inference import BackendUnavailable, InputSizeError, Segmenter
 from ..navigation import CameraMount, GridSpec
@@ -40,7 +40,7 @@ from ..inference.aspect import stretch_summary
 from ..inference.backend_table import backend_help
 from ..inference.preprocess import INPUT_FILTER_HELP, INPUT_FILTERS
 from ..labels import check_drivable_classes
-from ..node.confidence_watch import FROM_CHECKPOINT, effective_floor
+from ..node.confidence_watch import DEGRADED_FILTER, FROM_CHECKPOINT, WHEN_DEGRADED, effective_floor, gated_filter
 from ..node.contract import NodeStatus, camera_info_beside
 from ..node.params import geometry_from_params_file, validate_changes
 from ..reports import METRICS_FILE, REPORT_FILE, write_metrics
@@ -78,7 +78,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", default="cpu", help=backend_help("cpu"))
     parser.add_argument("--input-size", type=size_arg(), metavar="WxH",
                         help="model input size (default: the checkpoint's)")
-    parser.add_argument("--input-filter", choices=INPUT_FILTERS, default="none", help=INPUT_FILTER_HELP)
+    parser.add_argument("--input-filter", choices=(*INPUT_FILTERS, WHEN_DEGRADED), default="none",
+                        help=f"{INPUT_FILTER_HELP}; or {WHEN_DEGRADED}: {DEGRADED_FILTER} while the input looks "
+                             "degraded, judged along the recording as seg_node judges its camera (offline: needs "
+                             "a confidence floor)")
     parser.add_argument("--drivable-classes", metavar="A,B",
                         help="comma-separated drivable class names (default: the checkpoint's)")
     parser.add_argument("--pictures", type=int, default=4, help="sample frames in the strip (default 4)")
@@ -229,23 +232,29 @@ def run(args: argparse.Namespace) -> tuple[Path, dict]:
             wall_s = replay.elapsed_s  # the replay itself
             timeline, degraded_note = None, "offline only: live, the node judges its input itself (its /diagnostics)"
         else:
-            segmenter = Segmenter.from_checkpoint(args.checkpoint, backend=args.backend, input_size=args.input_size,
-                                                  drivable_classes=drivable, input_filter=args.input_filter)
-            context.update(backend=segmenter.backend_name, input_size=list(segmenter.input_size),
-                           input_filter=segmenter.input_filter)
             floor = effective_floor(args.confidence_floor, spec.confidence_floor)
             timeline = None if floor is None else ConfidenceTimeline(floor)
             degraded_note = ("turned off (--confidence-floor 0)" if args.confidence_floor == 0 else
                              "the checkpoint has no confidence floor (trained before seg-train measured one); "
                              "give one with --confidence-floor" if spec.confidence_floor is None else
                              "the checkpoint's confidence floor is 0: no frame can fall below it")
+            if args.input_filter == WHEN_DEGRADED and timeline is None:
+                raise CliError(f"--input-filter {WHEN_DEGRADED} filters while the input looks degraded, which needs "
+                               f"a confidence floor: {degraded_note}")
+            segmenter = Segmenter.from_checkpoint(args.checkpoint, backend=args.backend, input_size=args.input_size,
+                                                  drivable_classes=drivable,
+                                                  input_filter=gated_filter(args.input_filter, False, False))
+            context.update(backend=segmenter.backend_name, input_size=list(segmenter.input_size),
+                           input_filter=args.input_filter)
             if timeline is not None:
                 segmenter.prepare_variants()  # the confidence graph now, not inside the first sample's time
             start = time.perf_counter()
-            predictor = segmenter_predictor(
-                segmenter, timeline, warn=lambda line: tqdm.write(f"seg-bag-eval: warning: {line}", file=sys.stderr))
+            predictor = SegmenterPredictor(
+                segmenter, timeline, warn=lambda line: tqdm.write(f"seg-bag-eval: warning: {line}", file=sys.stderr),
+                input_filter=args.input_filter)
             drivable, evaluation, grids = score(reader, predictor, drivable, not args.quiet)
             wall_s = time.perf_counter() - start  # the pass over the bag: read, decode, segment, score
+            context.update(frames_filtered=predictor.filtered)
         input_size = context["input_size"]  # None when a running node that sent no /diagnostics answered
         context.update(drivable_classes=list(drivable), wall_s=wall_s,
                        stretch=stretch_summary(evaluation.frame_sizes, Size(*input_size)) if input_size else None)
