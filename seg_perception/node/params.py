@@ -128,7 +128,7 @@ PARAMS: tuple[ParamSpec, ...] = (
               "below this (the input looks degraded); -1 = the checkpoint's floor (seg-train measures it on "
               "validation frames), 0 = no warning", runtime=True, min_value=-1.0, max_value=1.0),
     ParamSpec("input_filter", "none", "filter on the frame at the model's input size before the model: none, "
-              "denoise (bilateral) or denoise_white_balance (bilateral, then grey-world white balance); for noisy "
+              "denoise (bilateral) or denoise_white_balance (bilateral, then shades-of-grey white balance); for noisy "
               f"or colour-cast cameras; {WHEN_DEGRADED}: {DEGRADED_FILTER} only while the input looks degraded "
               "(confidence_floor), docs/ROS_NODE.md", runtime=True, choices=(*INPUT_FILTERS, WHEN_DEGRADED)),
     ParamSpec("publish_color", True, "publish segmentation/color", runtime=True),
