@@ -523,13 +523,20 @@ def test_offline_when_degraded_filters_the_frames_seg_node_would_filter(work, tm
 
 def test_when_degraded_without_a_confidence_floor_is_refused_naming_why(work, tmp_path, capsys):
     root, checkpoint, _ = work
+    bag = make(root, "mcap_rgb8")
+    # the tiny checkpoint has none; live, the node would never filter either, so nothing is started
     for floor, why in ((["--confidence-floor", "0"], "turned off (--confidence-floor 0)"),
-                       ([], "the checkpoint has no confidence floor")):  # the tiny checkpoint has none
+                       ([], "the checkpoint has no confidence floor (trained before seg-train measured one); give "
+                            "one with --confidence-floor"),
+                       (["--live"], "give one with --node-param confidence_floor:=X"),
+                       (["--live", "--node-param", "confidence_floor:=0"], "turned off (confidence_floor:=0)"),
+                       (["--live", "--node-param", "confidence_floor:=2"],
+                        "error: --node-param confidence_floor: confidence_floor must be in -1.0 .. 1.0; got 2.0")):
         capsys.readouterr()
-        assert evaluate(make(root, "mcap_rgb8"), checkpoint, tmp_path / "eval", "--input-filter", "when_degraded",
-                        *floor) == 1
+        assert evaluate(bag, checkpoint, tmp_path / "eval", "--input-filter", "when_degraded", *floor) == 1
         err = capsys.readouterr().err
-        assert err.startswith("seg-bag-eval: error: --input-filter when_degraded") and why in err, err
+        assert err.startswith("seg-bag-eval: error: ") and why in err and err.count("\n") == 1, err
+        assert "when_degraded" in err or "confidence_floor:=2" in floor[-1]
         assert not (tmp_path / "eval" / "metrics.json").exists()
 
 

@@ -1,10 +1,13 @@
 """The confidence floor seg-train measures, the node's watch over frames that stay below it, and seg-bag-eval's
 timeline of the same rule along a recording (ROS-free)."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
 from seg_perception.bags.confidence_timeline import ConfidenceTimeline
+from seg_perception.bags.scoring import SegmenterPredictor
 from seg_perception.frame_confidence import BINS, ConfidenceHistogram, mean_confidence
 from seg_perception.node.confidence_watch import (
     DEGRADED_FILTER, FROM_CHECKPOINT, MIN_SAMPLES, SAMPLE_PERIOD_S, WHEN_DEGRADED, WINDOW_S, ConfidenceWatch,
@@ -230,3 +233,43 @@ def test_a_recording_whose_header_stamps_are_zero_is_timed_by_its_log_times():
 ])
 def test_when_degraded_filters_only_degraded_frames_and_never_the_samples(setting, degraded, sample, expected):
     assert gated_filter(setting, degraded, sample) == expected
+
+
+class ScriptedSegmenter:
+    """A stand-in for the Segmenter whose confidence map says what ``confidence`` (frame index -> 0..1) says,
+    noting the filter each frame was segmented with (the real one is tested in test_bag_eval_cli)."""
+
+    input_size = (4, 2)
+
+    def __init__(self, confidence):
+        self.confidence, self.input_filter, self.with_confidence, self.filters = confidence, "none", False, []
+
+    def segment(self, image, bgr=False):
+        index = int(image[0, 0, 0])
+        self.filters.append(self.input_filter)
+        value = np.full((2, 4), round(255 * self.confidence(index)), np.uint8)
+        return SimpleNamespace(labels=np.zeros((2, 4), np.uint8), drivable=np.zeros((2, 4), np.uint8),
+                               confidence=value if self.with_confidence else None, timings={"total_ms": 1.0})
+
+
+def test_offline_when_degraded_follows_the_nodes_window_through_recovery_and_a_gap():
+    # 10 Hz: clear (0.9) for 3 s, degraded (0.2) until 9 s, clear until 15 s; then a 15 s gap in the recording
+    # and 3 s degraded. Floor 0.5, a sample a second (the frames on whole seconds, never filtered).
+    seconds = [i / 10 for i in range(151)] + [30 + i / 10 for i in range(31)]
+
+    def confidence(index):
+        t = seconds[index]
+        return 0.2 if 3 <= t < 9 or t >= 30 else 0.9
+
+    segmenter = ScriptedSegmenter(confidence)
+    predictor = SegmenterPredictor(segmenter, ConfidenceTimeline(0.5), input_filter=WHEN_DEGRADED)
+    for index, t in enumerate(seconds):
+        stamp = round(t * 1e9)
+        image = np.full((2, 4, 3), index % 256, np.uint8)
+        predictor(SimpleNamespace(frame=SimpleNamespace(image=image, bgr=False), stamp_ns=stamp, log_time_ns=stamp))
+    filtered = [round(seconds[i], 1) for i, name in enumerate(segmenter.filters) if name == DEGRADED_FILTER]
+    # The window of the last 5 s falls below 0.5 after 5 s (samples 1-5: mean 0.48) and recovers after 11 s
+    # (samples 7-11: 0.62); after the gap the old samples have expired, and the third new one (32 s) judges.
+    expected = [t for t in seconds if (5 < t < 11 or 32 < t < 33) and t != int(t)]
+    assert filtered == pytest.approx(expected) and len(filtered) == predictor.filtered == 54 + 9
+    assert set(segmenter.filters) == {"none", DEGRADED_FILTER}

@@ -85,7 +85,7 @@ def test_the_filter_removes_the_noise_and_the_colour_cast_and_leaves_the_frame_a
 def test_a_frame_filled_by_one_colour_keeps_more_of_it_than_grey_world_would_leave():
     # A hedge filling the view, with a little bright sky: grey-world would pull the frame's green mean to
     # grey; the 6-norm is led by the bright neutral pixels, so the hedge stays green (why the filter is not
-    # grey-world: docs/EXPERIMENTS.md, "Frames filled by one class").
+    # grey-world: docs/EXPERIMENTS.md, "A white balance that spares frames of one colour").
     rng = np.random.default_rng(0)
     hedge = np.clip(rng.normal((60, 110, 50), 12, (SIZE[1], SIZE[0], 3)), 0, 255)
     hedge[: SIZE[1] // 10] = (215, 220, 225)

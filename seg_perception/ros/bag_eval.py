@@ -143,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--rate, --speed, --use-running-node and --node-namespace need --live")
     if args.node_param and (not args.live or args.use_running_node):
         parser.error("--node-param is for the node --live starts (not with --use-running-node)")
+    if any(name == "input_filter" for name, _ in args.node_param):
+        parser.error("--node-param input_filter: give it as --input-filter (the report records it)")
     if args.use_running_node and args.input_filter != "none":
         parser.error("--input-filter is for the node --live starts; a running node has its own input_filter")
     if args.live and args.confidence_floor != FROM_CHECKPOINT:
@@ -195,6 +197,8 @@ def run(args: argparse.Namespace) -> tuple[Path, dict]:
             image_topic, _ = resolve_topics(reader, args.image_topic, gt_topic)
             frames = check_stamps(reader, image_topic, gt_topic)  # before any model is loaded
         spec = load_checkpoint(args.checkpoint).spec
+        if args.input_filter == WHEN_DEGRADED:
+            _require_floor(args, spec.confidence_floor)
         requested = _drivable_classes(args, spec.class_names)
         drivable = requested or spec.drivable_classes
         grid_place, grid_note = _grid_place(args, reader, image_topic)
@@ -238,9 +242,6 @@ def run(args: argparse.Namespace) -> tuple[Path, dict]:
                              "the checkpoint has no confidence floor (trained before seg-train measured one); "
                              "give one with --confidence-floor" if spec.confidence_floor is None else
                              "the checkpoint's confidence floor is 0: no frame can fall below it")
-            if args.input_filter == WHEN_DEGRADED and timeline is None:
-                raise CliError(f"--input-filter {WHEN_DEGRADED} filters while the input looks degraded, which needs "
-                               f"a confidence floor: {degraded_note}")
             segmenter = Segmenter.from_checkpoint(args.checkpoint, backend=args.backend, input_size=args.input_size,
                                                   drivable_classes=drivable,
                                                   input_filter=gated_filter(args.input_filter, False, False))
@@ -264,6 +265,26 @@ def run(args: argparse.Namespace) -> tuple[Path, dict]:
     if out_bag is not None:
         context["out_bag"] = str(out_bag.path)
     return _write_report(args.out, metrics, context, evaluation, grids, timeline), metrics
+
+
+def _require_floor(args: argparse.Namespace, checkpoint_floor: float | None) -> None:
+    """``--input-filter when_degraded`` filters while the frames' confidence stays below the floor: CliError
+    when no floor is in force (the checkpoint has none, or offline ``--confidence-floor``, live the node's
+    ``confidence_floor``, turns it off), where the filter would never run."""
+    node_floor = dict(args.node_param).get("confidence_floor") if args.live else None
+    option = "--node-param confidence_floor:=X" if args.live else "--confidence-floor"
+    try:
+        parameter = args.confidence_floor if node_floor is None else _floor(node_floor)
+    except argparse.ArgumentTypeError as error:
+        raise CliError(f"--node-param confidence_floor: {error}") from None
+    if effective_floor(parameter, checkpoint_floor) is not None:
+        return
+    turned_off = "confidence_floor:=0" if node_floor is not None else "--confidence-floor 0"
+    why = (f"turned off ({turned_off})" if parameter == 0 else
+           f"the checkpoint has no confidence floor (trained before seg-train measured one); give one with {option}"
+           if checkpoint_floor is None else "the checkpoint's confidence floor is 0")
+    raise CliError(f"--input-filter {WHEN_DEGRADED} filters while the input looks degraded, which needs a "
+                   f"confidence floor: {why}")
 
 
 def _gt_topic(args: argparse.Namespace, reader: BagReader) -> str | None:
