@@ -238,10 +238,7 @@ def run(args: argparse.Namespace) -> tuple[Path, dict]:
         else:
             floor = effective_floor(args.confidence_floor, spec.confidence_floor)
             timeline = None if floor is None else ConfidenceTimeline(floor)
-            degraded_note = ("turned off (--confidence-floor 0)" if args.confidence_floor == 0 else
-                             "the checkpoint has no confidence floor (trained before seg-train measured one); "
-                             "give one with --confidence-floor" if spec.confidence_floor is None else
-                             "the checkpoint's confidence floor is 0: no frame can fall below it")
+            degraded_note = _no_floor_reason(args.confidence_floor, spec.confidence_floor, live=False)
             segmenter = Segmenter.from_checkpoint(args.checkpoint, backend=args.backend, input_size=args.input_size,
                                                   drivable_classes=drivable,
                                                   input_filter=gated_filter(args.input_filter, False, False))
@@ -272,19 +269,23 @@ def _require_floor(args: argparse.Namespace, checkpoint_floor: float | None) -> 
     when no floor is in force (the checkpoint has none, or offline ``--confidence-floor``, live the node's
     ``confidence_floor``, turns it off), where the filter would never run."""
     node_floor = dict(args.node_param).get("confidence_floor") if args.live else None
-    option = "--node-param confidence_floor:=X" if args.live else "--confidence-floor"
     try:
         parameter = args.confidence_floor if node_floor is None else _floor(node_floor)
     except argparse.ArgumentTypeError as error:
         raise CliError(f"--node-param confidence_floor: {error}") from None
-    if effective_floor(parameter, checkpoint_floor) is not None:
-        return
-    turned_off = "confidence_floor:=0" if node_floor is not None else "--confidence-floor 0"
-    why = (f"turned off ({turned_off})" if parameter == 0 else
-           f"the checkpoint has no confidence floor (trained before seg-train measured one); give one with {option}"
-           if checkpoint_floor is None else "the checkpoint's confidence floor is 0")
-    raise CliError(f"--input-filter {WHEN_DEGRADED} filters while the input looks degraded, which needs a "
-                   f"confidence floor: {why}")
+    if effective_floor(parameter, checkpoint_floor) is None:
+        raise CliError(f"--input-filter {WHEN_DEGRADED} filters while the input looks degraded, which needs a "
+                       f"confidence floor: {_no_floor_reason(parameter, checkpoint_floor, args.live)}")
+
+
+def _no_floor_reason(parameter: float, checkpoint_floor: float | None, live: bool) -> str:
+    """Why no confidence floor is in force (``effective_floor`` gave None), naming the setting that gives one."""
+    if parameter == 0:
+        return "turned off (confidence_floor:=0)" if live else "turned off (--confidence-floor 0)"
+    if checkpoint_floor is None:
+        option = "--node-param confidence_floor:=X" if live else "--confidence-floor"
+        return f"the checkpoint has no confidence floor (trained before seg-train measured one); give one with {option}"
+    return "the checkpoint's confidence floor is 0: no frame can fall below it"
 
 
 def _gt_topic(args: argparse.Namespace, reader: BagReader) -> str | None:
