@@ -70,6 +70,20 @@ def test_the_input_filter_scores_alike_in_seg_eval_and_offline_bag_evaluation(wo
     assert metrics["frames_filtered"] == filtered["frames_filtered"] == SCENES
 
 
+def test_the_test_time_flip_scores_alike_in_seg_eval_and_offline_bag_evaluation(work):
+    root, checkpoint, reference = work
+    assert seg_eval(["--checkpoint", str(checkpoint), "--data", str(root / "data"), "--split", "val",
+                     "--out", str(root / "seg_eval_flipped"), "--pictures", "0", "--test-time-flip"]) == 0
+    flipped = metrics_of(root / "seg_eval_flipped")
+    out = root / "eval_flipped"
+    bag = make(root, "mcap_rgb8", "--storage", "mcap", "--encoding", "rgb8")
+    assert evaluate(bag, checkpoint, out, "--test-time-flip") == 0
+    metrics = metrics_of(out)
+    assert metrics["per_class_iou"] == flipped["per_class_iou"] != reference["per_class_iou"]
+    assert metrics["test_time_flip"] is flipped["test_time_flip"] is True
+    assert reference["test_time_flip"] is False
+
+
 @pytest.mark.parametrize("name, options", [
     ("mcap_rgb8", ["--storage", "mcap", "--encoding", "rgb8"]),
     ("sqlite3_bgr8_padded", ["--storage", "sqlite3", "--encoding", "bgr8", "--pad", "3"]),

@@ -20,9 +20,9 @@ import torch
 from seg_perception.inference import BackendUnavailable, Segmenter, available_backends
 from seg_perception.inference import backend_table
 from seg_perception.inference.backends import (FACTORIES, MISSING, Platform, TensorRTBackend, choose_backend,
-                                               engine_key_fields, tensorrt_versions)
+                                               engine_key_fields, model_key, tensorrt_versions)
 from seg_perception.inference.engine_cache import EngineCache, cache_key
-from seg_perception.inference.graph import export_program, label_head
+from seg_perception.inference.graph import FlipAveraged, deployed_model, export_program, label_head
 from tiny_models import tiny_model
 
 SHAPE = (1, 3, 64, 96)
@@ -65,10 +65,11 @@ def fake_trt(monkeypatch):
     return fake
 
 
-def trt_backend(cache_dir, precision="fp32"):
-    fields = engine_key_fields("abc123", SHAPE, precision, **tensorrt_versions(torch.device("cpu")))
-    return TensorRTBackend(tiny_model(), SHAPE, precision=precision, cache=EngineCache(cache_dir),
-                           key_fields=fields, device="cpu")
+def trt_backend(cache_dir, precision="fp32", test_time_flip=False):
+    fields = engine_key_fields(model_key("abc123", test_time_flip), SHAPE, precision,
+                               **tensorrt_versions(torch.device("cpu")))
+    return TensorRTBackend(deployed_model(tiny_model(), test_time_flip), SHAPE, precision=precision,
+                           cache=EngineCache(cache_dir), key_fields=fields, device="cpu")
 
 
 # --- selection ---------------------------------------------------------------------------------------------
@@ -134,14 +135,27 @@ def test_missing_torch_tensorrt_is_named(tiny_checkpoint, engine_cache, monkeypa
 def test_cache_key_changes_with_every_field():
     base = dict(weights_sha256="aa", input_shape=SHAPE, precision="fp16", gpu="Orin", tensorrt="10.3",
                 torch_tensorrt="2.5", torch="2.5.0")
-    fields = {"kind": "tensorrt", **engine_key_fields(base["weights_sha256"], SHAPE, "fp16", gpu="Orin",
+    fields = {"kind": "tensorrt", **engine_key_fields(model_key(base["weights_sha256"]), SHAPE, "fp16", gpu="Orin",
                                                        tensorrt="10.3", torch_tensorrt="2.5")}
-    assert {"weights_sha256", "input_shape", "precision", "gpu", "tensorrt", "torch"} <= set(fields)
+    assert {"weights_sha256", "test_time_flip", "input_shape", "precision", "gpu", "tensorrt", "torch"} <= set(fields)
     key = cache_key(fields)
     assert key == cache_key(dict(fields)) and len(key) == 32
-    for name, other in [("weights_sha256", "bb"), ("input_shape", [1, 3, 512, 1024]), ("precision", "fp32"),
+    for name, other in [("weights_sha256", "bb"), ("test_time_flip", True), ("input_shape", [1, 3, 512, 1024]),
+                        ("precision", "fp32"),
                         ("gpu", "RTX 4090"), ("tensorrt", "10.4"), ("torch", "9.9.9")]:
         assert cache_key({**fields, name: other}) != key, name
+
+
+def test_a_flipped_engine_compiles_the_mirror_image_into_its_graph_and_is_cached_apart(fake_trt, tmp_path):
+    # No GPU here: the stand-in module runs the exported program that Torch-TensorRT would compile.
+    plain, flipped = trt_backend(tmp_path), trt_backend(tmp_path, test_time_flip=True)
+    assert not flipped.cache_hit  # not the plain engine's file
+    assert plain.cache_fields["test_time_flip"] is False and flipped.cache_fields["test_time_flip"] is True
+    flipped.input[:] = plain.input[:] = torch.randn(SHAPE).numpy()
+    with torch.no_grad():
+        expected = FlipAveraged(tiny_model())(torch.from_numpy(flipped.input)).argmax(1)[0].numpy()
+    labels, _ = flipped.run(False)
+    assert (labels == expected).mean() >= 0.999 and (labels != plain.run(False)[0]).mean() > 0.05
 
 
 def test_miss_compiles_and_saves_hit_loads_without_compiling(fake_trt, tmp_path):

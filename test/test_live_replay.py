@@ -162,10 +162,10 @@ def test_live_seg_bag_eval_scores_what_the_node_answers_exactly_as_offline_score
         tiny_checkpoint, tmp_path, capfd):
     # The live replay scores each answer as it comes (bags.replay.LiveScoring) where it used to hold them all
     # until the end; the offline path, unchanged, pins the figures, the pictures and the output bag.
-    # Both with an input filter: the node started for the replay gets it as a parameter.
+    # Both with an input filter and the test-time flip: the node started for the replay gets them as parameters.
     # 5 Hz, not 10: on 2 busy cores a 10 Hz replay dropped one frame in one suite run, and the test needs all six.
     bag = write_bag(tmp_path / "bag", count=6, encoding="jpeg", hz=5.0)
-    filtered = ["--input-filter", "denoise_white_balance"]
+    filtered = ["--input-filter", "denoise_white_balance", "--test-time-flip"]
     for mode, extra in (("live", ["--live", *filtered]), ("offline", filtered), ("unfiltered", [])):
         assert bag_eval(cli_args(bag, tiny_checkpoint, tmp_path / mode, "--out-bag", str(tmp_path / f"{mode}_bag"),
                                  "--pictures", "2", *extra)) == 0, capfd.readouterr().err
@@ -173,6 +173,7 @@ def test_live_seg_bag_eval_scores_what_the_node_answers_exactly_as_offline_score
     assert on["mode"] == "live" and on["image_topic"] == "/camera/image_raw/compressed"
     assert on["per_class_iou"] == off["per_class_iou"] != metrics_of(tmp_path / "unfiltered")["per_class_iou"]
     assert on["input_filter"] == off["input_filter"] == "denoise_white_balance"
+    assert on["test_time_flip"] is off["test_time_flip"] is True  # live: as the node's /diagnostics reports it
     for key in ("miou", "pixel_accuracy", "drivable_iou", "drivable_confusion", "frames", "dropped", "grid",
                 "ground_truth", "drivable_classes"):
         assert on[key] == off[key], key

@@ -110,7 +110,9 @@ def test_seg_bag_eval_takes_further_node_parameters_for_the_node_it_starts(tmp_p
     for bad in (["--live", "--node-param", "min_confidence=0.5"], ["--node-param", "a:=1"],
                 ["--live", "--use-running-node", "--node-param", "a:=1"],
                 ["--live", "--use-running-node", "--input-filter", "denoise"],
-                ["--live", "--node-param", "input_filter:=denoise"]):  # --input-filter, which the report records
+                ["--live", "--use-running-node", "--test-time-flip"],
+                ["--live", "--node-param", "input_filter:=denoise"],  # --input-filter, which the report records
+                ["--live", "--node-param", "test_time_flip:=true"]):
         with pytest.raises(SystemExit) as exit_info:
             bag_eval(base + bad)
         assert exit_info.value.code == 2

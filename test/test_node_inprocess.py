@@ -576,11 +576,13 @@ def test_diagnostics_report_backend_model_rate_and_latency(start_node, graph, ti
     assert status.level == DiagnosticStatus.OK and status.hardware_id == "cpu"
     assert values["backend"] == "cpu" and values["model"] == f"unet ({tiny_checkpoint})"
     assert values["input_size"] == "64x32" and values["input_reliability"] == "reliable"
+    assert values["test_time_flip"] == "false"
     assert float(values["fps"]) > 0 and 0 < float(values["latency_p50_ms"]) <= float(values["latency_p95_ms"])
     assert values["dropped_frames"] == "0" and values["rejected_frames"] == "0" and values["last_error"] == ""
     assert sorted(values) == sorted(contract.DIAGNOSTIC_KEYS)  # exactly the contract's keys
     read_back = contract.NodeStatus.parse(status.name, values)
     assert read_back.input_size == (64, 32) and read_back.drivable_classes == ("road",)
+    assert read_back.test_time_flip is False
     assert read_back.input_topic == f"{node.get_namespace()}/image"
 
 

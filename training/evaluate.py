@@ -21,7 +21,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from seg_perception.frame_confidence import mean_confidence
-from seg_perception.inference.backend_table import backend_help
+from seg_perception.inference.backend_table import TEST_TIME_FLIP_HELP, backend_help
 from seg_perception.inference.preprocess import INPUT_FILTER_HELP, INPUT_FILTERS
 from seg_perception.labels import DEFAULT_DRIVABLE_CLASSES, LABEL_ID_TO_TRAIN_ID, colorize
 from seg_perception.metrics import ConfusionMatrix
@@ -118,6 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--input-size", type=size_arg(), default=None, metavar="WxH",
                         help="with --checkpoint: network input size (default: the checkpoint's), e.g. to score "
                              "a model at other scales")
+    parser.add_argument("--test-time-flip", action="store_true", help="with --checkpoint: " + TEST_TIME_FLIP_HELP)
     parser.add_argument("--input-filter", choices=(*INPUT_FILTERS, WHEN_DEGRADED), default="none",
                         help=f"with --checkpoint: {INPUT_FILTER_HELP}; or {WHEN_DEGRADED}: {DEGRADED_FILTER} on the "
                              "frames whose mean confidence is below the checkpoint's floor (frame by frame; "
@@ -175,7 +176,8 @@ def evaluate_checkpoint(args: argparse.Namespace) -> int:
     gated = args.input_filter == WHEN_DEGRADED
     try:
         segmenter = Segmenter.from_checkpoint(args.checkpoint, backend=args.backend, input_size=args.input_size,
-                                              input_filter=gated_filter(args.input_filter, False, False))
+                                              input_filter=gated_filter(args.input_filter, False, False),
+                                              test_time_flip=args.test_time_flip)
         floor = segmenter.spec.confidence_floor
         if gated and floor is None:
             raise CheckpointError(f"{args.checkpoint}: --input-filter {WHEN_DEGRADED} needs the checkpoint's "
@@ -196,7 +198,8 @@ def evaluate_checkpoint(args: argparse.Namespace) -> int:
     extra = {"drivable_iou": run.matrix.drivable_iou(segmenter.drivable_classes), "frames": len(dataset),
              "drivable_classes": list(segmenter.drivable_classes), "checkpoint": str(args.checkpoint),
              "data": str(args.data), "split": args.split, "backend": segmenter.backend_name,
-             "input_size": list(segmenter.input_size), "input_filter": args.input_filter,
+             "input_size": list(segmenter.input_size), "test_time_flip": args.test_time_flip,
+             "input_filter": args.input_filter,
              "frames_filtered": run.filtered if gated else len(dataset) * (args.input_filter != "none"),
              "median_frame_ms": float(np.median(run.total_ms)), "confidence_floor": floor,
              "median_frame_confidence": float(np.median(confidence)) if confidence else None,

@@ -35,7 +35,8 @@ from torch import nn
 
 from .backend_table import AUTO, AUTO_FALLBACK, BACKENDS, DEPLOYMENT_BACKENDS
 from .engine_cache import EngineCache
-from .graph import GRAPH_VERSION, INPUT_NAME, OUTPUT_NAMES, decode, export_onnx, export_program, label_head
+from .graph import (GRAPH_VERSION, INPUT_NAME, OUTPUT_NAMES, decode, deployed_model, export_onnx, export_program,
+                    label_head)
 
 TORCH_TENSORRT_HINT = ("the torch-tensorrt pip package is not installed "
                        f"(pip install torch-tensorrt built for torch {torch.__version__}; "
@@ -265,9 +266,15 @@ class TensorRTBackend(DeviceBackend):
         return maps if with_confidence else maps[:1]
 
 
-def engine_key_fields(weights_sha256: str, input_shape, precision: str, **versions: str) -> dict[str, Any]:
-    """What an engine's validity depends on besides its kind: weights, static shape, precision, versions."""
-    return {"weights_sha256": weights_sha256, "input_shape": list(input_shape), "precision": precision,
+def model_key(weights_sha256: str, test_time_flip: bool = False) -> dict[str, Any]:
+    """What identifies the deployed network: its weights and whether it averages in the mirror image."""
+    return {"weights_sha256": weights_sha256, "test_time_flip": test_time_flip}
+
+
+def engine_key_fields(model: dict[str, Any], input_shape, precision: str, **versions: str) -> dict[str, Any]:
+    """What an engine's validity depends on besides its kind: the network (``model_key``), static shape,
+    precision, versions."""
+    return {**model, "input_shape": list(input_shape), "precision": precision,
             "graph_version": GRAPH_VERSION, "torch": torch.__version__, **versions}
 
 
@@ -285,18 +292,18 @@ def tensorrt_versions(device: torch.device) -> dict[str, str]:
     return {"gpu": gpu, "tensorrt": trt_version, "torch_tensorrt": str(torch_tensorrt.__version__)}
 
 
-def _tensorrt(model: nn.Module, input_shape, precision: str, cache: EngineCache, weights_sha256: str) -> Backend:
+def _tensorrt(model: nn.Module, input_shape, precision: str, cache: EngineCache, key: dict) -> Backend:
     device = torch.device("cuda")
-    fields = engine_key_fields(weights_sha256, input_shape, precision, **tensorrt_versions(device))
+    fields = engine_key_fields(key, input_shape, precision, **tensorrt_versions(device))
     return TensorRTBackend(model, input_shape, precision=precision, cache=cache, key_fields=fields, device="cuda")
 
 
-def _cuda(model: nn.Module, input_shape, precision: str, cache: EngineCache, weights_sha256: str) -> Backend:
+def _cuda(model: nn.Module, input_shape, precision: str, cache: EngineCache, key: dict) -> Backend:
     return TorchBackend(model, input_shape, device="cuda", fp16=precision == "fp16", name="cuda")
 
 
-def _onnxruntime(model: nn.Module, input_shape, precision: str, cache: EngineCache,
-                 weights_sha256: str, threads: int | None = None) -> Backend:
+def _onnxruntime(model: nn.Module, input_shape, precision: str, cache: EngineCache, key: dict,
+                 threads: int | None = None) -> Backend:
     import onnx
 
     model = copy.deepcopy(model)  # variants are exported lazily: freeze today's weights
@@ -304,7 +311,7 @@ def _onnxruntime(model: nn.Module, input_shape, precision: str, cache: EngineCac
 
     def session_for(with_confidence: bool):
         fields = {"kind": "onnx", "confidence": with_confidence, "onnx": onnx.__version__,
-                  **engine_key_fields(weights_sha256, input_shape, "fp32")}
+                  **engine_key_fields(key, input_shape, "fp32")}
         session, _ = cache.load_or_build(
             fields, ".onnx", load=lambda path: ort_session(path, threads),
             build=lambda path: export_onnx(export_program(label_head(model, with_confidence), example), path))
@@ -313,12 +320,12 @@ def _onnxruntime(model: nn.Module, input_shape, precision: str, cache: EngineCac
     return OnnxRuntimeBackend(input_shape, session_for)
 
 
-def _torch_cpu(model: nn.Module, input_shape, precision: str, cache: EngineCache, weights_sha256: str) -> Backend:
+def _torch_cpu(model: nn.Module, input_shape, precision: str, cache: EngineCache, key: dict) -> Backend:
     return TorchBackend(model, input_shape, name="torch-cpu")
 
 
 def _torch_cpu_channels_last(model: nn.Module, input_shape, precision: str, cache: EngineCache,
-                             weights_sha256: str) -> Backend:
+                             key: dict) -> Backend:
     return TorchBackend(model, input_shape, channels_last=True, name="torch-cpu-channels-last")
 
 
@@ -328,8 +335,10 @@ FACTORIES = {"tensorrt": _tensorrt, "cuda": _cuda, "cpu": _onnxruntime, "torch-c
 
 
 def create_backend(name: str, model: nn.Module, input_shape, *, precision: str, cache: EngineCache,
-                   weights_sha256: str, threads: int | None = None) -> Backend:
+                   weights_sha256: str, threads: int | None = None, test_time_flip: bool = False) -> Backend:
     """Backend ``name`` (already checked to be available) running ``model`` at ``input_shape``; ``threads``
-    is the cpu backend's ONNX Runtime thread count (default one per core), which other backends ignore."""
+    is the cpu backend's ONNX Runtime thread count (default one per core), which other backends ignore.
+    With ``test_time_flip`` the engine averages the model's logits on each frame and its mirror image."""
     extra = {"threads": threads} if name == "cpu" else {}
-    return FACTORIES[name](model, input_shape, precision, cache, weights_sha256, **extra)
+    return FACTORIES[name](deployed_model(model, test_time_flip), input_shape, precision, cache,
+                           model_key(weights_sha256, test_time_flip), **extra)

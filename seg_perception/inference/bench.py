@@ -29,7 +29,7 @@ import torch
 
 from ..checkpoint import CheckpointError, ModelSpec, file_sha256, load_checkpoint
 from ..size import Size, size_arg
-from .backend_table import BACKENDS, PRECISIONS, REFERENCE_BACKENDS
+from .backend_table import BACKENDS, PRECISIONS, REFERENCE_BACKENDS, TEST_TIME_FLIP_HELP
 from .backends import BackendUnavailable, available_backends, cpu_threads
 from .engine_cache import default_cache_dir
 from .export import versions
@@ -126,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--precision", choices=PRECISIONS, default="fp16", help="GPU backends' precision")
     parser.add_argument("--with-confidence", action="store_true", help="also compute the confidence map")
     parser.add_argument("--input-filter", choices=INPUT_FILTERS, default="none", help=INPUT_FILTER_HELP)
+    parser.add_argument("--test-time-flip", action="store_true", help=TEST_TIME_FLIP_HELP)
     parser.add_argument("--frames", type=int, default=20, help="measured frames per backend (default 20)")
     parser.add_argument("--warmup", type=int, default=3, help="unmeasured frames per backend first (default 3)")
     parser.add_argument("--pause-ms", type=float, default=50.0,
@@ -150,13 +151,14 @@ def main(argv: list[str] | None = None) -> int:
         segmenters = {
             name: Segmenter(model, spec, backend=name, precision=args.precision, input_size=input_size,
                             with_confidence=args.with_confidence, cache_dir=args.cache_dir or default_cache_dir(),
-                            weights_sha256=weights_id or None, input_filter=args.input_filter)
+                            weights_sha256=weights_id or None, input_filter=args.input_filter,
+                            test_time_flip=args.test_time_flip)
             for name in names}
     except (CheckpointError, BackendUnavailable, ValueError) as exc:
         print(f"seg-bench: error: {exc}", file=sys.stderr)
         return 1
     camera_width, camera_height = args.camera_size
-    gflop = model_gflop(model, input_size)
+    gflop = model_gflop(model, input_size) * (1 + args.test_time_flip)  # the flip runs the model twice
     peak = matmul_peak_gflops()
     timings = run_interleaved(segmenters, synthetic_frame(camera_width, camera_height), args.frames, args.warmup,
                               args.pause_ms / 1e3)
@@ -167,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         "model": spec.name, "checkpoint": str(args.checkpoint) if args.checkpoint else None,
         "input_size": list(input_size), "camera_size": list(args.camera_size),
         "with_confidence": args.with_confidence, "input_filter": args.input_filter,
-        "frames": args.frames, "warmup": args.warmup,
+        "test_time_flip": args.test_time_flip, "frames": args.frames, "warmup": args.warmup,
         "pause_ms": args.pause_ms, "gflop_per_frame": gflop, "cpu_fp32_peak_gflops": peak,
         "cpu": cpu_model(), "cores": cpu_threads(), "load_average": os.getloadavg(),
         "torch_threads": torch.get_num_threads(), "versions": versions("onnxruntime", "opencv-python-headless"),
@@ -175,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(f"{spec.name}, input {input_size[0]}x{input_size[1]} ({gflop:.2f} GFLOP/frame), camera "
           f"{camera_width}x{camera_height}, {args.frames} frames per backend (interleaved), {cpu_threads()} cores "
-          f"(fp32 matmul peak {peak:.0f} GFLOP/s), input filter {args.input_filter}; median / p95")
+          f"(fp32 matmul peak {peak:.0f} GFLOP/s), input filter {args.input_filter}"
+          f"{', test-time flip' if args.test_time_flip else ''}; median / p95")
     print(format_table(rows))
     if args.json:
         args.json.write_text(json.dumps({"conditions": conditions, "rows": rows}, indent=2) + "\n")

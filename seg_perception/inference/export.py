@@ -7,7 +7,8 @@ is also put in the engine cache so the first ``Segmenter`` start skips the
 compile) and ``DIR/manifest.json`` (checkpoint hash, input/output names,
 shapes and dtypes, normalisation, versions, verification). The engine maps a
 normalised 1 x 3 x H x W float32 image to uint8 ``labels`` and
-``confidence``. Verification runs the written engine and eager torch FP32 on
+``confidence`` (with ``--test-time-flip``, of the logits averaged with the
+mirror image's). Verification runs the written engine and eager torch FP32 on
 sample images (``--images DIR``, or synthetic frames) and fails unless their
 argmax labels agree on at least ``--min-agreement`` of the pixels.
 """
@@ -33,11 +34,12 @@ from .backends import (BackendUnavailable, OnnxRuntimeBackend, TorchBackend, cre
                        ort_session, probe_platform)
 from .engine_cache import EngineCache, default_cache_dir
 from .memory import check_input_size
-from .graph import INPUT_NAME, OUTPUT_NAMES, export_onnx, export_program, label_head
+from .graph import INPUT_NAME, OUTPUT_NAMES, deployed_model, export_onnx, export_program, label_head
 from .preprocess import Preprocessor
 from .samples import synthetic_frame
 
 MANIFEST_FORMAT = "seg_perception.engine/1"
+FLIP_MEANING = ", of the logits averaged with those of the mirror image (test-time flip)"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 
@@ -92,30 +94,33 @@ def export(args: argparse.Namespace) -> dict:
     checkpoint = load_checkpoint(args.checkpoint)
     spec = checkpoint.spec
     width, height = args.input_size or spec.input_size
-    check_input_size(spec, Size(width, height))
+    flip = args.test_time_flip
+    check_input_size(spec, Size(width, height), batch=1 + flip)
     shape = (1, 3, height, width)
     if args.backend == "tensorrt":
         missing = missing_for("tensorrt", probe_platform())
         if missing:
             raise BackendUnavailable(f"cannot export a TensorRT engine here: {'; '.join(missing)}")
     model = checkpoint.build_model()
+    network = deployed_model(model, flip)  # what the engine computes
     sha256 = file_sha256(args.checkpoint)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.backend == "onnx":
         precision, engine_path = "fp32", args.out / "model.onnx"
-        export_onnx(export_program(label_head(model, True), torch.zeros(shape)), engine_path)
+        export_onnx(export_program(label_head(network, True), torch.zeros(shape)), engine_path)
         engine = OnnxRuntimeBackend(shape, lambda with_confidence: ort_session(engine_path))
         engine_versions = versions("seg_perception", "onnx", "onnxruntime")
     else:
         precision, engine_path = args.precision, args.out / "model.ep"
         cache = EngineCache(args.cache_dir or default_cache_dir())
-        engine = create_backend("tensorrt", model, shape, precision=precision, cache=cache, weights_sha256=sha256)
+        engine = create_backend("tensorrt", model, shape, precision=precision, cache=cache, weights_sha256=sha256,
+                                test_time_flip=flip)
         shutil.copyfile(cache.path(engine.cache_fields, ".ep"), engine_path)
         engine_versions = {**versions("seg_perception"),
                            **{k: engine.cache_fields[k] for k in ("gpu", "tensorrt", "torch_tensorrt")}}
     images = load_images(args.images, args.samples) if args.images else [
         synthetic_frame(width, height, seed) for seed in range(args.samples)]
-    report = verify(engine, TorchBackend(model, shape), Preprocessor((width, height), spec.mean, spec.std), images)
+    report = verify(engine, TorchBackend(network, shape), Preprocessor((width, height), spec.mean, spec.std), images)
     report["min_agreement"] = args.min_agreement
     report["passed"] = report["agreement"] >= args.min_agreement
     manifest = {
@@ -123,6 +128,7 @@ def export(args: argparse.Namespace) -> dict:
         "backend": args.backend,
         "engine": engine_path.name,
         "precision": precision,
+        "test_time_flip": flip,
         "checkpoint": str(args.checkpoint),
         "checkpoint_sha256": sha256,
         "model": spec.to_dict(),
@@ -130,9 +136,9 @@ def export(args: argparse.Namespace) -> dict:
                   "channel_order": "RGB", "resize": "bilinear",
                   "normalization": "(pixel / 255 - mean) / std", "mean": list(spec.mean), "std": list(spec.std)},
         "outputs": [{"name": OUTPUT_NAMES[0], "shape": [1, height, width], "dtype": "uint8",
-                     "meaning": "class index (trainId) by argmax"},
+                     "meaning": "class index (trainId) by argmax" + (FLIP_MEANING if flip else "")},
                     {"name": OUTPUT_NAMES[1], "shape": [1, height, width], "dtype": "uint8",
-                     "meaning": "max softmax probability x 255"}],
+                     "meaning": "max softmax probability x 255" + (FLIP_MEANING if flip else "")}],
         "versions": engine_versions,
         "verification": report,
     }
@@ -149,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--precision", choices=PRECISIONS, default="fp16",
                         help="TensorRT precision (ONNX engines are FP32)")
     parser.add_argument("--out", type=Path, required=True, help="output directory")
+    parser.add_argument("--test-time-flip", action="store_true",
+                        help="the engine averages the logits of each frame and its mirror image (about twice "
+                             "the inference time)")
     parser.add_argument("--images", type=Path, default=None,
                         help="directory of sample images for verification (default: synthetic frames)")
     parser.add_argument("--samples", type=int, default=4, help="number of verification images (default 4)")

@@ -24,8 +24,9 @@ class InputSizeError(ValueError):
     """A model input size whose estimated memory exceeds the bound; the message names size, estimate and bound."""
 
 
-def estimate_bytes(spec: ModelSpec, size: Size) -> int:
-    """Bytes one inference of ``spec``'s model at ``size`` needs: its weights plus every layer's output.
+def estimate_bytes(spec: ModelSpec, size: Size, batch: int = 1) -> int:
+    """Bytes one inference of ``spec``'s model on ``batch`` frames of ``size`` needs: its weights plus every
+    layer's output.
 
     Summing all outputs over-counts what eager torch holds at once, which leaves room for the
     engine build (an ONNX export of a small U-Net at 1024x512 peaked at 0.9 of this estimate).
@@ -43,7 +44,7 @@ def estimate_bytes(spec: ModelSpec, size: Size) -> int:
         if not list(module.children()):
             module.register_forward_hook(count)
     with torch.no_grad():
-        model(torch.empty(1, 3, size.height, size.width, device="meta"))
+        model(torch.empty(batch, 3, size.height, size.width, device="meta"))
     return total
 
 
@@ -58,13 +59,15 @@ def memory_bound(environ: Mapping[str, str] = os.environ) -> tuple[int, str]:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2, "half of this machine's memory"
 
 
-def check_input_size(spec: ModelSpec, size: Size, environ: Mapping[str, str] = os.environ) -> None:
-    """InputSizeError when ``spec``'s model at ``size`` would need more memory than the bound."""
+def check_input_size(spec: ModelSpec, size: Size, environ: Mapping[str, str] = os.environ, batch: int = 1) -> None:
+    """InputSizeError when ``spec``'s model at ``size`` (``batch`` frames at once: 2 with test-time flip) would
+    need more memory than the bound."""
     size = Size(*size)
-    needed = estimate_bytes(spec, size)
+    needed = estimate_bytes(spec, size, batch)
     bound, source = memory_bound(environ)
     if needed > bound:
-        raise InputSizeError(f"model input size {size} needs about {_gib(needed)} for {spec.name!r}, over the "
+        frames = "" if batch == 1 else f" (a batch of {batch}: test-time flip)"
+        raise InputSizeError(f"model input size {size}{frames} needs about {_gib(needed)} for {spec.name!r}, over the "
                              f"bound of {_gib(bound)} ({source}); choose a smaller input size, or set {MEMORY_ENV}")
 
 

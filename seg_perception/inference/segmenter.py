@@ -63,13 +63,16 @@ class Segmenter:
     backend's ONNX Runtime threads (default one per core): fewer let several
     Segmenters, one per thread, segment frames at once (seg-predict's
     ``--streams``). One Segmenter is not for several threads at a time.
+    ``test_time_flip`` averages the model's logits on each frame and its mirror
+    image inside the engine: about twice the inference time, a little more
+    accuracy (docs/EXPERIMENTS.md, "Test-time flip").
     """
 
     def __init__(self, model: nn.Module, spec: ModelSpec, *, backend: str = "auto", precision: str = "fp16",
                  input_size: tuple[int, int] | None = None, drivable_classes=None, min_confidence: float = 0.0,
                  with_confidence: bool = False, cache_dir: str | Path | None = None, bgr: bool = False,
                  weights_sha256: str | None = None, threads: int | None = None,
-                 input_filter: str = "none"):
+                 input_filter: str = "none", test_time_flip: bool = False):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         check_input_filter(input_filter)  # before a backend builds anything
@@ -80,7 +83,8 @@ class Segmenter:
         if len(size) != 2 or min(size) < 1:
             raise ValueError(f"input_size must be (width, height) of positive ints, got {input_size}")
         self.input_size = Size(*size)
-        check_input_size(spec, self.input_size)  # before the engine allocates anything of that size
+        # before the engine allocates anything of that size
+        check_input_size(spec, self.input_size, batch=1 + test_time_flip)
         self.bgr = bgr
         self._post = Postprocessor(spec.class_names, spec.drivable_classes)
         self.drivable_classes = drivable_classes
@@ -93,10 +97,12 @@ class Segmenter:
         self._backend = create_backend(name, model, (1, 3, height, width), precision=runs_at,
                                        cache=EngineCache(cache_dir),
                                        weights_sha256=weights_sha256 or self._weights_id(model, cache_dir),
-                                       threads=threads)
+                                       threads=threads, test_time_flip=test_time_flip)
+        self.test_time_flip = test_time_flip
         self._pre = Preprocessor(self.input_size, spec.mean, spec.std, input_filter)
-        log.info("inference backend: %s, %s, input %dx%d%s (%s)", name, runs_at, width, height,
-                 "" if input_filter == "none" else f", input filter {input_filter}", reason)
+        log.info("inference backend: %s, %s, input %dx%d%s%s (%s)", name, runs_at, width, height,
+                 "" if input_filter == "none" else f", input filter {input_filter}",
+                 ", test-time flip" if test_time_flip else "", reason)
         self.warm_up()
 
     @staticmethod
@@ -109,14 +115,16 @@ class Segmenter:
                         input_size: tuple[int, int] | None = None, drivable_classes=None,
                         min_confidence: float = 0.0, with_confidence: bool = False,
                         cache_dir: str | Path | None = None, bgr: bool = False,
-                        threads: int | None = None, input_filter: str = "none") -> Segmenter:
+                        threads: int | None = None, input_filter: str = "none",
+                        test_time_flip: bool = False) -> Segmenter:
         """Load ``path`` (CheckpointError if missing or corrupt) and set up the backend; engines are
         cached under ``cache_dir`` (default ``$SEG_PERCEPTION_CACHE`` or ``~/.cache/seg_perception``)."""
         checkpoint = load_checkpoint(path)
         return cls(checkpoint.build_model(), checkpoint.spec, backend=backend, precision=precision,
                    input_size=input_size, drivable_classes=drivable_classes, min_confidence=min_confidence,
                    with_confidence=with_confidence, cache_dir=cache_dir or default_cache_dir(), bgr=bgr,
-                   weights_sha256=file_sha256(path), threads=threads, input_filter=input_filter)
+                   weights_sha256=file_sha256(path), threads=threads, input_filter=input_filter,
+                   test_time_flip=test_time_flip)
 
     @property
     def backend_name(self) -> str:

@@ -67,6 +67,7 @@ class DiagnosticKey:
     CAMERA_SIZE = "camera_size"  # WxH of the last frame the model ran on; "" before the first
     STRETCH = "stretch"  # "ok", or how the camera's frames are stretched to the model input and what keeps them
     INPUT_FILTER = "input_filter"  # the filter frames get now (with when_degraded: the one while degraded, or none)
+    TEST_TIME_FLIP = "test_time_flip"  # "true" when the engine averages each frame with its mirror image
 
 
 DIAGNOSTIC_KEYS: tuple[str, ...] = tuple(value for name, value in vars(DiagnosticKey).items()
@@ -115,6 +116,12 @@ class NodeStatus:
         """The model input size, None when not reported."""
         text = self.values.get(DiagnosticKey.INPUT_SIZE)
         return parse_size(text) if text else None
+
+    @property
+    def test_time_flip(self) -> bool | None:
+        """Whether the node averages each frame with its mirror image; None when not reported."""
+        text = self.values.get(DiagnosticKey.TEST_TIME_FLIP)
+        return None if text is None else text == "true"
 
     @property
     def drivable_classes(self) -> tuple[str, ...]:

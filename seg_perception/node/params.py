@@ -131,6 +131,8 @@ PARAMS: tuple[ParamSpec, ...] = (
               "denoise (bilateral) or denoise_white_balance (bilateral, then shades-of-grey white balance); for noisy "
               f"or colour-cast cameras; {WHEN_DEGRADED}: {DEGRADED_FILTER} only while the input looks degraded "
               "(confidence_floor), docs/ROS_NODE.md", runtime=True, choices=(*INPUT_FILTERS, WHEN_DEGRADED)),
+    ParamSpec("test_time_flip", False, "average the model's logits on each frame and on its mirror image (one "
+              "engine, a batch of two): about twice the inference time, a little more accuracy, docs/ROS_NODE.md"),
     ParamSpec("publish_color", True, "publish segmentation/color", runtime=True),
     ParamSpec("color_mode", "overlay", "segmentation/color content: palette (class colours) or overlay "
               "(blended over the camera image)", runtime=True, choices=COLOR_MODES),

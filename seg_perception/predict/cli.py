@@ -26,6 +26,7 @@ from ..bags.output_bag import LABELS_TOPIC, OutputBag
 from ..bags.reader import BagError, BagReader
 from ..checkpoint import CheckpointError
 from ..inference import BackendUnavailable, InputSizeError, Segmenter
+from ..inference.backend_table import TEST_TIME_FLIP_HELP
 from ..inference.backends import choose_backend, cpu_threads, probe_platform
 from ..inference.preprocess import INPUT_FILTER_HELP, INPUT_FILTERS
 from ..size import size_arg
@@ -84,7 +85,8 @@ def make_segmenters(args: argparse.Namespace) -> list[Segmenter]:
     """``--streams`` Segmenters of the checkpoint; on the cpu backend each gets its share of the cores."""
     streams, threads = stream_plan(args.backend, args.streams)
     return [Segmenter.from_checkpoint(args.checkpoint, backend=args.backend, input_size=args.input_size,
-                                      threads=threads, input_filter=args.input_filter) for _ in range(streams)]
+                                      threads=threads, input_filter=args.input_filter,
+                                      test_time_flip=args.test_time_flip) for _ in range(streams)]
 
 
 def _positive(text: str) -> int:
@@ -118,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", default="cpu", help="inference backend: auto, tensorrt, cuda, cpu (default cpu)")
     parser.add_argument("--input-size", type=size_arg(), metavar="WxH", help="model input size (default: the checkpoint's)")
     parser.add_argument("--input-filter", choices=INPUT_FILTERS, default="none", help=INPUT_FILTER_HELP)
+    parser.add_argument("--test-time-flip", action="store_true", help=TEST_TIME_FLIP_HELP)
     parser.add_argument("--threads", type=_positive, default=default_threads(), metavar="N",
                         help="threads decoding frames ahead and as many writing PNGs behind the model "
                              f"(default {default_threads()}: half the cores, at least 2, at most 4)")

@@ -37,7 +37,7 @@ from ..checkpoint import CheckpointError, load_checkpoint
 from ..inference import BackendUnavailable, InputSizeError, Segmenter
 from ..navigation import CameraMount, GridSpec
 from ..inference.aspect import stretch_summary
-from ..inference.backend_table import backend_help
+from ..inference.backend_table import TEST_TIME_FLIP_HELP, backend_help
 from ..inference.preprocess import INPUT_FILTER_HELP, INPUT_FILTERS
 from ..labels import check_drivable_classes
 from ..node.confidence_watch import DEGRADED_FILTER, FROM_CHECKPOINT, WHEN_DEGRADED, effective_floor, gated_filter
@@ -53,6 +53,8 @@ SAMPLES_FILE = "samples.png"
 GRID_FILE = "grid.png"
 CONFIDENCE_FILE = "confidence.png"
 NODE_LOG_FILE = "seg_node.log"  # --live: the log of the node started for the run
+#: node parameters given by our own options (which the report records), not by --node-param
+OWN_OPTIONS = {"input_filter": "--input-filter", "test_time_flip": "--test-time-flip"}
 #: Results of a previous run in --out, removed before this one starts so none of them passes for its output.
 OUTPUT_FILES = (METRICS_FILE, REPORT_FILE, CONFUSION_FILE, SAMPLES_FILE, GRID_FILE, CONFIDENCE_FILE, NODE_LOG_FILE)
 
@@ -82,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"{INPUT_FILTER_HELP}; or {WHEN_DEGRADED}: {DEGRADED_FILTER} while the input looks "
                              "degraded, judged along the recording as seg_node judges its camera (offline: needs "
                              "a confidence floor)")
+    parser.add_argument("--test-time-flip", action="store_true", help=TEST_TIME_FLIP_HELP)
     parser.add_argument("--drivable-classes", metavar="A,B",
                         help="comma-separated drivable class names (default: the checkpoint's)")
     parser.add_argument("--pictures", type=int, default=4, help="sample frames in the strip (default 4)")
@@ -143,10 +146,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--rate, --speed, --use-running-node and --node-namespace need --live")
     if args.node_param and (not args.live or args.use_running_node):
         parser.error("--node-param is for the node --live starts (not with --use-running-node)")
-    if any(name == "input_filter" for name, _ in args.node_param):
-        parser.error("--node-param input_filter: give it as --input-filter (the report records it)")
-    if args.use_running_node and args.input_filter != "none":
-        parser.error("--input-filter is for the node --live starts; a running node has its own input_filter")
+    for name, _ in args.node_param:
+        if name in OWN_OPTIONS:
+            parser.error(f"--node-param {name}: give it as {OWN_OPTIONS[name]} (the report records it)")
+    for name, option in OWN_OPTIONS.items():
+        if args.use_running_node and getattr(args, name) != parser.get_default(name):
+            parser.error(f"{option} is for the node --live starts; a running node has its own {name}")
     if args.live and args.confidence_floor != FROM_CHECKPOINT:
         parser.error("--confidence-floor is offline only: live, the node judges its input itself "
                      "(--node-param confidence_floor:=X)")
@@ -241,9 +246,10 @@ def run(args: argparse.Namespace) -> tuple[Path, dict]:
             degraded_note = _no_floor_reason(args.confidence_floor, spec.confidence_floor, live=False)
             segmenter = Segmenter.from_checkpoint(args.checkpoint, backend=args.backend, input_size=args.input_size,
                                                   drivable_classes=drivable,
-                                                  input_filter=gated_filter(args.input_filter, False, False))
+                                                  input_filter=gated_filter(args.input_filter, False, False),
+                                                  test_time_flip=args.test_time_flip)
             context.update(backend=segmenter.backend_name, input_size=list(segmenter.input_size),
-                           input_filter=args.input_filter)
+                           input_filter=args.input_filter, test_time_flip=args.test_time_flip)
             if timeline is not None:
                 segmenter.prepare_variants()  # the confidence graph now, not inside the first sample's time
             start = time.perf_counter()
@@ -327,7 +333,8 @@ def _replay(args: argparse.Namespace, image_topic: str, drivable: tuple[str, ...
                            start_node=not args.use_running_node, node_namespace=args.node_namespace,
                            checkpoint=args.checkpoint, backend=args.backend, input_size=args.input_size,
                            drivable_classes=drivable,
-                           node_params={"input_filter": args.input_filter, **dict(args.node_param)},
+                           node_params={"input_filter": args.input_filter, "test_time_flip": args.test_time_flip,
+                                        **dict(args.node_param)},
                            timeout_s=args.timeout,
                            node_log=args.out / NODE_LOG_FILE, progress=not args.quiet, book=book)
     except (LiveReplayError, ValueError) as error:
@@ -335,13 +342,15 @@ def _replay(args: argparse.Namespace, image_topic: str, drivable: tuple[str, ...
 
 
 def _node_description(args: argparse.Namespace, spec, status: NodeStatus | None) -> dict:
-    """backend, input_size and model of the node that answered: from its /diagnostics when heard (null
-    when a node already running sent none), else what this run started it with."""
+    """backend, input_size, test_time_flip and model of the node that answered: from its /diagnostics when
+    heard (null when a node already running sent none), else what this run started it with."""
     if status is None and args.use_running_node:
-        return {"backend": None, "input_size": None, "node_model": None}
+        return {"backend": None, "input_size": None, "test_time_flip": None, "node_model": None}
     if status is None:
-        return {"backend": args.backend, "input_size": list(args.input_size or spec.input_size), "node_model": None}
-    return {"backend": status.backend, "input_size": list(status.input_size), "node_model": status.model}
+        return {"backend": args.backend, "input_size": list(args.input_size or spec.input_size),
+                "test_time_flip": args.test_time_flip, "node_model": None}
+    return {"backend": status.backend, "input_size": list(status.input_size), "test_time_flip": status.test_time_flip,
+            "node_model": status.model}
 
 
 def _answering_node_drivable(args: argparse.Namespace, drivable: tuple[str, ...],

@@ -281,7 +281,8 @@ class SegNode(Node):
             values["model_path"], backend=values["backend"], precision=values["precision"],
             input_size=input_size, drivable_classes=tuple(values["drivable_classes"]),
             min_confidence=values["min_confidence"], with_confidence=values["publish_confidence"],
-            input_filter=gated_filter(values["input_filter"], degraded=False, sample=False))
+            input_filter=gated_filter(values["input_filter"], degraded=False, sample=False),
+            test_time_flip=values["test_time_flip"])
         # Building a variant when publish_confidence or min_confidence changes at run time stalled frames
         # for seconds: both are built (or read from the engine cache) now.
         segmenter.prepare_variants()
@@ -448,6 +449,7 @@ class SegNode(Node):
             Key.CAMERA_SIZE: str(camera) if camera else "",
             Key.STRETCH: stretched or "ok",
             Key.INPUT_FILTER: gated_filter(self._input_filter, bool(problems.degraded), sample=False),
+            Key.TEST_TIME_FLIP: str(self._segmenter.test_time_flip).lower(),
         }
         status = DiagnosticStatus(level=bytes([level]),  # a byte field
                                   name=contract.status_name(self.get_fully_qualified_name()), message=message,
