@@ -58,5 +58,5 @@ def backend_help(default: str | None = None) -> str:
 
 #: The help text of a ``--test-time-flip`` option (seg_node's ``test_time_flip``).
 TEST_TIME_FLIP_HELP = ("average the model's logits on each frame and on its mirror image: about twice the "
-                       "inference time, +0.010 val / +0.006 shifted mIoU for the default model (seg_node's "
+                       "inference time, +0.011 val / +0.007 shifted mIoU for the default model (seg_node's "
                        "test_time_flip)")
