@@ -127,5 +127,13 @@ def test_bench_untrained_model_by_name(tmp_path, capsys):
                        "--input-filter", "denoise", "--json", str(json_path)]) == 0
     assert "input filter denoise;" in capsys.readouterr().out
     assert json.loads(json_path.read_text())["conditions"]["input_filter"] == "denoise"
+    flipped_path = tmp_path / "flipped.json"
+    assert bench.main(["--model", "unet_small", "--input-size", "64x32", "--camera-size", "128x64",
+                       "--backends", "torch-cpu", "--frames", "1", "--warmup", "0", "--pause-ms", "0",
+                       "--test-time-flip", "--json", str(flipped_path)]) == 0
+    assert "input filter none, test-time flip;" in capsys.readouterr().out
+    plain, flipped = (json.loads(path.read_text())["conditions"] for path in (json_path, flipped_path))
+    assert (plain["test_time_flip"], flipped["test_time_flip"]) == (False, True)
+    assert flipped["gflop_per_frame"] == pytest.approx(2 * plain["gflop_per_frame"])  # the model runs twice
     assert bench.main(["--model", "unet_small", "--backends", "tensorrt", "--frames", "1"]) == 1
     assert "torch-tensorrt" in capsys.readouterr().err

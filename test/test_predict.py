@@ -206,12 +206,15 @@ def test_folder_predictions_score_exactly_like_seg_eval_checkpoint(work, capsys)
         f"{kind}/{p.parent.name}/{p.stem}_{kind}.png" for p in scene_paths(root) for kind in KINDS)
 
 
-def test_the_input_filter_gives_the_labels_of_a_filtering_segmenter(work, tmp_path):
+@pytest.mark.parametrize("options, settings", [
+    (["--input-filter", "denoise_white_balance"], {"input_filter": "denoise_white_balance"}),
+    (["--test-time-flip"], {"test_time_flip": True}),
+])
+def test_the_input_filter_and_the_flip_give_the_labels_of_a_segmenter_set_so(work, tmp_path, options, settings):
     root, checkpoint, _, segmenter = work
     out = tmp_path / "filtered"
-    assert predict(images_dir(root), "--checkpoint", checkpoint, "--out", out, "--outputs", "trainIds",
-                   "--input-filter", "denoise_white_balance") == 0
-    filtering = Segmenter.from_checkpoint(checkpoint, backend="cpu", input_filter="denoise_white_balance")
+    assert predict(images_dir(root), "--checkpoint", checkpoint, "--out", out, "--outputs", "trainIds", *options) == 0
+    filtering = Segmenter.from_checkpoint(checkpoint, backend="cpu", **settings)
     changed = 0
     for path in scene_paths(root):
         name = path.relative_to(images_dir(root)).with_suffix("").as_posix()
