@@ -29,7 +29,7 @@ import torch
 
 from ..checkpoint import CheckpointError, file_sha256, load_checkpoint
 from ..size import Size, size_arg
-from .backend_table import PRECISIONS
+from .backend_table import PRECISIONS, TEST_TIME_FLIP_HELP
 from .backends import (BackendUnavailable, OnnxRuntimeBackend, TorchBackend, create_backend, missing_for,
                        ort_session, probe_platform)
 from .engine_cache import EngineCache, default_cache_dir
@@ -155,9 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--precision", choices=PRECISIONS, default="fp16",
                         help="TensorRT precision (ONNX engines are FP32)")
     parser.add_argument("--out", type=Path, required=True, help="output directory")
-    parser.add_argument("--test-time-flip", action="store_true",
-                        help="the engine averages the logits of each frame and its mirror image (about twice "
-                             "the inference time)")
+    parser.add_argument("--test-time-flip", action="store_true", help=TEST_TIME_FLIP_HELP)
     parser.add_argument("--images", type=Path, default=None,
                         help="directory of sample images for verification (default: synthetic frames)")
     parser.add_argument("--samples", type=int, default=4, help="number of verification images (default 4)")
