@@ -267,8 +267,9 @@ class TensorRTBackend(DeviceBackend):
 
 
 def model_key(weights_sha256: str, test_time_flip: bool = False) -> dict[str, Any]:
-    """What identifies the deployed network: its weights and whether it averages in the mirror image."""
-    return {"weights_sha256": weights_sha256, "test_time_flip": test_time_flip}
+    """What identifies the deployed network: its weights and whether it averages in the mirror image (a field
+    only when it does, so that engines cached before the flip existed keep their keys)."""
+    return {"weights_sha256": weights_sha256, **({"test_time_flip": True} if test_time_flip else {})}
 
 
 def engine_key_fields(model: dict[str, Any], input_shape, precision: str, **versions: str) -> dict[str, Any]:
