@@ -102,20 +102,24 @@ def test_without_an_installed_executable_the_module_runs(monkeypatch, tmp_path):
     assert node_process.seg_node_command() == [str(tmp_path / "python"), "-m", "seg_perception.ros.seg_node"]
 
 
-def test_seg_bag_eval_takes_further_node_parameters_for_the_node_it_starts(tmp_path):
+def test_seg_bag_eval_takes_further_node_parameters_for_the_node_it_starts(tmp_path, capsys):
     base = [str(tmp_path / "bag"), "--checkpoint", "c.pt", "--out", str(tmp_path / "out")]
     args = bag_eval_parser().parse_args(base + ["--live", "--node-param", "min_confidence:=0.5",
                                                 "--node-param", "drivable_classes:=[road, sidewalk]"])
     assert args.node_param == [("min_confidence", "0.5"), ("drivable_classes", "[road, sidewalk]")]
-    for bad in (["--live", "--node-param", "min_confidence=0.5"], ["--node-param", "a:=1"],
-                ["--live", "--use-running-node", "--node-param", "a:=1"],
-                ["--live", "--use-running-node", "--input-filter", "denoise"],
-                ["--live", "--use-running-node", "--test-time-flip"],
-                ["--live", "--node-param", "input_filter:=denoise"],  # --input-filter, which the report records
-                ["--live", "--node-param", "test_time_flip:=true"]):
+    for bad, says in ((["--live", "--node-param", "min_confidence=0.5"], "NAME:=VALUE"),
+                      (["--node-param", "a:=1"], "--node-param is for the node --live starts"),
+                      (["--live", "--use-running-node", "--node-param", "a:=1"], "not with --use-running-node"),
+                      (["--live", "--use-running-node", "--input-filter", "denoise"],
+                       "a running node has its own input_filter"),
+                      (["--live", "--use-running-node", "--test-time-flip"],
+                       "a running node has its own test_time_flip"),
+                      # given as our own options, which the report records
+                      (["--live", "--node-param", "input_filter:=denoise"], "give it as --input-filter"),
+                      (["--live", "--node-param", "test_time_flip:=true"], "give it as --test-time-flip")):
         with pytest.raises(SystemExit) as exit_info:
             bag_eval(base + bad)
-        assert exit_info.value.code == 2
+        assert exit_info.value.code == 2 and says in capsys.readouterr().err, bad
 
 
 def test_ctrl_c_held_reaches_the_handler_only_as_the_block_ends():
