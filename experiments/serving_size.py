@@ -21,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from markdown_table import markdown_table, publish  # noqa: E402
-from seeds import mean_std, score  # noqa: E402
+from markdown_table import change_rows, markdown_table, publish  # noqa: E402
+from seeds import score  # noqa: E402
 from seg_perception.inference.preprocess import INPUT_FILTERS  # noqa: E402
 
 FIGURES = ("miou", "drivable_iou")
@@ -48,18 +48,7 @@ def main(argv: list[str] | None = None) -> int:
                 result = score(checkpoint, args.data, split, out, size, args.input_filter)
                 for figure in FIGURES:
                     figures[size][split][figure].append(result[figure])
-    first = figures[args.sizes[0]]
-    rows = []
-    for size in args.sizes:
-        cells = []
-        for split in args.splits:
-            for figure in FIGURES:
-                values = figures[size][split][figure]
-                mean, std = mean_std(values)
-                change = mean - mean_std(first[split][figure])[0]
-                each = " / ".join(f"{value:.3f}" for value in values)
-                cells.append(f"{mean:.3f} +- {std:.3f} ({change:+.3f}; {each})")
-        rows.append(f"| {size} | " + " | ".join(cells) + " |")
+    rows = change_rows(figures, args.sizes[0], args.splits, FIGURES)
     header = ["input size"] + [f"{split} {figure}" for split in args.splits for figure in FIGURES]
     publish(markdown_table(header, rows), args.out, "serving_size.md")
     return 0

@@ -28,8 +28,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from markdown_table import markdown_table, publish  # noqa: E402
-from seeds import mean_std  # noqa: E402
+from markdown_table import change_rows, markdown_table, publish  # noqa: E402
 from seg_perception.checkpoint import load_checkpoint  # noqa: E402
 from seg_perception.inference.preprocess import Preprocessor  # noqa: E402
 from seg_perception.metrics import ConfusionMatrix  # noqa: E402
@@ -95,24 +94,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=size_arg(), nargs="+", default=[Size(384, 192), Size(448, 224), Size(512, 256)],
                         metavar="WxH")
     args = parser.parse_args(argv)
-    # figures[split][variant][figure] -> one value per checkpoint
-    figures = {split: {variant: {figure: [] for figure in FIGURES} for variant in VARIANTS} for split in args.splits}
+    # figures[variant][split][figure] -> one value per checkpoint
+    figures = {variant: {split: {figure: [] for figure in FIGURES} for split in args.splits} for variant in VARIANTS}
     for checkpoint in args.checkpoints:
         for split in args.splits:
             for variant, values in score_checkpoint(checkpoint, args.data, split, args.sizes).items():
                 for figure in FIGURES:
-                    figures[split][variant][figure].append(values[figure])
-    rows = []
-    for variant in VARIANTS:
-        cells = []
-        for split in args.splits:
-            for figure in FIGURES:
-                values = figures[split][variant][figure]
-                mean, std = mean_std(values)
-                change = mean - mean_std(figures[split]["none"][figure])[0]
-                each = " / ".join(f"{value:.4f}" for value in values)
-                cells.append(f"{mean:.3f} +- {std:.3f} ({change:+.4f}; {each})")
-        rows.append(f"| {variant} | " + " | ".join(cells) + " |")
+                    figures[variant][split][figure].append(values[figure])
+    rows = change_rows(figures, "none", args.splits, FIGURES, digits=4)
     header = ["variant"] + [f"{split} {figure}" for split in args.splits for figure in FIGURES]
     publish(markdown_table(header, rows), args.out, "test_time_augmentation.md")
     return 0
