@@ -333,7 +333,7 @@ def _replay(args: argparse.Namespace, image_topic: str, drivable: tuple[str, ...
                            start_node=not args.use_running_node, node_namespace=args.node_namespace,
                            checkpoint=args.checkpoint, backend=args.backend, input_size=args.input_size,
                            drivable_classes=drivable,
-                           node_params={"input_filter": args.input_filter, "test_time_flip": args.test_time_flip,
+                           node_params={**{name: getattr(args, name) for name in OWN_OPTIONS},
                                         **dict(args.node_param)},
                            timeout_s=args.timeout,
                            node_log=args.out / NODE_LOG_FILE, progress=not args.quiet, book=book)
