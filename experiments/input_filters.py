@@ -8,8 +8,8 @@ Each checkpoint runs through the deployment Segmenter (cpu backend) on ``DATA``'
 Segmenter, and once with each of the Segmenter's own ``input_filter`` values (bilateral, and bilateral then
 shades-of-grey). The white balances estimate each channel's illuminant and scale the channels to its
 common mean: grey-world by the channel means, shades-of-grey by a p-norm (led by the bright pixels), grey-edge
-by the p-norm of the gradients, white-patch by the 99th percentile; "+ denoise" runs them before the
-Segmenter's bilateral filter. Prints a markdown table (mIoU and drivable IoU per split and filter, and the
+by the p-norm of the gradients, white-patch by the 99th percentile ("gains <= C": no channel scaled by more
+than C or less than 1/C); "+ denoise" runs them before the Segmenter's bilateral filter. Prints a markdown table (mIoU and drivable IoU per split and filter, and the
 change against no filter) and writes ``input_filters.md`` into ``--out`` when given.
 """
 
@@ -36,11 +36,12 @@ from markdown_table import markdown_table, publish  # noqa: E402
 SPLITS = ("val", "val_shifted")
 
 
-def balance(image: np.ndarray, illuminant: np.ndarray) -> np.ndarray:
-    """Scale each channel by the mean of the three ``illuminant`` estimates over its own."""
+def balance(image: np.ndarray, illuminant: np.ndarray, max_gain: float = np.inf) -> np.ndarray:
+    """Scale each channel by the mean of the three ``illuminant`` estimates over its own, that factor kept
+    within 1/``max_gain`` .. ``max_gain``."""
     illuminant = np.maximum(np.asarray(illuminant, np.float64), 1e-6)
-    return np.clip(image.astype(np.float32) * (illuminant.mean() / illuminant).astype(np.float32), 0, 255
-                   ).astype(np.uint8)
+    gains = np.clip(illuminant.mean() / illuminant, 1.0 / max_gain, max_gain)
+    return np.clip(image.astype(np.float32) * gains.astype(np.float32), 0, 255).astype(np.uint8)
 
 
 def p_norms(values: np.ndarray, p: float) -> np.ndarray:
@@ -53,9 +54,9 @@ def grey_world(image: np.ndarray) -> np.ndarray:
     return balance(image, image.reshape(-1, 3).mean(axis=0))
 
 
-def shades_of_grey(image: np.ndarray, p: float = 6) -> np.ndarray:
+def shades_of_grey(image: np.ndarray, p: float = 6, max_gain: float = np.inf) -> np.ndarray:
     """Equal channel p-norms (Finlayson and Trezzi; p=1 is grey-world, p=infinity white-patch)."""
-    return balance(image, p_norms(image / 255.0, p))
+    return balance(image, p_norms(image / 255.0, p), max_gain)
 
 
 def grey_edge(image: np.ndarray, p: float = 6) -> np.ndarray:
@@ -99,6 +100,8 @@ FILTERS = {
     "shades-of-grey p=3 + denoise": (lambda image: shades_of_grey(image, 3), "denoise"),
     "shades-of-grey p=6 + denoise": (shades_of_grey, "denoise"),
     "shades-of-grey p=12 + denoise": (lambda image: shades_of_grey(image, 12), "denoise"),
+    "shades-of-grey p=6, gains <= 2 + denoise": (lambda image: shades_of_grey(image, 6, 2.0), "denoise"),
+    "shades-of-grey p=6, gains <= 3 + denoise": (lambda image: shades_of_grey(image, 6, 3.0), "denoise"),
     "white-patch + denoise": (white_patch, "denoise"),
     "grey-edge p=1 + denoise": (lambda image: grey_edge(image, 1), "denoise"),
     "grey-edge p=6 + denoise": (grey_edge, "denoise"),

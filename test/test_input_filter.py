@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from seg_perception.inference import Segmenter
-from seg_perception.inference.preprocess import BILATERAL, SHADES_OF_GREY_P, Preprocessor
+from seg_perception.inference.preprocess import BILATERAL, SHADES_OF_GREY_P, Preprocessor, white_balance_gains
 from seg_perception.inference.samples import synthetic_frame
 from tiny_models import INPUT_SIZE
 
@@ -128,3 +128,18 @@ def test_the_segmenter_switches_the_filter_between_frames(tiny_checkpoint, engin
         plain.input_filter = "sharpen"
     with pytest.raises(ValueError, match="input_filter"):
         Segmenter.from_checkpoint(tiny_checkpoint, backend="cpu", cache_dir=engine_cache, input_filter="blur")
+
+
+def test_a_strong_street_light_cast_is_balanced_in_full_not_capped():
+    # Under a low-pressure sodium lamp the blue channel needs a gain above 3; capping the gains at 2 or 3 lost
+    # all or half of the balance's gain there (docs/EXPERIMENTS.md, "Street lights of one colour").
+    clean = synthetic_frame(*SIZE, 3).astype(np.float64)
+    lamp = (clean / 255.0) ** 2.2 * (1.0, 0.3, 0.01)  # RGB; blue nearly gone
+    sodium = np.round(lamp ** (1 / 2.2) * 255.0).astype(np.uint8)
+    smoothed = cv2.bilateralFilter(sodium, *BILATERAL)
+    gains = white_balance_gains(cv2.split(smoothed))
+    norms = illuminant(smoothed)
+    np.testing.assert_allclose(gains, norms.mean() / norms, rtol=1e-6)
+    assert max(gains) > 3.0
+    filtered = grey_levels(model_input(sodium, FILTER))
+    assert np.ptp(illuminant(filtered)) < 0.1 * np.ptp(illuminant(smoothed))

@@ -105,11 +105,17 @@ class Preprocessor:
         return cv2.bilateralFilter(resized, *BILATERAL, dst=self._filtered)
 
 
-def _balance_shades_of_grey(planes: Sequence[np.ndarray]) -> None:
-    """Scale the three uint8 colour planes in place so that their SHADES_OF_GREY_P-norms become their common
-    mean (saturated pixels keep part of the cast)."""
+def white_balance_gains(planes: Sequence[np.ndarray]) -> list[float]:
+    """The factor by which the shades-of-grey balance scales each uint8 colour plane: their
+    SHADES_OF_GREY_P-norms' common mean over each plane's own."""
     norms = [float(cv2.calcHist([plane], [0], None, [256], [0, 256]).ravel() @ _POWERS / plane.size)
              ** (1.0 / SHADES_OF_GREY_P) for plane in planes]
     grey = sum(norms) / 3.0
-    for plane, norm in zip(planes, norms):
-        cv2.multiply(plane, grey / max(norm, 1.0 / 255.0), dst=plane)
+    return [grey / max(norm, 1.0 / 255.0) for norm in norms]
+
+
+def _balance_shades_of_grey(planes: Sequence[np.ndarray]) -> None:
+    """Scale the three uint8 colour planes in place so that their SHADES_OF_GREY_P-norms become their common
+    mean (saturated pixels keep part of the cast)."""
+    for plane, gain in zip(planes, white_balance_gains(planes)):
+        cv2.multiply(plane, gain, dst=plane)
