@@ -9,8 +9,9 @@ Segmenter, and once with each of the Segmenter's own ``input_filter`` values (bi
 shades-of-grey). The white balances estimate each channel's illuminant and scale the channels to its
 common mean: grey-world by the channel means, shades-of-grey by a p-norm (led by the bright pixels), grey-edge
 by the p-norm of the gradients, white-patch by the 99th percentile ("gains <= C": no channel scaled by more
-than C or less than 1/C); "+ denoise" runs them before the Segmenter's bilateral filter. Prints a markdown table (mIoU and drivable IoU per split and filter, and the
-change against no filter) and writes ``input_filters.md`` into ``--out`` when given.
+than C or less than 1/C); "+ denoise" runs them before the Segmenter's bilateral filter. Prints a markdown
+table (mIoU and drivable IoU per split and filter, and the change against no filter) and writes
+``input_filters.md`` into ``--out`` when given.
 """
 
 from __future__ import annotations
