@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gain", type=float, default=1.0, help="exposure in linear light (default 1)")
     parser.add_argument("--noise", type=float, default=0.0, help="sensor noise sigma in grey levels (default 0)")
     args = parser.parse_args(argv)
+    if args.gain <= 0 or args.noise < 0:
+        parser.error(f"--gain must be > 0 and --noise >= 0, got {args.gain} and {args.noise}")
     images = sorted((args.data / "leftImg8bit" / args.split).glob(f"*/*{IMAGE_SUFFIX}"))
     if not images:
         parser.error(f"{args.data / 'leftImg8bit' / args.split}: no *{IMAGE_SUFFIX} images")
