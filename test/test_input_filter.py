@@ -131,8 +131,8 @@ def test_the_segmenter_switches_the_filter_between_frames(tiny_checkpoint, engin
 
 
 def test_a_strong_street_light_cast_is_balanced_in_full_not_capped():
-    # Under a low-pressure sodium lamp the blue channel needs a gain above 3; capping the gains at 2 or 3 lost
-    # all or half of the balance's gain there (docs/EXPERIMENTS.md, "Street lights of one colour").
+    # Under a low-pressure sodium lamp the blue channel needs a gain of about 4.4; limiting the gains to 2 or 3
+    # lost all or half of the balance's gain there (docs/EXPERIMENTS.md, "Street lights of one colour").
     clean = synthetic_frame(*SIZE, 3).astype(np.float64)
     lamp = (clean / 255.0) ** 2.2 * (1.0, 0.3, 0.01)  # RGB; blue nearly gone
     sodium = np.round(lamp ** (1 / 2.2) * 255.0).astype(np.uint8)
@@ -140,6 +140,7 @@ def test_a_strong_street_light_cast_is_balanced_in_full_not_capped():
     gains = white_balance_gains(cv2.split(smoothed))
     norms = illuminant(smoothed)
     np.testing.assert_allclose(gains, norms.mean() / norms, rtol=1e-6)
-    assert max(gains) > 3.0
+    assert max(gains) > 4.0
     filtered = grey_levels(model_input(sodium, FILTER))
-    assert np.ptp(illuminant(filtered)) < 0.1 * np.ptp(illuminant(smoothed))
+    # equal to a grey level's rounding (0.0006); a limit of 4 would leave 0.06, of 3 0.2
+    assert np.ptp(illuminant(filtered)) < 0.01 * np.ptp(illuminant(smoothed))

@@ -116,7 +116,7 @@ def white_balance_gains(planes: Sequence[np.ndarray]) -> list[float]:
 
 def _balance_shades_of_grey(planes: Sequence[np.ndarray]) -> None:
     """Scale the three uint8 colour planes in place so that their SHADES_OF_GREY_P-norms become their common
-    mean (saturated pixels keep part of the cast). The gains are not limited: under sodium street lights
-    a limit of 2 or 3 lost all or half of what the balance gains (docs/EXPERIMENTS.md)."""
+    mean (saturated pixels keep part of the cast). The gains are not limited: under low-pressure sodium
+    street lights a limit of 2 or 3 lost all or half of what the balance gains (docs/EXPERIMENTS.md)."""
     for plane, gain in zip(planes, white_balance_gains(planes)):
         cv2.multiply(plane, gain, dst=plane)
