@@ -9,9 +9,11 @@ import pytest
 from seg_perception.bags.confidence_timeline import ConfidenceTimeline
 from seg_perception.bags.scoring import SegmenterPredictor
 from seg_perception.frame_confidence import BINS, ConfidenceHistogram, mean_confidence
+from seg_perception.inference.samples import synthetic_frame
 from seg_perception.node.confidence_watch import (
     DEGRADED_FILTER, FROM_CHECKPOINT, MIN_SAMPLES, SAMPLE_PERIOD_S, WHEN_DEGRADED, WINDOW_S, ConfidenceWatch,
     effective_floor, gated_filter)
+from colour_casts import sodium_lit
 from test_health import Clock
 
 
@@ -235,6 +237,16 @@ def test_when_degraded_filters_only_degraded_frames_and_never_the_samples(settin
     assert gated_filter(setting, degraded, sample) == expected
 
 
+def test_when_degraded_also_filters_a_frame_under_a_strong_colour_cast_but_never_a_sample():
+    daylight = synthetic_frame(64, 32, 3)
+    sodium = sodium_lit(daylight)
+    assert gated_filter(WHEN_DEGRADED, False, False, sodium) == DEGRADED_FILTER  # however sure the model is
+    assert gated_filter(WHEN_DEGRADED, False, False, daylight) == "none"
+    assert gated_filter(WHEN_DEGRADED, False, True, sodium) == "none"  # the sample is judged as the camera sends it
+    assert gated_filter(WHEN_DEGRADED, True, False, daylight) == DEGRADED_FILTER
+    assert [gated_filter(setting, False, False, sodium) for setting in ("none", "denoise")] == ["none", "denoise"]
+
+
 class ScriptedSegmenter:
     """A stand-in for the Segmenter whose confidence map says what ``confidence`` (frame index -> 0..1) says,
     noting the filter each frame was segmented with (the real one is tested in test_bag_eval_cli)."""
@@ -273,3 +285,21 @@ def test_offline_when_degraded_follows_the_nodes_window_through_recovery_and_a_g
     expected = [t for t in seconds if (5 < t < 11 or 32 < t < 33) and t != int(t)]
     assert filtered == pytest.approx(expected) and len(filtered) == predictor.filtered == 54 + 9
     assert set(segmenter.filters) == {"none", DEGRADED_FILTER}
+
+
+def test_offline_when_degraded_filters_the_frames_of_strong_colour_cast_on_a_clear_recording():
+    # 10 Hz for 4 s, every frame sure of itself (0.9, floor 0.5); every third frame under a sodium lamp.
+    # Frame i carries i in its first pixel, which the scripted Segmenter reads back.
+    segmenter = ScriptedSegmenter(lambda index: 0.9)
+    predictor = SegmenterPredictor(segmenter, ConfidenceTimeline(0.5), input_filter=WHEN_DEGRADED)
+    daylight = synthetic_frame(64, 32, 3)
+    cast = [index % 3 == 1 for index in range(40)]
+    for index in range(40):
+        image = sodium_lit(daylight) if cast[index] else daylight.copy()
+        image[0, 0, 0] = index
+        stamp = index * 100_000_000
+        predictor(SimpleNamespace(frame=SimpleNamespace(image=image, bgr=False), stamp_ns=stamp, log_time_ns=stamp))
+    filtered = [index for index, name in enumerate(segmenter.filters) if name == DEGRADED_FILTER]
+    samples = set(range(0, 40, 10))  # a sample a second, judged unfiltered
+    assert filtered == [index for index in range(40) if cast[index] and index not in samples]
+    assert predictor.filtered == len(filtered) == 13 - 1  # frame 10 is a cast frame and a sample

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 from seg_perception.inference import Segmenter
-from seg_perception.inference.preprocess import BILATERAL, SHADES_OF_GREY_P, Preprocessor, white_balance_gains
+from colour_casts import sodium_lit
+from seg_perception.inference.preprocess import (BILATERAL, CAST_GAIN, SHADES_OF_GREY_P, Preprocessor,
+                                                 strong_colour_cast, white_balance_gains)
 from seg_perception.inference.samples import synthetic_frame
 from tiny_models import INPUT_SIZE
 
@@ -133,9 +135,7 @@ def test_the_segmenter_switches_the_filter_between_frames(tiny_checkpoint, engin
 def test_a_strong_street_light_cast_is_balanced_in_full_not_capped():
     # Under a low-pressure sodium lamp the blue channel needs a gain of about 4.4; limiting the gains to 2 or 3
     # lost all or half of the balance's gain there (docs/EXPERIMENTS.md, "Street lights of one colour").
-    clean = synthetic_frame(*SIZE, 3).astype(np.float64)
-    lamp = (clean / 255.0) ** 2.2 * (1.0, 0.3, 0.01)  # RGB; blue nearly gone
-    sodium = np.round(lamp ** (1 / 2.2) * 255.0).astype(np.uint8)
+    sodium = sodium_lit(synthetic_frame(*SIZE, 3))
     smoothed = cv2.bilateralFilter(sodium, *BILATERAL)
     gains = white_balance_gains(cv2.split(smoothed))
     norms = illuminant(smoothed)
@@ -144,3 +144,20 @@ def test_a_strong_street_light_cast_is_balanced_in_full_not_capped():
     filtered = grey_levels(model_input(sodium, FILTER))
     # equal to a grey level's rounding (0.0006); a limit of 4 would leave 0.06, of 3 0.2
     assert np.ptp(illuminant(filtered)) < 0.01 * np.ptp(illuminant(smoothed))
+
+
+def test_a_strong_colour_cast_is_told_from_daylight_in_any_channel_order():
+    daylight = synthetic_frame(2048, 1024, 3)  # a camera's full frame: judged at a small size
+    sodium = sodium_lit(daylight)
+    assert not strong_colour_cast(daylight) and strong_colour_cast(sodium)
+    assert strong_colour_cast(np.ascontiguousarray(sodium[..., ::-1]))  # BGR
+    assert strong_colour_cast(np.dstack([sodium, np.zeros(sodium.shape[:2], np.uint8)]))  # alpha ignored
+    # the line is CAST_GAIN: a blue channel at 0.45 needs a gain of 1.7, one at 0.3 of 2.4
+    frame = synthetic_frame(*SIZE, 3)
+
+    def blue_scaled(factor):
+        return np.clip(np.round(frame * (1.0, 1.0, factor)), 0, 255).astype(np.uint8)
+
+    gains = {factor: max(white_balance_gains(cv2.split(blue_scaled(factor)))) for factor in (1.0, 0.45, 0.3)}
+    assert gains[1.0] < 1.2 and gains[0.45] < CAST_GAIN < gains[0.3]
+    assert not strong_colour_cast(blue_scaled(0.45)) and strong_colour_cast(blue_scaled(0.3))

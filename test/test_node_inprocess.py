@@ -23,8 +23,10 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image
 
 import ros_helpers as rh
+from colour_casts import sodium_lit
 from seg_perception import labels
 from seg_perception.inference import Segmenter, colorize, colorize_overlay
+from seg_perception.inference.preprocess import strong_colour_cast
 from seg_perception.node import contract
 from seg_perception.node.params import PARAMS
 from seg_perception.ros import node as node_module
@@ -649,6 +651,15 @@ def test_input_filter_when_degraded_filters_the_frames_while_they_look_degraded(
     camera.publish(rh.image_msg(noisy, index=30))
     labels = rh.as_array(wait_answers(collector, 30, ["segmentation/labels"])["segmentation/labels"])
     np.testing.assert_array_equal(labels, plain)
+    # A frame under a sodium street light is filtered all the same: its colour cast alone says degraded.
+    sodium = sodium_lit(rh.make_frame(0, 64, 32))
+    assert strong_colour_cast(sodium)
+    plain, filtered = (Segmenter.from_checkpoint(floored, input_filter=name, cache_dir=engine_cache)
+                       .segment(sodium).labels for name in ("none", "denoise_white_balance"))
+    assert (plain != filtered).any()
+    camera.publish(rh.image_msg(sodium, index=31))
+    labels = rh.as_array(wait_answers(collector, 31, ["segmentation/labels"])["segmentation/labels"])
+    np.testing.assert_array_equal(labels, filtered)
 
 
 def test_the_node_and_seg_bag_eval_use_the_checkpoints_own_drivable_classes(start_node, graph, tmp_path):

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
+from colour_casts import sodium_lit
 from tiny_models import write_tiny_checkpoint as tiny_checkpoint
 from seg_perception.bags.messages import (
     CAMERA_INFO,
@@ -31,7 +32,9 @@ from seg_perception.bags.reader import BagReader
 from seg_perception.bags.writer import BagWriter
 from seg_perception.inference import Segmenter, colorize_overlay
 from seg_perception.labels import TRAIN_ID_TO_LABEL_ID_LUT
+from seg_perception.metrics import ConfusionMatrix
 from seg_perception.predict.cli import main
+from training.data import CityscapesDataset
 from training.data.make_data import generate_split
 from training.evaluate import main as seg_eval
 
@@ -173,6 +176,34 @@ def test_seg_eval_when_degraded_filters_exactly_the_frames_below_the_checkpoints
     assert capsys.readouterr().err == (f"seg-eval: error: {bare}: --input-filter when_degraded needs the checkpoint's "
                                        "confidence floor, and it has none (trained before seg-train measured one)\n")
     assert not (tmp_path / "bare" / "metrics.json").exists()
+
+
+def test_seg_eval_when_degraded_also_filters_the_frames_under_a_strong_colour_cast(work, tmp_path):
+    root = work[0]
+    data = tmp_path / "data"
+    shutil.copytree(root / "data", data)
+    lit = scene_paths(tmp_path)[1::2]  # every other scene under a low-pressure sodium lamp
+    for path in lit:
+        cv2.imwrite(str(path), cv2.cvtColor(sodium_lit(cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)),
+                                            cv2.COLOR_RGB2BGR))
+    checkpoint = tiny_checkpoint(tmp_path / "sure.pt", input_size=(64, 32), confidence_floor=0.001)  # none below
+    assert seg_eval(["--checkpoint", str(checkpoint), "--data", str(data), "--split", "val", "--out",
+                     str(tmp_path / "eval"), "--pictures", "0", "--input-filter", "when_degraded"]) == 0
+    metrics = _metrics(tmp_path / "eval")
+    assert metrics["frames_filtered"] == len(lit) == SCENES // 2 and metrics["frames_below_confidence_floor"] == 0
+    # the lit frames' labels are the filtered Segmenter's, the others the plain one's
+    segmenters = {name: Segmenter.from_checkpoint(checkpoint, backend="cpu", input_filter=name)
+                  for name in ("none", "denoise_white_balance")}
+    dataset = CityscapesDataset(data, "val")
+    matrices = {"gated": ConfusionMatrix(), "none": ConfusionMatrix()}
+    for index in range(len(dataset)):
+        image, label = dataset[index]
+        plain = segmenters["none"].segment(image).labels
+        matrices["none"].update(plain, label)
+        matrices["gated"].update(segmenters["denoise_white_balance"].segment(image).labels if index % 2 else plain,
+                                 label)
+    assert metrics["miou"] == pytest.approx(matrices["gated"].compute().miou, abs=1e-9)
+    assert abs(matrices["gated"].compute().miou - matrices["none"].compute().miou) > 1e-4  # the filter shows
 
 
 # --- (1) an image folder, scored by seg-eval --pred-dir and paired by cityscapesscripts -------------------------

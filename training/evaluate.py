@@ -228,8 +228,9 @@ def _segment_dataset(segmenter, dataset, out: Path, picture_count: int, stretch_
                      gate_floor: float | None = None) -> DatasetRun:
     """``segmenter`` over ``dataset``; the first ``picture_count`` frames are also written to ``out`` as
     input | prediction | truth strips. ``stretch_check`` sees every frame's size and warns once per stretched
-    size. With ``gate_floor`` a frame whose mean confidence is below it is segmented again with
-    DEGRADED_FILTER, whose labels count (``input_filter`` WHEN_DEGRADED, frame by frame)."""
+    size. With ``gate_floor`` a frame whose mean confidence is below it, or whose colours are strongly cast,
+    is segmented again with DEGRADED_FILTER, whose labels count (``input_filter`` WHEN_DEGRADED, frame by
+    frame: ``gated_filter``)."""
     import cv2
 
     from seg_perception.inference import colorize_overlay
@@ -245,7 +246,8 @@ def _segment_dataset(segmenter, dataset, out: Path, picture_count: int, stretch_
         frame_ms = result.timings["total_ms"]
         if result.confidence is not None:
             run.confidence.append(mean_confidence(result.confidence))
-        if gate_floor is not None and run.confidence[-1] < gate_floor:
+        if gate_floor is not None and gated_filter(
+                WHEN_DEGRADED, run.confidence[-1] < gate_floor, sample=False, image=image) != "none":
             segmenter.input_filter = DEGRADED_FILTER
             result = segmenter.segment(image)
             segmenter.input_filter = "none"

@@ -44,8 +44,9 @@ class SegmenterPredictor:
     With ``timeline``, the frames it asks for are sampled as seg_node samples them: the confidence map is
     computed for those frames only, so the latencies stay those of the node. ``input_filter`` is seg_node's
     setting (default the Segmenter's own filter); WHEN_DEGRADED, which needs ``timeline``, filters the
-    frames while the timeline's window says degraded, the sampled frames excepted, as the node does
-    (``node.confidence_watch.gated_filter``). ``filtered`` counts the frames segmented through a filter.
+    frames while the timeline's window says degraded and those of a strong colour cast, the sampled frames
+    excepted, as the node does (``node.confidence_watch.gated_filter``). ``filtered`` counts the frames
+    segmented through a filter.
     Frames the model input stretches (``inference.aspect``) are reported to ``warn`` once per size, as
     seg_node logs them."""
 
@@ -65,7 +66,7 @@ class SegmenterPredictor:
         timeline = self._timeline
         sample = timeline is not None and timeline.due(item.stamp_ns, item.log_time_ns)
         degraded = self._setting == WHEN_DEGRADED and timeline.degraded()
-        self._segmenter.input_filter = gated_filter(self._setting, degraded, sample)
+        self._segmenter.input_filter = gated_filter(self._setting, degraded, sample, item.frame.image)
         self.filtered += self._segmenter.input_filter != "none"
         self._segmenter.with_confidence = sample
         result = self._segmenter.segment(item.frame.image, bgr=item.frame.bgr)

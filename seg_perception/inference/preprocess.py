@@ -32,6 +32,11 @@ BILATERAL = (5, 40.0, 5.0)
 SHADES_OF_GREY_P = 6
 # each grey level's share of a channel's 6-norm, looked up through the channel's histogram
 _POWERS = (np.arange(256, dtype=np.float64) / 255.0) ** SHADES_OF_GREY_P
+#: a frame whose white balance would scale a channel by more than this has a strong colour cast (an orange
+#: sodium street light); no generated daylight frame reaches it (docs/EXPERIMENTS.md, "Street lights of one colour")
+CAST_GAIN = 2.0
+# the size a frame is judged at for its cast: the channels' 6-norms barely depend on it, and it costs 0.2 ms
+_CAST_SIZE = (224, 112)
 
 
 def check_image(image) -> None:
@@ -112,6 +117,13 @@ def white_balance_gains(planes: Sequence[np.ndarray]) -> list[float]:
              ** (1.0 / SHADES_OF_GREY_P) for plane in planes]
     grey = sum(norms) / 3.0
     return [grey / max(norm, 1.0 / 255.0) for norm in norms]
+
+
+def strong_colour_cast(image: np.ndarray) -> bool:
+    """Whether the white balance would scale a colour channel of ``image`` (H x W x 3 or 4, either channel
+    order) by more than CAST_GAIN."""
+    small = cv2.resize(image, _CAST_SIZE, interpolation=cv2.INTER_LINEAR)
+    return max(white_balance_gains(cv2.split(small)[:3])) > CAST_GAIN
 
 
 def _balance_shades_of_grey(planes: Sequence[np.ndarray]) -> None:

@@ -14,6 +14,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+import numpy as np
+
+from ..inference.preprocess import strong_colour_cast
+
 #: seconds between samples
 SAMPLE_PERIOD_S = 1.0
 #: seconds of samples averaged
@@ -36,13 +40,17 @@ def effective_floor(parameter: float, checkpoint_floor: float | None) -> float |
     return floor or None
 
 
-def gated_filter(setting: str, degraded: bool, sample: bool) -> str:
+def gated_filter(setting: str, degraded: bool, sample: bool, image: np.ndarray | None = None) -> str:
     """The input filter for the next frame: ``setting`` itself, unless it is WHEN_DEGRADED; then
-    DEGRADED_FILTER while the frames look ``degraded``, but never on a ``sample`` frame: the watch judges
-    the camera's frames as they come, or a filter that lifts their confidence would switch itself off."""
+    DEGRADED_FILTER while the frames look ``degraded`` or when the frame ``image`` has a strong colour cast
+    (``inference.preprocess.strong_colour_cast``: the confidence gate missed half the frames under sodium
+    street lights), but never on a ``sample`` frame: the watch judges the camera's frames as they come, or a
+    filter that lifts their confidence would switch itself off."""
     if setting != WHEN_DEGRADED:
         return setting
-    return DEGRADED_FILTER if degraded and not sample else "none"
+    if sample:
+        return "none"
+    return DEGRADED_FILTER if degraded or (image is not None and strong_colour_cast(image)) else "none"
 
 
 class ConfidenceWatch:

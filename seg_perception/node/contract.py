@@ -66,7 +66,9 @@ class DiagnosticKey:
     CONFIDENCE_FLOOR = "confidence_floor"  # below it frames look degraded; "" when there is none (no warning)
     CAMERA_SIZE = "camera_size"  # WxH of the last frame the model ran on; "" before the first
     STRETCH = "stretch"  # "ok", or how the camera's frames are stretched to the model input and what keeps them
-    INPUT_FILTER = "input_filter"  # the filter frames get now (with when_degraded: the one while degraded, or none)
+    # the filter frames get now (with when_degraded: the one while degraded, or none; a frame of strong colour cast
+    # gets that one either way)
+    INPUT_FILTER = "input_filter"
     TEST_TIME_FLIP = "test_time_flip"  # "true" when the engine averages each frame with its mirror image
 
 

@@ -328,7 +328,7 @@ class SegNode(Node):
         sample = self._confidence_floor is not None and self._confidence_watch.due()
         degraded = self._input_filter == WHEN_DEGRADED and bool(
             ConfidenceWatch.problem(self._confidence_watch.mean(), self._confidence_floor))
-        self._segmenter.input_filter = gated_filter(self._input_filter, degraded, sample)
+        self._segmenter.input_filter = gated_filter(self._input_filter, degraded, sample, frame.image)
         self._segmenter.with_confidence = want["confidence"] or sample
         result = self._segmenter.segment(frame.image, bgr=frame.bgr)
         if sample:
