@@ -122,7 +122,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--input-filter", choices=(*INPUT_FILTERS, WHEN_DEGRADED), default="none",
                         help=f"with --checkpoint: {INPUT_FILTER_HELP}; or {WHEN_DEGRADED}: {DEGRADED_FILTER} on the "
                              "frames whose mean confidence is below the checkpoint's floor (frame by frame; "
-                             "seg_node judges the last seconds)")
+                             "seg_node judges the last seconds) or whose colours are strongly cast")
     parser.add_argument("--pictures", type=int, default=4,
                         help="with --checkpoint: input | prediction | truth PNGs to write (default: 4)")
     parser.add_argument("--out", type=Path, required=True, help="output directory for metrics.json and report.md")

@@ -83,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--input-filter", choices=(*INPUT_FILTERS, WHEN_DEGRADED), default="none",
                         help=f"{INPUT_FILTER_HELP}; or {WHEN_DEGRADED}: {DEGRADED_FILTER} while the input looks "
                              "degraded, judged along the recording as seg_node judges its camera (offline: needs "
-                             "a confidence floor)")
+                             "a confidence floor), and on frames of a strong colour cast")
     parser.add_argument("--test-time-flip", action="store_true", help=TEST_TIME_FLIP_HELP)
     parser.add_argument("--drivable-classes", metavar="A,B",
                         help="comma-separated drivable class names (default: the checkpoint's)")
