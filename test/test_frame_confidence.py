@@ -13,7 +13,7 @@ from seg_perception.inference.samples import synthetic_frame
 from seg_perception.node.confidence_watch import (
     DEGRADED_FILTER, FROM_CHECKPOINT, MIN_SAMPLES, SAMPLE_PERIOD_S, WHEN_DEGRADED, WINDOW_S, ConfidenceWatch,
     effective_floor, gated_filter)
-from colour_casts import sodium_lit
+from street_lights import sodium_lit
 from test_health import Clock
 
 
@@ -234,7 +234,7 @@ def test_a_recording_whose_header_stamps_are_zero_is_timed_by_its_log_times():
     (WHEN_DEGRADED, True, True, "none"),  # the sample is judged as the camera sends it
 ])
 def test_when_degraded_filters_only_degraded_frames_and_never_the_samples(setting, degraded, sample, expected):
-    assert gated_filter(setting, degraded, sample) == expected
+    assert gated_filter(setting, degraded, sample, None) == expected
 
 
 def test_when_degraded_also_filters_a_frame_under_a_strong_colour_cast_but_never_a_sample():

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from seg_perception.inference import Segmenter
-from colour_casts import sodium_lit
 from seg_perception.inference.preprocess import (BILATERAL, CAST_GAIN, SHADES_OF_GREY_P, Preprocessor,
                                                  strong_colour_cast, white_balance_gains)
 from seg_perception.inference.samples import synthetic_frame
+from street_lights import sodium_lit
 from tiny_models import INPUT_SIZE
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)

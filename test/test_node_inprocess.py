@@ -23,7 +23,6 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image
 
 import ros_helpers as rh
-from colour_casts import sodium_lit
 from seg_perception import labels
 from seg_perception.inference import Segmenter, colorize, colorize_overlay
 from seg_perception.inference.preprocess import strong_colour_cast
@@ -34,6 +33,7 @@ from seg_perception.ros.bag_eval import main as bag_eval
 from seg_perception.ros.node import SegNode
 from seg_perception.ros.seg_node import main
 from seg_perception.size import Size
+from street_lights import sodium_lit
 from test_live_replay import write_bag
 from tiny_models import write_tiny_checkpoint
 
@@ -651,7 +651,8 @@ def test_input_filter_when_degraded_filters_the_frames_while_they_look_degraded(
     camera.publish(rh.image_msg(noisy, index=30))
     labels = rh.as_array(wait_answers(collector, 30, ["segmentation/labels"])["segmentation/labels"])
     np.testing.assert_array_equal(labels, plain)
-    # A frame under a sodium street light is filtered all the same: its colour cast alone says degraded.
+    # A frame under a sodium street light: its colour cast alone says degraded, but only with a floor in force
+    # (without one when_degraded never filters, as seg-eval and seg-bag-eval refuse it then).
     sodium = sodium_lit(rh.make_frame(0, 64, 32))
     assert strong_colour_cast(sodium)
     plain, filtered = (Segmenter.from_checkpoint(floored, input_filter=name, cache_dir=engine_cache)
@@ -659,7 +660,15 @@ def test_input_filter_when_degraded_filters_the_frames_while_they_look_degraded(
     assert (plain != filtered).any()
     camera.publish(rh.image_msg(sodium, index=31))
     labels = rh.as_array(wait_answers(collector, 31, ["segmentation/labels"])["segmentation/labels"])
-    np.testing.assert_array_equal(labels, filtered)
+    np.testing.assert_array_equal(labels, plain)
+    assert node.set_parameters([Parameter("confidence_floor", value=0.001)])[0].successful  # in force, never below
+    wait_status(diagnostics, node, lambda values: values["confidence_floor"] != "")
+    answers = []
+    for index in (32, 33):  # back to back: at most one is a sample, which goes unfiltered
+        camera.publish(rh.image_msg(sodium, index=index))
+        answers.append(rh.as_array(wait_answers(collector, index, ["segmentation/labels"])["segmentation/labels"]))
+    assert any(np.array_equal(labels, filtered) for labels in answers)
+    assert all(np.array_equal(labels, filtered) or np.array_equal(labels, plain) for labels in answers)
 
 
 def test_the_node_and_seg_bag_eval_use_the_checkpoints_own_drivable_classes(start_node, graph, tmp_path):

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from colour_casts import sodium_lit
+from street_lights import sodium_lit
 from tiny_models import write_tiny_checkpoint as tiny_checkpoint
 from seg_perception.bags.messages import (
     CAMERA_INFO,

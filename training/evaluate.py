@@ -176,7 +176,7 @@ def evaluate_checkpoint(args: argparse.Namespace) -> int:
     gated = args.input_filter == WHEN_DEGRADED
     try:
         segmenter = Segmenter.from_checkpoint(args.checkpoint, backend=args.backend, input_size=args.input_size,
-                                              input_filter=gated_filter(args.input_filter, False, False),
+                                              input_filter=gated_filter(args.input_filter, False, False, None),
                                               test_time_flip=args.test_time_flip)
         floor = segmenter.spec.confidence_floor
         if gated and floor is None:

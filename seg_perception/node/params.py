@@ -130,7 +130,8 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("input_filter", "none", "filter on the frame at the model's input size before the model: none, "
               "denoise (bilateral) or denoise_white_balance (bilateral, then shades-of-grey white balance); for noisy "
               f"or colour-cast cameras; {WHEN_DEGRADED}: {DEGRADED_FILTER} only while the input looks degraded "
-              "(confidence_floor) and on frames of a strong colour cast (sodium light), docs/ROS_NODE.md", runtime=True, choices=(*INPUT_FILTERS, WHEN_DEGRADED)),
+              "(confidence_floor) and on frames of a strong colour cast (sodium light), docs/ROS_NODE.md",
+              runtime=True, choices=(*INPUT_FILTERS, WHEN_DEGRADED)),
     ParamSpec("test_time_flip", False, "average the model's logits on each frame and on its mirror image (one "
               "engine, a batch of two): about twice the inference time, a little more accuracy, docs/ROS_NODE.md"),
     ParamSpec("publish_color", True, "publish segmentation/color", runtime=True),

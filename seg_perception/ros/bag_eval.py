@@ -246,7 +246,7 @@ def run(args: argparse.Namespace) -> tuple[Path, dict]:
             degraded_note = _no_floor_reason(args.confidence_floor, spec.confidence_floor, live=False)
             segmenter = Segmenter.from_checkpoint(args.checkpoint, backend=args.backend, input_size=args.input_size,
                                                   drivable_classes=drivable,
-                                                  input_filter=gated_filter(args.input_filter, False, False),
+                                                  input_filter=gated_filter(args.input_filter, False, False, None),
                                                   test_time_flip=args.test_time_flip)
             context.update(backend=segmenter.backend_name, input_size=list(segmenter.input_size),
                            input_filter=args.input_filter, test_time_flip=args.test_time_flip)

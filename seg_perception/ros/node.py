@@ -281,7 +281,7 @@ class SegNode(Node):
             values["model_path"], backend=values["backend"], precision=values["precision"],
             input_size=input_size, drivable_classes=tuple(values["drivable_classes"]),
             min_confidence=values["min_confidence"], with_confidence=values["publish_confidence"],
-            input_filter=gated_filter(values["input_filter"], degraded=False, sample=False),
+            input_filter=gated_filter(values["input_filter"], degraded=False, sample=False, image=None),
             test_time_flip=values["test_time_flip"])
         # Building a variant when publish_confidence or min_confidence changes at run time stalled frames
         # for seconds: both are built (or read from the engine cache) now.
@@ -328,7 +328,8 @@ class SegNode(Node):
         sample = self._confidence_floor is not None and self._confidence_watch.due()
         degraded = self._input_filter == WHEN_DEGRADED and bool(
             ConfidenceWatch.problem(self._confidence_watch.mean(), self._confidence_floor))
-        self._segmenter.input_filter = gated_filter(self._input_filter, degraded, sample, frame.image)
+        judged = frame.image if self._confidence_floor is not None else None  # as the offline tools: a floor needed
+        self._segmenter.input_filter = gated_filter(self._input_filter, degraded, sample, judged)
         self._segmenter.with_confidence = want["confidence"] or sample
         result = self._segmenter.segment(frame.image, bgr=frame.bgr)
         if sample:
@@ -448,7 +449,7 @@ class SegNode(Node):
             Key.CONFIDENCE_FLOOR: _optional(self._confidence_floor),
             Key.CAMERA_SIZE: str(camera) if camera else "",
             Key.STRETCH: stretched or "ok",
-            Key.INPUT_FILTER: gated_filter(self._input_filter, bool(problems.degraded), sample=False),
+            Key.INPUT_FILTER: gated_filter(self._input_filter, bool(problems.degraded), sample=False, image=None),
             Key.TEST_TIME_FLIP: str(self._segmenter.test_time_flip).lower(),
         }
         status = DiagnosticStatus(level=bytes([level]),  # a byte field

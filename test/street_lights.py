@@ -2,7 +2,7 @@
 
 import numpy as np
 
-#: the lamp's linear R, G, B against daylight: blue nearly gone (experiments/colour_casts.py)
+#: the lamp's linear R, G, B against daylight: blue nearly gone (as in experiments/colour_casts.py)
 LOW_PRESSURE_SODIUM = (1.0, 0.3, 0.01)
 
 
