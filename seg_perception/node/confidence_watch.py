@@ -43,7 +43,7 @@ def effective_floor(parameter: float, checkpoint_floor: float | None) -> float |
 def gated_filter(setting: str, degraded: bool, sample: bool, image: np.ndarray | None) -> str:
     """The input filter for the next frame: ``setting`` itself, unless it is WHEN_DEGRADED; then
     DEGRADED_FILTER while the frames look ``degraded`` or when the frame ``image`` has a strong colour cast
-    (``inference.preprocess.strong_colour_cast``: the confidence gate missed half the frames under sodium
+    (``inference.preprocess.strong_colour_cast``: the confidence gate missed over half the frames under sodium
     street lights), but never on a ``sample`` frame: the watch judges the camera's frames as they come, or a
     filter that lifts their confidence would switch itself off. ``image`` None: no frame is judged (the
     setting in general, or no confidence floor in force, without which WHEN_DEGRADED never filters)."""
