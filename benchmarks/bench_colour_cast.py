@@ -18,13 +18,13 @@ import time
 import cv2
 import numpy as np
 
+from seg_perception.checkpoint import IMAGENET_MEAN, IMAGENET_STD
 from seg_perception.inference.preprocess import Preprocessor, strong_colour_cast
 from seg_perception.size import size_arg
 from training.data.make_data import scene_rng
 from training.data.scene_generator import generate_scene
 
 INPUT_SIZE = (448, 224)
-MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 def timed(function, frames: list[np.ndarray]) -> tuple[float, float]:
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load {os.getloadavg()[0]:.2f}")
     scenes = [generate_scene(scene_rng(0, "val", index), 512, 256)[0] for index in range(8)]
     out = np.empty((1, 3, INPUT_SIZE[1], INPUT_SIZE[0]), np.float32)
-    preprocess = Preprocessor(INPUT_SIZE, MEAN, STD)
+    preprocess = Preprocessor(INPUT_SIZE, IMAGENET_MEAN, IMAGENET_STD)
     print("| camera | strong_colour_cast median / p90 ms | pre-process (448x224, no filter) median / p90 ms |")
     print("|---|---|---|")
     for width, height in args.cameras:

@@ -35,7 +35,7 @@ _POWERS = (np.arange(256, dtype=np.float64) / 255.0) ** SHADES_OF_GREY_P
 #: a frame whose white balance would scale a channel by more than this has a strong colour cast (an orange
 #: sodium street light); no generated daylight frame reaches it (docs/EXPERIMENTS.md, "Street lights of one colour")
 CAST_GAIN = 2.0
-# the size a frame is judged at for its cast: the channels' 6-norms barely depend on it; 0.25-0.45 ms a frame
+# the size a frame is judged at for its cast: the channels' 6-norms barely depend on it; 0.2-0.45 ms a frame
 _CAST_SIZE = (224, 112)
 
 
