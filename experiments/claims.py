@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from seeds import mean_std, score, train
+from seeds import mean_std, mean_std_text, score, train
 
 BASE_CONFIG = Path(__file__).resolve().parent.parent / "config" / "train_default.yaml"
 FCN = "model.name=fcn{}s_efficientnet_lite0"
@@ -107,7 +107,7 @@ def claims_table(results: list[dict]) -> str:
             for e in evals:
                 for figure in ("miou", "rare5_miou", "drivable_iou"):
                     values = [r["scores"][e][figure] for r in runs if e in r["scores"]]
-                    cells.append("%.3f +- %.3f" % mean_std(values) if values else "-")
+                    cells.append(mean_std_text(values) if values else "-")
             seconds = mean_std([r["train_seconds"] for r in runs])[0]
             label = LOSS_NOTES.get(variant, variant) if claim.startswith("losses") else variant
             lines.append(f"| {label} | {len(runs)} | {runs[0]['iterations']} | {seconds:.0f} | " + " | ".join(cells) + " |")

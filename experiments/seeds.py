@@ -71,6 +71,12 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
+def mean_std_text(values: list[float], digits: int = 3) -> str:
+    """``mean +- sample std``, or the value alone for one run (a std of one run would read as no spread)."""
+    mean, std = mean_std(values)
+    return f"{mean:.{digits}f} +- {std:.{digits}f}" if len(values) > 1 else f"{mean:.{digits}f}"
+
+
 def table(results: list[dict]) -> str:
     """Markdown: one row per config, mean +- std of each figure over its seeds."""
     lines = ["| config | seeds | " + " | ".join(FIGURES) + " |", "|---|---|" + "---|" * len(FIGURES)]
@@ -78,8 +84,7 @@ def table(results: list[dict]) -> str:
         runs = [r for r in results if r["config"] == config]
         cells = []
         for figure in FIGURES:
-            mean, std = mean_std([r[figure] for r in runs])
-            cells.append(f"{mean:.0f} +- {std:.0f}" if figure == "train_seconds" else f"{mean:.3f} +- {std:.3f}")
+            cells.append(mean_std_text([r[figure] for r in runs], 0 if figure == "train_seconds" else 3))
         lines.append(f"| {config} | {', '.join(str(r['seed']) for r in runs)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
