@@ -14,7 +14,8 @@ still compares every variant. Trained runs and their scores are reused, so a
 new ``--eval`` only scores. Writes DIR/claims.json and DIR/claims.md (per
 claim: mean +- std of mIoU, rare-5 and drivable IoU per eval split).
 Run on a quiet machine for the wall times (accuracy does not depend on load:
-seeded runs are deterministic).
+seeded runs are deterministic). Whether a verdict holds on a longer budget:
+run again with a larger ``--iters`` into another DIR, then ``experiments/claims_budgets.py``.
 """
 
 from __future__ import annotations
