@@ -52,6 +52,8 @@ CLAIMS: dict[str, dict[str, list[str]]] = {
     "training augmentation (with and without randomised data)": {"base": [], "augment": AUGMENT},
 }
 LOSS_NOTES = {"base": "CE, median-frequency weights (the default)"}
+#: the figures each claim is compared on: (key in a run's scores, column label)
+FIGURES = (("miou", "mIoU"), ("rare5_miou", "rare-5"), ("drivable_iou", "drivable"))
 #: the variants scored at other input sizes, and those sizes (the default serves 512x256)
 SCALED = {"base", "single_scale"}
 SCALES = ("256x128", "1024x512")
@@ -98,7 +100,7 @@ def claims_table(results: list[dict]) -> str:
     lines = []
     for claim, members in CLAIMS.items():
         lines += [f"\n**{claim}**\n", "| variant | seeds | iters | train s | "
-                  + " | ".join(f"{e} mIoU | {e} rare-5 | {e} drivable" for e in evals) + " |",
+                  + " | ".join(f"{e} {label}" for e in evals for _, label in FIGURES) + " |",
                   "|---|---|---|---|" + "---|---|---|" * len(evals)]
         for variant in members:
             runs = [r for r in results if r["variant"] == variant]
@@ -106,7 +108,7 @@ def claims_table(results: list[dict]) -> str:
                 continue
             cells = []
             for e in evals:
-                for figure in ("miou", "rare5_miou", "drivable_iou"):
+                for figure, _ in FIGURES:
                     values = [r["scores"][e][figure] for r in runs if e in r["scores"]]
                     cells.append(mean_std_text(values) if values else "-")
             seconds = mean_std([r["train_seconds"] for r in runs])[0]

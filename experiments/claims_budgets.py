@@ -20,12 +20,9 @@ import json
 import sys
 from pathlib import Path
 
-from claims import CLAIMS
+from claims import CLAIMS, FIGURES
 from markdown_table import markdown_table, publish
 from seeds import mean_std, mean_std_text
-
-FIGURES = (("miou", "mIoU"), ("rare5_miou", "rare-5"), ("drivable_iou", "drivable"))
-
 
 def parse_run(text: str) -> tuple[str, Path]:
     """``BUDGET=DIR`` -> (budget label, folder holding claims.json)."""
